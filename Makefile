@@ -1,0 +1,37 @@
+# fieldcase: the two commands a new user runs are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export FIELDCASE_DATA_DIR ?= var
+
+.PHONY: run test lint install clean-venv
+
+# Re-install when the dependency list changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Set up a demo deployment under var/ (once) and serve it on http://127.0.0.1:8080.
+run: $(STAMP)
+	@bash scripts/run-demo.sh
+
+# The whole suite: lint, types on the pure packages, then tests on SQLite and PostgreSQL.
+test: $(STAMP)
+	@bash scripts/browser-deps.sh
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy crypto forms
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy crypto forms
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""fieldcase crypto package."""

@@ -1,0 +1,1 @@
+"""fieldcase forms package."""

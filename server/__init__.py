@@ -1,0 +1,1 @@
+"""fieldcase server package."""

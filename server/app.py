@@ -1,0 +1,53 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from server.config import Config
+from server.datadir import secret_key
+from server.edge import register_error_handlers, register_security_headers
+from server.store.db import Store
+
+STORE_KEY = "fieldcase.store"
+CONFIG_KEY = "fieldcase.config"
+
+
+def create_app(config: Config | None = None, store: Store | None = None) -> Flask:
+    """Build the WSGI app for one data directory. Tests pass their own config (and store)."""
+    config = config or Config.from_env()
+    app = Flask(__name__, static_folder="web/static", template_folder="web/templates")
+    app.config.update(
+        SECRET_KEY=secret_key(config),
+        MAX_CONTENT_LENGTH=config.max_request_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        SESSION_COOKIE_NAME="fieldcase_session",
+        TESTING=config.testing,
+        JSON_AS_ASCII=False,
+    )
+    app.extensions[CONFIG_KEY] = config
+    app.extensions[STORE_KEY] = store or Store(config.database_url)
+    logging.getLogger("server").setLevel(config.log_level)
+
+    from server.web import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    register_error_handlers(app)
+    register_security_headers(app)
+    return app
+
+
+def store_of(app: Flask) -> Store:
+    """The store an app was built with."""
+    store: Store = app.extensions[STORE_KEY]
+    return store
+
+
+def config_of(app: Flask) -> Config:
+    """The settings an app was built with."""
+    config: Config = app.extensions[CONFIG_KEY]
+    return config

@@ -1,0 +1,46 @@
+"""Helpers shared by the CLI command modules."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from server.config import Config
+from server.errors import ConfigError
+from server.store.db import Store
+
+
+def not_yet_implemented(name: str) -> NoReturn:
+    """Say plainly that a command is not built yet and exit non-zero."""
+    click.echo(f"fieldcase {name}: not yet implemented", err=True)
+    raise SystemExit(2)
+
+
+def fail(reason: str, code: int = 1) -> NoReturn:
+    """Print a one-line reason on stderr and exit with `code`."""
+    click.echo(f"error: {reason}", err=True)
+    raise SystemExit(code)
+
+
+def load_config() -> Config:
+    """Settings from the environment, or a one-line error and exit 2."""
+    try:
+        return Config.from_env()
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+
+
+def open_store(config: Config) -> Store:
+    """The deployment's store, which must be initialised and at the newest migration."""
+    store = Store(config.database_url)
+    try:
+        current = store.schema_revision()
+    except SQLAlchemyError as exc:
+        fail(f"cannot open the database: {type(exc).__name__}", code=2)
+    if current is None:
+        fail("the data directory is not initialised: run `fieldcase init` first", code=2)
+    if current != store.head_revision():
+        store.migrate()
+    return store

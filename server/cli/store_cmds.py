@@ -1,0 +1,123 @@
+"""`fieldcase init`, `serve`, `users ...`, `collectors ...`, `decrypt-pending`."""
+
+from __future__ import annotations
+
+import click
+
+from server.cli.common import fail, load_config, not_yet_implemented, open_store
+from server.errors import ConfigError
+from server.security.passwords import generate_password, hash_password, password_problem
+from server.store import audit
+from server.store import users as user_store
+from server.store.db import Store
+
+
+@click.command()
+def init() -> None:
+    """Prepare the data directory: store, server key pair, first admin. Safe to run again."""
+    from server.services.setup import initialise
+
+    config = load_config()
+    try:
+        result = initialise(config, Store(config.database_url))
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+    if result.already_initialised:
+        click.echo(f"fieldcase: {config.data_dir} is already initialised; nothing changed.")
+        return
+    click.echo(f"fieldcase: initialised {config.data_dir}")
+    if result.key_fingerprint:
+        click.echo(f"  server key: RSA, fingerprint {result.key_fingerprint[:16]}")
+    if result.admin_username:
+        click.echo(f"  admin user: {result.admin_username}")
+    if result.admin_password:
+        click.echo(f"  admin password (shown once, write it down): {result.admin_password}")
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on (FIELDCASE_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (FIELDCASE_PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the web view and the OpenRosa API with the production WSGI server (waitress)."""
+    import waitress
+
+    from server.app import create_app
+
+    config = load_config()
+    config = config.with_changes(host=host or config.host, port=port or config.port)
+    store = open_store(config)
+    app = create_app(config, store)
+    click.echo(f"fieldcase: serving {config.data_dir} on http://{config.host}:{config.port}/")
+    waitress.serve(
+        app,
+        host=config.host,
+        port=config.port,
+        threads=config.threads,
+        max_request_body_size=config.max_request_bytes,
+        ident="fieldcase",
+        clear_untrusted_proxy_headers=True,
+    )
+
+
+@click.group()
+def users() -> None:
+    """Web view accounts."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "supervisor", "viewer"]), required=True)
+@click.option("--unit", "units", multiple=True, help="Administrative unit code (repeatable).")
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the password from this file instead of generating one.",
+)
+def users_add(name: str, role: str, units: tuple[str, ...], password_file: str | None) -> None:
+    """Create a web view account; prints a generated password once."""
+    if role != "admin" and not units:
+        fail("supervisors and viewers need at least one --unit", code=2)
+    config = load_config()
+    store = open_store(config)
+    generated = password_file is None
+    if password_file:
+        with open(password_file, encoding="utf-8") as handle:
+            password = handle.read().rstrip("\r\n")
+        problem = password_problem(password)
+        if problem:
+            fail(problem, code=2)
+    else:
+        password = generate_password()
+    with store.session() as session:
+        if user_store.by_username(session, name) is not None:
+            fail(f"a user named {name!r} already exists", code=1)
+        user = user_store.add(session, name, hash_password(password), role)
+        user_store.set_units(session, user.id, units)
+        audit.append(
+            session, "cli", "user.add", f"user:{name}", {"role": role, "units": sorted(units)}
+        )
+    click.echo(f"user {name} ({role}) created")
+    if generated:
+        click.echo(f"password (shown once): {password}")
+
+
+@click.group()
+def collectors() -> None:
+    """Field workers' phone accounts."""
+
+
+@collectors.command("add")
+@click.argument("name")
+@click.option("--unit", default=None)
+def collectors_add(name: str, unit: str | None) -> None:
+    """Create a collector; the last line printed is its server URL for ODK Collect."""
+    not_yet_implemented("collectors add")
+
+
+@click.command("decrypt-pending")
+def decrypt_pending() -> None:
+    """Decrypt every stored submission that can be decrypted now."""
+    not_yet_implemented("decrypt-pending")
+
+
+COMMANDS = [init, serve, users, collectors, decrypt_pending]

@@ -1,0 +1,186 @@
+"""Typed settings, read only from `FIELDCASE_*` environment variables.
+
+Every setting is declared once in `SETTINGS` (name, default, help). docs/configuration.md must
+list each of them; a test fails when it does not. Secrets also accept a `_FILE` variant naming a
+file that holds the value (as container secrets are mounted), which wins over the plain variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from server.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable the server reads."""
+
+    name: str
+    default: str | None
+    help: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("FIELDCASE_DATA_DIR", "var", "Directory holding everything a deployment keeps."),
+    Setting(
+        "FIELDCASE_DATABASE_URL", None, "SQLAlchemy URL; default SQLite in the data directory."
+    ),
+    Setting(
+        "FIELDCASE_SECRET_KEY",
+        None,
+        "Signs session cookies; generated once into the data directory when unset.",
+        secret=True,
+    ),
+    Setting("FIELDCASE_KEY_PASSPHRASE", None, "Unlocks the server's private key.", secret=True),
+    Setting(
+        "FIELDCASE_ADMIN_PASSWORD",
+        None,
+        "First admin's password for `fieldcase init`; generated and printed once when unset.",
+        secret=True,
+    ),
+    Setting("FIELDCASE_ADMIN_USERNAME", "admin", "First admin's user name for `fieldcase init`."),
+    Setting(
+        "FIELDCASE_PUBLIC_URL",
+        "http://127.0.0.1:8080",
+        "Base URL phones and browsers use "
+        "to reach the server (goes into collector URLs and QR codes).",
+    ),
+    Setting("FIELDCASE_HOST", "127.0.0.1", "Address `fieldcase serve` listens on."),
+    Setting("FIELDCASE_PORT", "8080", "Port `fieldcase serve` listens on."),
+    Setting("FIELDCASE_THREADS", "8", "Worker threads of the WSGI server."),
+    Setting(
+        "FIELDCASE_MAX_PART_BYTES",
+        str(100 * 1024 * 1024),
+        "Largest accepted submission part, in bytes (413 above it).",
+    ),
+    Setting(
+        "FIELDCASE_MAX_REQUEST_BYTES",
+        str(250 * 1024 * 1024),
+        "Largest accepted request body, in bytes; also sent as X-OpenRosa-Accept-Content-Length.",
+    ),
+    Setting(
+        "FIELDCASE_SECURE_COOKIES", "false", "Mark session cookies Secure (set true behind HTTPS)."
+    ),
+    Setting("FIELDCASE_LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING, ERROR)."),
+    Setting("FIELDCASE_PROJECT_NAME", "fieldcase", "Project name shown in ODK Collect."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _read(env: Mapping[str, str], name: str) -> str | None:
+    setting = _BY_NAME[name]
+    if setting.secret:
+        file_name = env.get(name + "_FILE")
+        if file_name:
+            try:
+                return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"{name}_FILE: cannot read {file_name}: {exc.strerror}") from exc
+    value = env.get(name)
+    if value is None or value == "":
+        return setting.default
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, minimum: int = 1) -> int:
+    raw = _read(env, name)
+    try:
+        value = int(raw or "")
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (_read(env, name) or "").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The server's settings. Build it with `Config.from_env()`; tests use `replace()`."""
+
+    data_dir: Path
+    database_url: str
+    secret_key: str | None = field(default=None, repr=False)
+    key_passphrase: str | None = field(default=None, repr=False)
+    admin_password: str | None = field(default=None, repr=False)
+    admin_username: str = "admin"
+    public_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 8
+    max_part_bytes: int = 100 * 1024 * 1024
+    max_request_bytes: int = 250 * 1024 * 1024
+    secure_cookies: bool = False
+    log_level: str = "INFO"
+    project_name: str = "fieldcase"
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Read every `FIELDCASE_*` setting, failing with a clear message on a bad value."""
+        env = os.environ if env is None else env
+        data_dir = Path(_read(env, "FIELDCASE_DATA_DIR") or "var").absolute()
+        database_url = _read(env, "FIELDCASE_DATABASE_URL") or sqlite_url(data_dir)
+        log_level = (_read(env, "FIELDCASE_LOG_LEVEL") or "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(
+                f"FIELDCASE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}"
+            )
+        public_url = (_read(env, "FIELDCASE_PUBLIC_URL") or "").rstrip("/")
+        if not public_url.startswith(("http://", "https://")):
+            raise ConfigError("FIELDCASE_PUBLIC_URL must start with http:// or https://")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            secret_key=_read(env, "FIELDCASE_SECRET_KEY"),
+            key_passphrase=_read(env, "FIELDCASE_KEY_PASSPHRASE"),
+            admin_password=_read(env, "FIELDCASE_ADMIN_PASSWORD"),
+            admin_username=_read(env, "FIELDCASE_ADMIN_USERNAME") or "admin",
+            public_url=public_url,
+            host=_read(env, "FIELDCASE_HOST") or "127.0.0.1",
+            port=_int(env, "FIELDCASE_PORT"),
+            threads=_int(env, "FIELDCASE_THREADS"),
+            max_part_bytes=_int(env, "FIELDCASE_MAX_PART_BYTES"),
+            max_request_bytes=_int(env, "FIELDCASE_MAX_REQUEST_BYTES"),
+            secure_cookies=_bool(env, "FIELDCASE_SECURE_COOKIES"),
+            log_level=log_level,
+            project_name=_read(env, "FIELDCASE_PROJECT_NAME") or "fieldcase",
+        )
+
+    def with_changes(self, **changes: object) -> Config:
+        """A copy with some settings changed (tests, CLI overrides)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where submission parts and form attachments are kept."""
+        return self.data_dir / "blobs"
+
+    @property
+    def key_dir(self) -> Path:
+        """Where the passphrase-protected server keys are kept."""
+        return self.data_dir / "keys"
+
+    @property
+    def export_dir(self) -> Path:
+        """Where scheduled and requested exports are written."""
+        return self.data_dir / "exports"
+
+
+def sqlite_url(data_dir: Path) -> str:
+    """The default store: one SQLite file inside the data directory."""
+    return f"sqlite:///{data_dir / 'fieldcase.sqlite3'}"

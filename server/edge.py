@@ -1,0 +1,118 @@
+"""Where errors become responses: HTML for people, JSON for API clients, XML for ODK Collect.
+
+Everything inside raises `Problem`; only this module decides the shape. Unexpected exceptions
+are logged with a reference and answered with 500.1, never with their text (it could carry a
+victim's data).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from xml.sax.saxutils import escape
+
+from flask import Flask, Response, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from server import errors
+from server.errors import Problem
+
+log = logging.getLogger("server.edge")
+
+OPENROSA_NS = "http://openrosa.org/http/response"
+
+
+def openrosa_response(message: str, status: int, nature: str = "") -> Response:
+    """An OpenRosaResponse document, the body ODK Collect shows to the user."""
+    nature_attr = f' nature="{escape(nature)}"' if nature else ""
+    body = (
+        f'<OpenRosaResponse xmlns="{OPENROSA_NS}">'
+        f"<message{nature_attr}>{escape(message)}</message></OpenRosaResponse>"
+    )
+    response = Response(body, status=status, content_type="text/xml; charset=utf-8")
+    response.headers["X-OpenRosa-Version"] = "1.0"
+    return response
+
+
+def wants_openrosa() -> bool:
+    """True for requests from ODK Collect (OpenRosa endpoints or the protocol header)."""
+    return bool(request.blueprint == "openrosa" or request.headers.get("X-OpenRosa-Version"))
+
+
+def wants_json() -> bool:
+    """True when the client prefers JSON over HTML."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" or request.path.startswith("/api/")
+
+
+def render_problem(problem: Problem) -> Response:
+    """The response for a problem, in the shape the client expects."""
+    if wants_openrosa():
+        response = openrosa_response(problem.message, problem.status, nature="error")
+    elif wants_json():
+        from flask import jsonify
+
+        response = jsonify(problem.to_dict())
+        response.status_code = problem.status
+    else:
+        html = render_template("error.html", problem=problem)
+        response = Response(html, status=problem.status, content_type="text/html; charset=utf-8")
+    for name, value in problem.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Route every error through `render_problem`."""
+
+    @app.errorhandler(Problem)
+    def _problem(problem: Problem) -> Response:
+        return render_problem(problem)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_exc: RequestEntityTooLarge) -> Response:
+        return render_problem(errors.too_large(app.config["MAX_CONTENT_LENGTH"] or 0))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        if exc.code == 404:
+            return render_problem(errors.not_found())
+        if exc.code == 405:
+            return render_problem(errors.method_not_allowed())
+        if exc.code == 400:
+            return render_problem(errors.bad_request("The request is malformed."))
+        code = exc.code or 500
+        return render_problem(Problem(f"{code}.0", exc.name))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        reference = uuid.uuid4().hex[:12]
+        # The type and place only: exception text may hold submitted values.
+        log.error(
+            "unexpected error ref=%s type=%s path=%s",
+            reference,
+            type(exc).__name__,
+            request.endpoint,
+            exc_info=app.config.get("TESTING", False),
+        )
+        problem = errors.internal_error()
+        problem.details = {"reference": reference}
+        return render_problem(problem)
+
+
+def register_security_headers(app: Flask) -> None:
+    """Headers every response carries."""
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        )
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Cache-Control", "no-store")
+        return response

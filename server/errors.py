@@ -1,0 +1,170 @@
+"""One error type with stable codes, rendered as HTML, JSON or OpenRosa XML only at the edge.
+
+A `Problem` carries an HTTP status and a dotted code whose first part is the status (so
+"409.1" is the first kind of conflict). Codes are stable: clients and tests rely on them, so a
+code is never reused for another meaning. Messages are shown to people: they must never carry a
+victim's identifying data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Problem(Exception):
+    """An expected failure with a stable code, a status and a message fit to show a user."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+    @property
+    def status(self) -> int:
+        """The HTTP status: the part of the code before the dot."""
+        return int(self.code.split(".", 1)[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of this problem."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+    def __repr__(self) -> str:
+        return f"Problem({self.code!r}, {self.message!r})"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; raised before any request is served."""
+
+
+# The catalogue. Each function names one kind of failure; call sites never invent codes.
+
+
+def bad_request(message: str) -> Problem:
+    """400.1: the request is malformed."""
+    return Problem("400.1", message)
+
+
+def malformed_xml(reason: str) -> Problem:
+    """400.2: submitted XML cannot be parsed or is hostile."""
+    return Problem("400.2", f"The submission XML is not acceptable: {reason}")
+
+
+def missing_submission_file() -> Problem:
+    """400.3: the multipart body has no xml_submission_file part."""
+    return Problem("400.3", "The request has no xml_submission_file part.")
+
+
+def hostile_file_name(name: str) -> Problem:
+    """400.4: a part's file name could escape storage."""
+    return Problem(
+        "400.4",
+        "A file name in the submission is not allowed.",
+        details={"reason": "file names must be plain names without paths"},
+    )
+
+
+def form_version_unknown(form_id: str, version: str | None) -> Problem:
+    """400.5: the submission names a form version the server never published."""
+    return Problem(
+        "400.5",
+        f"Form {form_id!r} version {version!r} is not published on this "
+        "server. Download the current form and fill it again.",
+    )
+
+
+def validation_failed(message: str, details: dict[str, Any] | None = None) -> Problem:
+    """400.6: a value given in a form or a command is not valid."""
+    return Problem("400.6", message, details=details)
+
+
+def unauthenticated(realm: str = "fieldcase") -> Problem:
+    """401.1: credentials are missing or wrong."""
+    return Problem(
+        "401.1",
+        "Authentication is required.",
+        headers={"WWW-Authenticate": f'Basic realm="{realm}", charset="UTF-8"'},
+    )
+
+
+def forbidden(message: str = "You are not allowed to do this.") -> Problem:
+    """403.1: the caller is known but may not do this."""
+    return Problem("403.1", message)
+
+
+def form_not_assigned(form_id: str) -> Problem:
+    """403.2: a collector sent or asked for a form not assigned to it."""
+    return Problem("403.2", f"Form {form_id!r} is not assigned to this collector.")
+
+
+def not_found(what: str = "The page") -> Problem:
+    """404.1: nothing here, or nothing the caller may know about."""
+    return Problem("404.1", f"{what} was not found.")
+
+
+def form_not_found(form_id: str) -> Problem:
+    """404.2: the form id is unknown."""
+    return Problem("404.2", f"Form {form_id!r} is not published on this server.")
+
+
+def method_not_allowed() -> Problem:
+    """405.1."""
+    return Problem("405.1", "This method is not allowed here.")
+
+
+def xml_differs(instance_id: str) -> Problem:
+    """409.1: a different submission was already received under this instanceID."""
+    return Problem(
+        "409.1",
+        f"A different submission with instanceID {instance_id} was already "
+        "received; this one was not stored.",
+    )
+
+
+def already_exists(what: str) -> Problem:
+    """409.2: a unique name is taken."""
+    return Problem("409.2", f"{what} already exists.")
+
+
+def too_large(limit: int) -> Problem:
+    """413.1: a part or the whole request exceeds the configured limit."""
+    return Problem(
+        "413.1", f"The submission is too large: the limit is {limit // (1024 * 1024)} MB per file."
+    )
+
+
+def unsupported_media_type(message: str) -> Problem:
+    """415.1."""
+    return Problem("415.1", message)
+
+
+def too_many_attempts(retry_after: int) -> Problem:
+    """429.1: login rate limit."""
+    return Problem(
+        "429.1", "Too many attempts. Try again later.", headers={"Retry-After": str(retry_after)}
+    )
+
+
+def internal_error() -> Problem:
+    """500.1: a bug; details go to the log, never to the client."""
+    return Problem("500.1", "Something went wrong on the server. The error has been logged.")
+
+
+def storage_unavailable() -> Problem:
+    """503.1: the blob store or database cannot take writes (disk full, database down)."""
+    return Problem(
+        "503.1",
+        "The server cannot store submissions right now. Nothing was stored; send again later.",
+        headers={"Retry-After": "60"},
+    )

@@ -1,0 +1,282 @@
+"""SQLAlchemy 2.0 models: the tables of the store.
+
+Queries live in one module per table beside this one (`server/store/<table>.py`); services and
+routes never build queries inline. Schema changes go through Alembic migrations in
+`server/store/migrations/`, never through `create_all` outside tests of the migrations themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names so Alembic migrations work the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention above."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> datetime:
+    from server.clock import utcnow
+
+    return utcnow()
+
+
+class ServerKey(Base):
+    """An RSA key pair; the private half is stored passphrase-protected (PKCS#8)."""
+
+    __tablename__ = "server_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    public_key_b64: Mapped[str] = mapped_column(Text)
+    private_key_pem: Mapped[bytes] = mapped_column(LargeBinary)
+    bits: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Form(Base):
+    """A form, known by its XForm id (NFC-normalised); versions hang below it.
+
+    The current version is the newest published one; phones always get that one.
+    """
+
+    __tablename__ = "forms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    xml_form_id: Mapped[str] = mapped_column(String(255), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class FormVersion(Base):
+    """One published XForm. Old versions stay so old submissions still decode."""
+
+    __tablename__ = "form_versions"
+    __table_args__ = (UniqueConstraint("form_id", "version", name="uq_form_versions_form_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("forms.id"), index=True)
+    version: Mapped[str] = mapped_column(String(255))
+    xml: Mapped[str] = mapped_column(Text)
+    md5: Mapped[str] = mapped_column(String(32))
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("server_keys.id"))
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    fields: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class FormAttachment(Base):
+    """A media or CSV file a form version needs on the phone (served by the manifest)."""
+
+    __tablename__ = "form_attachments"
+    __table_args__ = (
+        UniqueConstraint("form_version_id", "name", name="uq_form_attachments_version_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    form_version_id: Mapped[int] = mapped_column(ForeignKey("form_versions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    blob_sha256: Mapped[str] = mapped_column(String(64))
+    md5: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))
+
+
+class Collector(Base):
+    """A field worker's phone account; authenticated by a secret token in its server URL."""
+
+    __tablename__ = "collectors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    unit_code: Mapped[str | None] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CollectorForm(Base):
+    """A form assigned to a collector: the only forms it lists, downloads and submits."""
+
+    __tablename__ = "collector_forms"
+
+    collector_id: Mapped[int] = mapped_column(ForeignKey("collectors.id"), primary_key=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("forms.id"), primary_key=True)
+
+
+class User(Base):
+    """A person who signs in to the web view (admin, supervisor, viewer, collector)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserUnit(Base):
+    """An administrative unit (province or commune code) a user may see, with all below it."""
+
+    __tablename__ = "user_units"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+class Submission(Base):
+    """One submission as received, and what decryption and parsing made of it.
+
+    The raw manifest and parts are blobs (see SubmissionPart); they are never changed.
+    `data` is the parsed instance (nested dicts, repeats as lists) once decrypted.
+    """
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        UniqueConstraint("form_id", "instance_id", name="uq_submissions_form_instance"),
+        Index("ix_submissions_form_received", "form_id", "received_at"),
+        Index("ix_submissions_units", "province_code", "commune_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("forms.id"))
+    form_version_id: Mapped[int] = mapped_column(ForeignKey("form_versions.id"), index=True)
+    instance_id: Mapped[str] = mapped_column(String(255))
+    deprecated_id: Mapped[str | None] = mapped_column(String(255))
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("collectors.id"), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    encrypted: Mapped[bool] = mapped_column(Boolean)
+    # pending (waiting for a part or the key), decrypted, failed (kept, retried on demand)
+    decrypt_state: Mapped[str] = mapped_column(String(20), index=True)
+    decrypt_reason: Mapped[str | None] = mapped_column(Text)
+    signature: Mapped[str | None] = mapped_column(String(20))
+    xml_sha256: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    review_state: Mapped[str] = mapped_column(String(20), default="received", index=True)
+    case_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    province_code: Mapped[str | None] = mapped_column(String(10))
+    commune_code: Mapped[str | None] = mapped_column(String(10))
+    event_date: Mapped[date | None] = mapped_column(Date, index=True)
+
+
+class SubmissionPart(Base):
+    """One file of a submission as received (manifest, .enc media, plain media)."""
+
+    __tablename__ = "submission_parts"
+    __table_args__ = (UniqueConstraint("submission_id", "name", name="uq_submission_parts_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    blob_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    plain_blob_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class Case(Base):
+    """A person received, identified by the case_code made on the phone at intake.
+
+    A projection of the decrypted submissions: rebuilt from them, never edited by hand.
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_units", "province_code", "commune_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_code: Mapped[str] = mapped_column(String(40), unique=True)
+    province_code: Mapped[str | None] = mapped_column(String(10))
+    commune_code: Mapped[str | None] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    reception_date: Mapped[date | None] = mapped_column(Date, index=True)
+    next_followup_due: Mapped[date | None] = mapped_column(Date, index=True)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    close_reason: Mapped[str | None] = mapped_column(String(40))
+    # Lower-case text without diacritics for search; holds identifying data, never exported.
+    search_text: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class CasePerson(Base):
+    """The main person (index 0) or an accompanying minor of a case; analytic fields only."""
+
+    __tablename__ = "case_persons"
+    __table_args__ = (UniqueConstraint("case_id", "person_index", name="uq_case_persons_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    person_index: Mapped[int] = mapped_column(Integer)
+    person_type: Mapped[str | None] = mapped_column(String(30))
+    sex: Mapped[str | None] = mapped_column(String(20))
+    age_years: Mapped[int | None] = mapped_column(Integer)
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class CaseEvent(Base):
+    """One entry of a case's timeline, derived from one submission."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case_date", "case_id", "event_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    event_date: Mapped[date | None] = mapped_column(Date)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AuditEntry(Base):
+    """Append-only audit log; each entry's hash covers the previous entry's hash."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

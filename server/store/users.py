@@ -1,0 +1,61 @@
+"""Queries on users and their administrative units."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from server.store.models import User, UserUnit
+
+ROLES = ("admin", "supervisor", "viewer", "collector")
+
+
+def by_username(session: Session, username: str) -> User | None:
+    """The user with this name (case-insensitive), or None."""
+    return session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
+def by_id(session: Session, user_id: int) -> User | None:
+    """The user with this id, or None."""
+    return session.get(User, user_id)
+
+
+def add(session: Session, username: str, password_hash: str, role: str) -> User:
+    """Insert a user; the caller has checked the name is free and the role is known."""
+    user = User(username=username, password_hash=password_hash, role=role, failed_logins=0)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_units(session: Session, user_id: int, unit_codes: Iterable[str]) -> None:
+    """Replace the units a user may see."""
+    session.execute(delete(UserUnit).where(UserUnit.user_id == user_id))
+    for code in sorted(set(unit_codes)):
+        session.add(UserUnit(user_id=user_id, unit_code=code))
+    session.flush()
+
+
+def units_of(session: Session, user_id: int) -> list[str]:
+    """The unit codes assigned to a user."""
+    rows = session.scalars(select(UserUnit.unit_code).where(UserUnit.user_id == user_id))
+    return sorted(rows)
+
+
+def count_admins(session: Session) -> int:
+    """How many enabled admins exist."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == "admin", User.disabled_at.is_(None))
+        )
+        or 0
+    )
+
+
+def all_users(session: Session) -> Sequence[User]:
+    """Every user, by name."""
+    return session.scalars(select(User).order_by(User.username)).all()

@@ -1,0 +1,131 @@
+"""Fixtures shared by the whole suite.
+
+Every store test runs twice: on a fresh SQLite file and in a fresh PostgreSQL schema. The
+PostgreSQL half skips with a message when no server answers, unless FIELDCASE_REQUIRE_POSTGRES=1
+(as in CI), where it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from server.app import create_app
+from server.config import Config, sqlite_url
+from server.store.db import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+POSTGRES_URL = os.environ.get(
+    "FIELDCASE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TEST_PASSPHRASE = "correct horse battery staple"
+TEST_ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+def _postgres_answers() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except OperationalError as exc:
+        return str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+
+
+_PG_PROBLEM: str | bool | None = False  # False: not probed yet
+
+
+def postgres_or_skip() -> None:
+    """Skip (or fail in CI) when the PostgreSQL server does not answer."""
+    global _PG_PROBLEM
+    if _PG_PROBLEM is False:
+        _PG_PROBLEM = _postgres_answers()
+    if _PG_PROBLEM:
+        message = f"PostgreSQL at {POSTGRES_URL} does not answer ({_PG_PROBLEM})"
+        if os.environ.get("FIELDCASE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message + " and FIELDCASE_REQUIRE_POSTGRES=1")
+        pytest.skip(message + "; the PostgreSQL half of the suite is skipped")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "data")
+        return
+    postgres_or_skip()
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str) -> Config:
+    """Settings for a fresh data directory on the database under test."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    return Config(
+        data_dir=data_dir,
+        database_url=database_url,
+        secret_key="test-secret-key",
+        key_passphrase=TEST_PASSPHRASE,
+        admin_password=TEST_ADMIN_PASSWORD,
+        testing=True,
+    )
+
+
+@pytest.fixture
+def store(config: Config) -> Iterator[Store]:
+    """A migrated store."""
+    store = Store(config.database_url)
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def app(config: Config, store: Store) -> Flask:
+    """The app on the fresh store."""
+    return create_app(config, store)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the app."""
+    return app.test_client()
+
+
+def env_for(config: Config) -> dict[str, str]:
+    """The environment that makes the CLI use `config`."""
+    return {
+        "FIELDCASE_DATA_DIR": str(config.data_dir),
+        "FIELDCASE_DATABASE_URL": config.database_url,
+        "FIELDCASE_KEY_PASSPHRASE": config.key_passphrase or "",
+        "FIELDCASE_ADMIN_PASSWORD": config.admin_password or "",
+    }
+
+
+@pytest.fixture
+def runner(config: Config) -> CliRunner:
+    """A click runner whose environment points at the test data directory and database."""
+    return CliRunner(env=env_for(config))

@@ -1,0 +1,72 @@
+"""Settings come only from FIELDCASE_* variables, each documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from server.config import SETTINGS, Config
+from server.errors import ConfigError
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def test_defaults(tmp_path: Path) -> None:
+    config = Config.from_env({"FIELDCASE_DATA_DIR": str(tmp_path)})
+    assert config.data_dir == tmp_path
+    assert config.database_url == f"sqlite:///{tmp_path / 'fieldcase.sqlite3'}"
+    assert config.port == 8080
+    assert config.key_passphrase is None
+
+
+def test_file_variant_wins_for_secrets(tmp_path: Path) -> None:
+    secret = tmp_path / "passphrase"
+    secret.write_text("from-file\n", encoding="utf-8")
+    config = Config.from_env(
+        {"FIELDCASE_KEY_PASSPHRASE": "plain", "FIELDCASE_KEY_PASSPHRASE_FILE": str(secret)}
+    )
+    assert config.key_passphrase == "from-file"
+    assert "from-file" not in repr(config)
+
+
+def test_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="FIELDCASE_ADMIN_PASSWORD_FILE"):
+        Config.from_env({"FIELDCASE_ADMIN_PASSWORD_FILE": str(tmp_path / "missing")})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FIELDCASE_PORT", "eighty"),
+        ("FIELDCASE_PORT", "0"),
+        ("FIELDCASE_SECURE_COOKIES", "maybe"),
+        ("FIELDCASE_LOG_LEVEL", "LOUD"),
+        ("FIELDCASE_PUBLIC_URL", "ftp://x"),
+    ],
+)
+def test_bad_values_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env({name: value})
+
+
+def test_postgres_url_is_taken_as_given() -> None:
+    url = "postgresql+psycopg://fc@db/fc"
+    assert Config.from_env({"FIELDCASE_DATABASE_URL": url}).database_url == url
+
+
+def test_every_setting_is_documented_and_every_documented_one_exists() -> None:
+    documented = set(
+        re.findall(r"^\| `(FIELDCASE_[A-Z_]+)`", DOC.read_text(encoding="utf-8"), re.MULTILINE)
+    )
+    declared = {setting.name for setting in SETTINGS}
+    assert declared - documented == set(), "undocumented settings"
+    assert documented - declared == set(), "documented settings the code does not read"
+
+
+def test_secrets_documented_with_file_variant() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    for setting in SETTINGS:
+        if setting.secret:
+            assert f"{setting.name}_FILE" in text
