@@ -36,7 +36,10 @@ def openrosa_response(message: str, status: int, nature: str = "") -> Response:
 
 def wants_openrosa() -> bool:
     """True for requests from ODK Collect (OpenRosa endpoints or the protocol header)."""
-    return bool(request.blueprint == "openrosa" or request.headers.get("X-OpenRosa-Version"))
+    return bool(
+        (request.blueprint or "").startswith("openrosa")
+        or request.headers.get("X-OpenRosa-Version")
+    )
 
 
 def wants_json() -> bool:

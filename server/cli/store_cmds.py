@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from server.cli.common import fail, load_config, not_yet_implemented, open_store
+from server.cli.common import fail, load_config, open_store
 from server.errors import ConfigError
 from server.security.passwords import generate_password, hash_password, password_problem
 from server.store import audit
@@ -101,23 +101,19 @@ def users_add(name: str, role: str, units: tuple[str, ...], password_file: str |
         click.echo(f"password (shown once): {password}")
 
 
-@click.group()
-def collectors() -> None:
-    """Field workers' phone accounts."""
-
-
-@collectors.command("add")
-@click.argument("name")
-@click.option("--unit", default=None)
-def collectors_add(name: str, unit: str | None) -> None:
-    """Create a collector; the last line printed is its server URL for ODK Collect."""
-    not_yet_implemented("collectors add")
-
-
 @click.command("decrypt-pending")
 def decrypt_pending() -> None:
-    """Decrypt every stored submission that can be decrypted now."""
-    not_yet_implemented("decrypt-pending")
+    """Decrypt every stored submission that can be decrypted now; list the others."""
+    from server.app_context import Services
+
+    config = load_config()
+    services = Services(config, open_store(config))
+    outcomes = services.processor.process_pending()
+    done = [o for o in outcomes if o.state == "decrypted"]
+    waiting = [o for o in outcomes if o.state != "decrypted"]
+    for outcome in waiting:
+        click.echo(f"submission {outcome.submission_id}: {outcome.state}: {outcome.reason}")
+    click.echo(f"{len(done)} decrypted, {len(waiting)} pending")
 
 
-COMMANDS = [init, serve, users, collectors, decrypt_pending]
+COMMANDS = [init, serve, users, decrypt_pending]

@@ -200,7 +200,10 @@ class Submission(Base):
 
 
 class SubmissionPart(Base):
-    """One file of a submission as received (manifest, .enc media, plain media)."""
+    """One file of a submission exactly as received (manifest, .enc media, plain media).
+
+    Decrypted media are not kept on disk: they are decrypted again when someone views them.
+    """
 
     __tablename__ = "submission_parts"
     __table_args__ = (UniqueConstraint("submission_id", "name", name="uq_submission_parts_name"),)
@@ -212,7 +215,6 @@ class SubmissionPart(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     content_type: Mapped[str] = mapped_column(String(100))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    plain_blob_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class Case(Base):

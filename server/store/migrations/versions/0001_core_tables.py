@@ -294,7 +294,6 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("content_type", sa.String(length=100), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("plain_blob_sha256", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
             ["submission_id"],
             ["submissions.id"],

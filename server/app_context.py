@@ -1,0 +1,147 @@
+"""The long-lived objects of one app (store, blobs, key ring, ingest, processing).
+
+Built once per app by `create_app`; routes reach them with `services()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flask import current_app
+from werkzeug.datastructures import Authorization
+
+from server import errors
+from server.blobs import FileBlobStore
+from server.config import Config
+from server.security.passwords import verify_password
+from server.services import collectors as collector_service
+from server.services.ingest import IncomingPart, Ingest, IngestResult
+from server.services.keyring import KeyRing
+from server.services.processing import Processor
+from server.store import collectors as collector_store
+from server.store import forms as form_store
+from server.store import users as user_store
+from server.store.db import Store
+from server.store.models import Collector, FormAttachment, FormVersion
+
+SERVICES_KEY = "fieldcase.services"
+log = logging.getLogger("server.services")
+
+
+@dataclass(frozen=True)
+class FormListEntry:
+    """One line of a collector's form list."""
+
+    form_id: str
+    title: str
+    version: str
+    md5: str
+    has_media: bool
+
+
+class Services:
+    """Everything a request may need, shared by the app's threads."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.blobs = FileBlobStore(config.blob_dir)
+        self.keyring = KeyRing(store, config.key_passphrase)
+        self.ingest = Ingest(store, self.blobs, config.max_part_bytes)
+        self.processor = Processor(store, self.blobs, self.keyring)
+
+    # Collectors ---------------------------------------------------------------------------
+
+    def authenticate_collector(
+        self, token: str | None, authorization: Authorization | None
+    ) -> Collector:
+        """The collector making this request, from its URL token or HTTP Basic credentials."""
+        with self.store.session() as session:
+            if token is not None:
+                collector = collector_service.authenticate(session, token)
+                if collector is None:
+                    raise errors.forbidden(
+                        "This server URL is not valid or has been revoked. Ask your supervisor "
+                        "for a new one."
+                    )
+                return collector
+            if authorization is None or authorization.type != "basic":
+                raise errors.unauthenticated()
+            user = user_store.by_username(session, authorization.username or "")
+            ok = verify_password(user.password_hash if user else None, authorization.password or "")
+            if not ok or user is None or user.disabled_at is not None:
+                raise errors.unauthenticated()
+            collector = collector_store.by_user(session, user.id)
+            if user.role != "collector" or collector is None or collector.revoked_at:
+                raise errors.forbidden("This account may not send forms.")
+            return collector
+
+    # Forms --------------------------------------------------------------------------------
+
+    def form_list(self, collector: Collector) -> list[FormListEntry]:
+        """Current versions of the forms assigned to the collector."""
+        entries = []
+        with self.store.session() as session:
+            for form in form_store.assigned_forms(session, collector.id):
+                version = form_store.current_version(session, form.id)
+                if version is None:
+                    continue
+                entries.append(
+                    FormListEntry(
+                        form.xml_form_id,
+                        form.title,
+                        version.version,
+                        version.md5,
+                        bool(form_store.attachments(session, version.id)),
+                    )
+                )
+        return entries
+
+    def form_for_collector(self, collector: Collector, form_id: str) -> FormVersion:
+        """The current version of a form the collector may download."""
+        with self.store.session() as session:
+            form = form_store.by_xml_form_id(session, form_id)
+            if form is None:
+                raise errors.form_not_found(form_id)
+            if not form_store.is_assigned(session, collector.id, form.id):
+                raise errors.form_not_assigned(form_id)
+            version = form_store.current_version(session, form.id)
+            if version is None:
+                raise errors.form_not_found(form_id)
+            return version
+
+    def form_attachments(self, form_version_id: int) -> Sequence[FormAttachment]:
+        """The media of a form version."""
+        with self.store.session() as session:
+            return form_store.attachments(session, form_version_id)
+
+    def form_attachment(self, form_version_id: int, name: str) -> FormAttachment:
+        """One media file of a form version."""
+        with self.store.session() as session:
+            attachment = form_store.attachment(session, form_version_id, name)
+        if attachment is None:
+            raise errors.not_found("The form attachment")
+        return attachment
+
+    # Submissions --------------------------------------------------------------------------
+
+    def receive_submission(
+        self, collector: Collector, xml: bytes, parts: Sequence[IncomingPart]
+    ) -> IngestResult:
+        """Store a POST durably, then try to decrypt and project what is now complete."""
+        result = self.ingest.receive(collector, xml, parts)
+        if result.status == 201 or result.new_parts:
+            try:
+                self.processor.process(result.submission_id)
+            except Exception:
+                # Stored and acknowledged already; decrypt-pending will retry it.
+                log.exception("processing submission %s failed", result.submission_id)
+        return result
+
+
+def services() -> Services:
+    """The services of the app handling the current request."""
+    found: Services = current_app.extensions[SERVICES_KEY]
+    return found

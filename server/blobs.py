@@ -1,0 +1,147 @@
+"""Blob storage for submission parts and form attachments, content-addressed by SHA-256.
+
+`BlobStore` is the interface the ingest code uses; `FileBlobStore` keeps blobs under the data
+directory. A write is durable before `put` returns: the temporary file is fsynced, renamed into
+place and the directory fsynced, so a blob named in a committed row always exists whole.
+Another backend (an S3-compatible store) implements the same four methods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+CHUNK = 1024 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class BlobTooLarge(Exception):
+    """The stream is longer than the limit given to `put`; nothing was kept."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"blob larger than {limit} bytes")
+        self.limit = limit
+
+
+class BlobStoreUnavailable(Exception):
+    """The storage cannot take the write (disk full, read-only); nothing was kept."""
+
+
+class BlobStore(Protocol):
+    """Where bytes go; addressed by the hex SHA-256 of their content."""
+
+    def put(self, source: BinaryIO, limit: int | None = None) -> tuple[str, int]:
+        """Store a stream durably; returns (sha256, size)."""
+        ...
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        """Store bytes already in memory durably; returns (sha256, size)."""
+        ...
+
+    def open(self, sha256: str) -> BinaryIO:
+        """Read a stored blob."""
+        ...
+
+    def read(self, sha256: str) -> bytes:
+        """A small stored blob's bytes."""
+        ...
+
+    def exists(self, sha256: str) -> bool:
+        """True when the blob is stored."""
+        ...
+
+    def size(self, sha256: str) -> int:
+        """The stored blob's length in bytes."""
+        ...
+
+
+class FileBlobStore:
+    """Blobs as files `ab/cdef...` under one directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tmp = root / "tmp"
+
+    def _path(self, sha256: str) -> Path:
+        if not _SHA256.match(sha256):
+            raise ValueError("not a SHA-256 hex digest")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def put(self, source: BinaryIO, limit: int | None = None) -> tuple[str, int]:
+        """Copy `source` into the store, fsynced; refuses streams longer than `limit`."""
+        try:
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self._tmp)
+        except OSError as exc:
+            raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                while chunk := source.read(CHUNK):
+                    size += len(chunk)
+                    if limit is not None and size > limit:
+                        raise BlobTooLarge(limit)
+                    digest.update(chunk)
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            sha256 = digest.hexdigest()
+            final = self._path(sha256)
+            final.parent.mkdir(exist_ok=True)
+            if final.exists():
+                os.unlink(tmp_name)
+            else:
+                os.replace(tmp_name, final)
+                _fsync_dir(final.parent)
+            return sha256, size
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        """Store bytes already in memory."""
+        import io
+
+        return self.put(io.BytesIO(data))
+
+    def open(self, sha256: str) -> BinaryIO:
+        """Read a stored blob."""
+        return self._path(sha256).open("rb")
+
+    def read(self, sha256: str) -> bytes:
+        """A stored blob's bytes (for small blobs: manifests, forms)."""
+        with self.open(sha256) as handle:
+            return handle.read()
+
+    def exists(self, sha256: str) -> bool:
+        """True when the blob is stored."""
+        return self._path(sha256).exists()
+
+    def size(self, sha256: str) -> int:
+        """The stored blob's length in bytes."""
+        return self._path(sha256).stat().st_size
+
+    def all_digests(self) -> Iterator[str]:
+        """Every stored blob (for backups and consistency checks)."""
+        for path in sorted(self.root.glob("??/*")):
+            yield path.parent.name + path.name
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,85 @@
+"""`fieldcase collectors ...`: field workers' phone accounts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from server import errors
+from server.cli.common import fail, load_config, open_store
+from server.services import collectors as collector_service
+from server.store import collectors as collector_store
+from server.store import forms as form_store
+
+
+@click.group()
+def collectors() -> None:
+    """Field workers' phone accounts."""
+
+
+@collectors.command("add")
+@click.argument("name")
+@click.option("--unit", default=None, help="Administrative unit code of the collector.")
+@click.option(
+    "--qr",
+    "qr_file",
+    type=click.Path(dir_okay=False),
+    help="Also write the ODK Collect settings QR code (.png or .svg) here.",
+)
+def collectors_add(name: str, unit: str | None, qr_file: str | None) -> None:
+    """Create a collector; the last line printed is its server URL for ODK Collect."""
+    config = load_config()
+    store = open_store(config)
+    try:
+        with store.session() as session:
+            created = collector_service.create(session, config.public_url, name, unit, "cli")
+            forms = [
+                f.xml_form_id for f in form_store.assigned_forms(session, created.collector.id)
+            ]
+    except errors.Problem as problem:
+        fail(problem.message)
+    click.echo(f"collector {name} created; forms assigned: {', '.join(forms) or 'none yet'}")
+    if qr_file:
+        payload = collector_service.collect_qr_payload(
+            collector_service.collect_settings(created.url, config.project_name)
+        )
+        kind = "png" if qr_file.endswith(".png") else "svg"
+        Path(qr_file).write_bytes(collector_service.qr_code(payload, kind))
+        click.echo(f"ODK Collect settings QR code written to {qr_file}")
+    click.echo("server URL (enter it in ODK Collect, or scan the QR code; keep it secret):")
+    click.echo(created.url)
+
+
+@collectors.command("revoke")
+@click.argument("name")
+def collectors_revoke(name: str) -> None:
+    """Stop a collector at once (its server URL no longer works)."""
+    config = load_config()
+    with open_store(config).session() as session:
+        collector = collector_store.by_name(session, name)
+        if collector is None:
+            fail(f"no collector named {name!r}")
+        collector_service.revoke(session, collector.id, "cli")
+    click.echo(f"collector {name} revoked")
+
+
+@collectors.command("assign")
+@click.argument("name")
+@click.option("--form", "form_ids", multiple=True, required=True, help="Form id (repeatable).")
+def collectors_assign(name: str, form_ids: tuple[str, ...]) -> None:
+    """Let a collector list, download and submit these forms."""
+    config = load_config()
+    with open_store(config).session() as session:
+        collector = collector_store.by_name(session, name)
+        if collector is None:
+            fail(f"no collector named {name!r}")
+        for form_id in form_ids:
+            form = form_store.by_xml_form_id(session, form_id)
+            if form is None:
+                fail(f"no form {form_id!r} is published")
+            form_store.assign(session, collector.id, form.id)
+    click.echo(f"collector {name}: assigned {', '.join(form_ids)}")
+
+
+COMMANDS = [collectors]

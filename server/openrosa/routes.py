@@ -1,0 +1,158 @@
+"""OpenRosa endpoints. Thin: parse the request, call a service, render the result."""
+
+from __future__ import annotations
+
+import logging
+from email.utils import formatdate
+from xml.sax.saxutils import escape
+
+from flask import Blueprint, Response, g, request, send_file
+from werkzeug.datastructures import FileStorage
+
+from server import errors
+from server.app_context import services
+from server.edge import openrosa_response
+from server.services.ingest import MANIFEST_PART, IncomingPart
+from server.services.instance import nfc
+
+log = logging.getLogger("server.openrosa")
+
+bp = Blueprint("openrosa", __name__)
+
+XFORMS_LIST_NS = "http://openrosa.org/xforms/xformsList"
+MANIFEST_NS = "http://openrosa.org/xforms/xformsManifest"
+
+
+@bp.url_value_preprocessor
+def _pop_token(_endpoint: str | None, values: dict[str, object] | None) -> None:
+    g.collector_token = values.pop("token", None) if values else None
+
+
+@bp.before_request
+def _before() -> None:
+    """Check the protocol header and authenticate the collector."""
+    version = request.headers.get("X-OpenRosa-Version")
+    if version is not None and version.strip() != "1.0":
+        raise errors.bad_request("Only OpenRosa version 1.0 is supported.")
+    g.collector = services().authenticate_collector(g.collector_token, request.authorization)
+
+
+@bp.after_request
+def _after(response: Response) -> Response:
+    response.headers["X-OpenRosa-Version"] = "1.0"
+    response.headers.setdefault("Date", formatdate(usegmt=True))
+    return response
+
+
+def _base_url() -> str:
+    public_url = services().config.public_url
+    token = g.get("collector_token")
+    return f"{public_url}/c/{token}" if token else public_url
+
+
+def _xml(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, content_type="text/xml; charset=utf-8")
+
+
+@bp.get("/formList")
+def form_list() -> Response:
+    """The forms assigned to this collector, current versions only."""
+    wanted = request.args.get("formID")
+    base = _base_url()
+    items = []
+    for entry in services().form_list(g.collector):
+        if wanted and entry.form_id != nfc(wanted):
+            continue
+        form_url = f"{base}/forms/{escape(entry.form_id)}"
+        manifest = f"<manifestUrl>{form_url}/manifest</manifestUrl>" if entry.has_media else ""
+        items.append(
+            "<xform>"
+            f"<formID>{escape(entry.form_id)}</formID>"
+            f"<name>{escape(entry.title)}</name>"
+            f"<version>{escape(entry.version)}</version>"
+            f"<hash>md5:{entry.md5}</hash>"
+            f"<downloadUrl>{form_url}/form.xml</downloadUrl>"
+            f"{manifest}"
+            "</xform>"
+        )
+    return _xml(
+        f'<?xml version="1.0" encoding="UTF-8"?><xforms xmlns="{XFORMS_LIST_NS}">'
+        + "".join(items)
+        + "</xforms>"
+    )
+
+
+@bp.get("/forms/<form_id>/form.xml")
+def form_xml(form_id: str) -> Response:
+    """The current XForm."""
+    version = services().form_for_collector(g.collector, nfc(form_id))
+    return _xml(version.xml)
+
+
+@bp.get("/forms/<form_id>/manifest")
+def form_manifest(form_id: str) -> Response:
+    """The media files of the current version, with their MD5 hashes."""
+    version = services().form_for_collector(g.collector, nfc(form_id))
+    base = f"{_base_url()}/forms/{escape(nfc(form_id))}/attachments"
+    files = "".join(
+        "<mediaFile>"
+        f"<filename>{escape(att.name)}</filename>"
+        f"<hash>md5:{att.md5}</hash>"
+        f"<downloadUrl>{base}/{escape(att.name)}</downloadUrl>"
+        "</mediaFile>"
+        for att in services().form_attachments(version.id)
+    )
+    return _xml(
+        f'<?xml version="1.0" encoding="UTF-8"?><manifest xmlns="{MANIFEST_NS}">{files}</manifest>'
+    )
+
+
+@bp.get("/forms/<form_id>/attachments/<name>")
+def form_attachment(form_id: str, name: str) -> Response:
+    """One media file of the current version."""
+    version = services().form_for_collector(g.collector, nfc(form_id))
+    attachment = services().form_attachment(version.id, name)
+    return send_file(
+        services().blobs.open(attachment.blob_sha256),
+        mimetype=attachment.content_type,
+        download_name=attachment.name,
+        etag=f"md5:{attachment.md5}",
+        max_age=0,
+    )
+
+
+@bp.route("/submission", methods=["HEAD", "GET"])
+def submission_head() -> Response:
+    """Collect asks first (HEAD) to learn the size it may send and to be challenged."""
+    response = Response(status=204)
+    response.headers["X-OpenRosa-Accept-Content-Length"] = str(services().config.max_request_bytes)
+    return response
+
+
+@bp.post("/submission")
+def submission_post() -> Response:
+    """Receive one POST of a submission (a split submission comes in several)."""
+    if not request.mimetype.startswith("multipart/"):
+        raise errors.unsupported_media_type("Submissions must be sent as multipart/form-data.")
+    manifest: FileStorage | None = request.files.get(MANIFEST_PART)
+    if manifest is None:
+        raise errors.missing_submission_file()
+    xml = manifest.stream.read(services().config.max_part_bytes + 1)
+    if len(xml) > services().config.max_part_bytes:
+        raise errors.too_large(services().config.max_part_bytes)
+    parts = [
+        IncomingPart(
+            name=storage.filename or key,
+            stream=storage.stream,
+            content_type=storage.mimetype or "application/octet-stream",
+        )
+        for key, storage in request.files.items(multi=True)
+        if key != MANIFEST_PART
+    ]
+    result = services().receive_submission(g.collector, xml, parts)
+    message = (
+        "Đã gửi thành công. Full submission upload was successful!"
+        if result.status == 201
+        else "Đã nhận trước đó. Submission already received; nothing was lost."
+    )
+    return openrosa_response(message, result.status)

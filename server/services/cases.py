@@ -1,0 +1,273 @@
+"""The case store: a projection of a case's decrypted submissions.
+
+A case is rebuilt from all its current submissions (decrypted, not superseded, not rejected)
+every time one of them changes, so a rejected or superseded submission takes its effect with it
+and the case never drifts from the data. Field names are those of the forms in forms/.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from server.clock import utcnow
+from server.services.instance import get_path
+from server.services.textsearch import fold
+from server.store import cases as case_store
+from server.store import submissions as submission_store
+from server.store.models import Case, CaseEvent, CasePerson, Submission
+
+# Which kind of timeline entry each form makes, and the field holding its date.
+FORM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "vt01_intake": ("intake", ("reception_date",)),
+    "vt02_verification": ("verification", ("decision_date", "verif_start_date")),
+    "vt03_needs_plan": ("plan", ("assess_date",)),
+    "vt04_support": ("support", ("support_date",)),
+    "vt05_followup": ("followup", ("visit_date",)),
+    "vt06_outreach": ("outreach", ("session_date",)),
+    "vt07_screening": ("screening", ("screen_date",)),
+}
+CASE_FORMS = {
+    "vt01_intake",
+    "vt02_verification",
+    "vt03_needs_plan",
+    "vt04_support",
+    "vt05_followup",
+}
+# Identifying text that search may match; kept only in the case row, never exported.
+SEARCHABLE = ("full_name", "other_names")
+FIRST_FOLLOWUP_AFTER = timedelta(days=30)
+NEXT_FOLLOWUP_AFTER = timedelta(days=90)
+VERIFICATION_STATUS = {
+    "confirmed": "confirmed",
+    "not_victim": "not_victim",
+    "pending": "awaiting_verification",
+    "transferred": "transferred",
+}
+
+
+def parse_date(value: Any) -> date | None:
+    """An ODK date (YYYY-MM-DD, maybe with a time) or None."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _first_repeat_date(data: dict[str, Any], field: str) -> date | None:
+    """The earliest date of `field` inside any repeat (support items carry their own dates)."""
+    found: list[date] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == field:
+                    parsed = parse_date(value)
+                    if parsed:
+                        found.append(parsed)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(data)
+    return min(found) if found else None
+
+
+def describe(form_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Columns a submission gets from its data: case_code, units and the event date."""
+    kind, date_fields = FORM_KINDS.get(form_id, ("other", ()))
+    event_date = None
+    for field in date_fields:
+        event_date = parse_date(get_path(data, field)) or _first_repeat_date(data, field)
+        if event_date:
+            break
+    if event_date is None:
+        event_date = parse_date(get_path(data, "today"))
+    province = _text(get_path(data, "office_province")) or _text(get_path(data, "province"))
+    commune = _text(get_path(data, "office_commune")) or _text(get_path(data, "commune"))
+    return {
+        "kind": kind,
+        "case_code": _text(get_path(data, "case_code")) if form_id in CASE_FORMS else None,
+        "province_code": province,
+        "commune_code": commune,
+        "event_date": event_date,
+    }
+
+
+def _summary(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Analytic (non-identifying) values shown on the case timeline."""
+    keys = {
+        "intake": (
+            "reception_channel",
+            "person_type",
+            "sex",
+            "age_years",
+            "purpose",
+            "destination_country",
+            "placement",
+            "safety_risk",
+        ),
+        "verification": (
+            "verif_outcome",
+            "victim_doc_type",
+            "purpose_confirmed",
+            "destination_confirmed",
+            "criminal_case_opened",
+        ),
+        "plan": ("assess_type", "status_now", "plan_agreed"),
+        "support": ("status_at_support",),
+        "followup": (
+            "visit_mode",
+            "contact_made",
+            "living_situation",
+            "livelihood",
+            "retrafficked",
+            "case_status",
+        ),
+    }.get(kind, ())
+    summary = {key: get_path(data, key) for key in keys if get_path(data, key) not in (None, "")}
+    if kind == "support":
+        items = get_path(data, "support_item") or []
+        summary["supports"] = [
+            item.get("support_type")
+            for item in items
+            if isinstance(item, dict) and item.get("support_type")
+        ]
+    return summary
+
+
+def rebuild(session: Session, case_code: str) -> Case | None:
+    """Recompute a case from its current submissions; removes it when none is left."""
+    submissions = submission_store.for_case(session, case_code)
+    case = case_store.by_code(session, case_code)
+    if case is not None:
+        session.execute(delete(CaseEvent).where(CaseEvent.case_id == case.id))
+        session.execute(delete(CasePerson).where(CasePerson.case_id == case.id))
+    if not submissions:
+        if case is not None:
+            session.delete(case)
+            session.flush()
+        return None
+    if case is None:
+        case = case_store.add(session, Case(case_code=case_code, status="awaiting_verification"))
+
+    status = "awaiting_verification"
+    reception: date | None = None
+    last_visit: date | None = None
+    closed_on: date | None = None
+    close_reason: str | None = None
+    search_parts = [case_code]
+    province = commune = None
+    for submission in submissions:
+        data = submission.data or {}
+        form_id = _form_id_of(session, submission)
+        kind = FORM_KINDS.get(form_id, ("other", ()))[0]
+        session.add(
+            CaseEvent(
+                case_id=case.id,
+                submission_id=submission.id,
+                kind=kind,
+                event_date=submission.event_date,
+                summary=_summary(kind, data),
+            )
+        )
+        if kind == "intake":
+            reception = parse_date(get_path(data, "reception_date")) or reception
+            province = submission.province_code or province
+            commune = submission.commune_code or commune
+            _project_persons(session, case.id, data)
+            search_parts += [v for k in SEARCHABLE if (v := _text(get_path(data, k)))]
+        elif kind == "verification":
+            outcome = _text(get_path(data, "verif_outcome"))
+            if outcome in VERIFICATION_STATUS and status not in ("closed",):
+                status = VERIFICATION_STATUS[outcome]
+        elif kind == "followup":
+            visit = submission.event_date
+            last_visit = max(filter(None, (last_visit, visit)), default=None)
+            case_status = _text(get_path(data, "case_status")) or ""
+            if case_status.startswith("closed_"):
+                status, closed_on = "closed", visit
+                close_reason = case_status.removeprefix("closed_")
+            elif case_status in ("active", "follow_up"):
+                status, closed_on, close_reason = "follow_up", None, None
+
+    case.status = status
+    case.reception_date = reception
+    case.province_code = province
+    case.commune_code = commune
+    case.closed_on = closed_on
+    case.close_reason = close_reason
+    case.next_followup_due = None
+    if status != "closed" and status != "not_victim":
+        if last_visit:
+            case.next_followup_due = last_visit + NEXT_FOLLOWUP_AFTER
+        elif reception:
+            case.next_followup_due = reception + FIRST_FOLLOWUP_AFTER
+    case.search_text = fold(" ".join(search_parts))
+    case.updated_at = utcnow()
+    for submission in submissions:
+        if submission.province_code is None:
+            submission.province_code, submission.commune_code = province, commune
+    session.flush()
+    return case
+
+
+def _project_persons(session: Session, case_id: int, data: dict[str, Any]) -> None:
+    session.add(
+        CasePerson(
+            case_id=case_id,
+            person_index=0,
+            person_type=_text(get_path(data, "person_type")),
+            sex=_text(get_path(data, "sex")),
+            age_years=_int(get_path(data, "age_years")),
+            facts={
+                key: get_path(data, key)
+                for key in (
+                    "age_band_vn",
+                    "nationality",
+                    "purpose",
+                    "destination_country",
+                    "reception_channel",
+                    "ethnicity",
+                )
+                if get_path(data, key) not in (None, "")
+            },
+        )
+    )
+    minors = get_path(data, "minors") or []
+    for position, minor in enumerate(m for m in minors if isinstance(m, dict)):
+        session.add(
+            CasePerson(
+                case_id=case_id,
+                person_index=_int(minor.get("minor_index")) or position + 1,
+                person_type="minor_accompanying",
+                sex=_text(minor.get("minor_sex")),
+                age_years=_int(minor.get("minor_age_years")),
+                facts={"relation": minor.get("minor_relation")},
+            )
+        )
+
+
+def _form_id_of(session: Session, submission: Submission) -> str:
+    from server.store.models import Form
+
+    form = session.get(Form, submission.form_id)
+    return form.xml_form_id if form else ""

@@ -1,0 +1,255 @@
+"""Receiving a submission from ODK Collect: nothing acknowledged is ever lost.
+
+The order of work is what makes the guarantee:
+1. everything that can refuse the request is checked first (XML, form, version, assignment,
+   file names), so a refused request stores nothing;
+2. every part is written to the blob store and fsynced;
+3. one transaction records the submission and its parts and commits;
+4. only then is 201 (new) or 202 (already known) answered; decryption runs after that and can
+   never lose what step 3 committed.
+
+OpenRosa rules kept here, with the reasons:
+- a submission is known by (form, instanceID); the same manifest again is the same submission
+  (Collect resends after a lost response, and repeats the manifest in every POST of a split
+  upload), answered 202, and the parts not seen before are added;
+- a different manifest under a known instanceID is 409 and changes nothing (two phones, or an
+  edited form re-sent without deprecatedID: never silently pick one);
+- a plain submission's deprecatedID makes a new submission that supersedes the old one, which
+  is kept; for encrypted submissions the same link is made once the XML is decrypted;
+- form ids are compared after NFC normalisation (older Collect sent them decomposed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from crypto.errors import ManifestError
+from crypto.manifest import parse_manifest
+from sqlalchemy.exc import IntegrityError
+
+from server import errors
+from server.blobs import BlobStore, BlobStoreUnavailable, BlobTooLarge
+from server.clock import utcnow
+from server.services.instance import nfc, parse_xml, plain_header
+from server.store import forms as form_store
+from server.store import submissions as submission_store
+from server.store.db import Store
+from server.store.models import Collector, Submission, SubmissionPart
+
+log = logging.getLogger("server.ingest")
+
+MANIFEST_PART = "xml_submission_file"
+_SAFE_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
+
+
+@dataclass
+class IncomingPart:
+    """One file of the multipart body."""
+
+    name: str
+    stream: BinaryIO
+    content_type: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What to answer: 201 for a new submission, 202 for one already known."""
+
+    status: int
+    submission_id: int
+    instance_id: str
+    new_parts: int
+
+
+@dataclass(frozen=True)
+class _Header:
+    form_id: str
+    version: str | None
+    instance_id: str
+    deprecated_id: str | None
+    encrypted: bool
+    expected_parts: frozenset[str] | None  # None: any media name (plain submissions)
+
+
+def check_file_name(name: str) -> str:
+    """A part's file name must be a plain name: no path, no control characters."""
+    if not _SAFE_NAME.match(name) or name.startswith(".") or name == MANIFEST_PART:
+        raise errors.hostile_file_name(name)
+    return name
+
+
+def _read_header(xml: bytes) -> _Header:
+    root = parse_xml(xml)
+    if root.get("encrypted", "").strip().lower() == "yes":
+        try:
+            manifest = parse_manifest(xml)
+        except ManifestError as exc:
+            raise errors.malformed_xml(str(exc)) from None
+        return _Header(
+            form_id=nfc(manifest.form_id),
+            version=manifest.version,
+            instance_id=manifest.instance_id,
+            deprecated_id=None,
+            encrypted=True,
+            expected_parts=frozenset([*manifest.media, manifest.xml_file]),
+        )
+    header = plain_header(root)
+    return _Header(
+        header.form_id,
+        header.version,
+        header.instance_id,
+        header.deprecated_id,
+        encrypted=False,
+        expected_parts=None,
+    )
+
+
+class Ingest:
+    """Receives submissions into one store and blob store."""
+
+    def __init__(self, store: Store, blobs: BlobStore, max_part_bytes: int) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.max_part_bytes = max_part_bytes
+
+    def receive(
+        self, collector: Collector, xml: bytes, parts: Sequence[IncomingPart]
+    ) -> IngestResult:
+        """Check, store durably and record one POST; raise a Problem to refuse it."""
+        header = _read_header(xml)
+        names = [check_file_name(part.name) for part in parts]
+        if len(set(names)) != len(names):
+            raise errors.bad_request("The same file name appears twice in one request.")
+        if header.expected_parts is not None:
+            unexpected = sorted(set(names) - header.expected_parts)
+            if unexpected:
+                raise errors.bad_request(
+                    f"File {unexpected[0]!r} is not listed in the encrypted submission."
+                )
+
+        with self.store.session() as session:
+            form = form_store.by_xml_form_id(session, header.form_id)
+            if form is None:
+                raise errors.form_not_found(header.form_id)
+            if not form_store.is_assigned(session, collector.id, form.id):
+                raise errors.form_not_assigned(header.form_id)
+            version = form_store.version(session, form.id, header.version or "")
+            if version is None:
+                raise errors.form_version_unknown(header.form_id, header.version)
+            form_pk, version_pk = form.id, version.id
+
+        manifest_sha, stored = self._store_blobs(xml, parts)
+
+        for attempt in (1, 2):
+            try:
+                return self._record(
+                    collector.id, form_pk, version_pk, header, (manifest_sha, len(xml)), stored
+                )
+            except IntegrityError:
+                # Another request recorded the same instanceID between our read and insert;
+                # the second attempt takes the "already known" path.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _store_blobs(
+        self, xml: bytes, parts: Sequence[IncomingPart]
+    ) -> tuple[str, list[tuple[str, str, int, str]]]:
+        try:
+            manifest_sha, _ = self.blobs.put_bytes(xml)
+            stored = []
+            for part in parts:
+                sha, size = self.blobs.put(part.stream, limit=self.max_part_bytes)
+                stored.append((part.name, sha, size, part.content_type))
+        except BlobTooLarge:
+            raise errors.too_large(self.max_part_bytes) from None
+        except BlobStoreUnavailable as exc:
+            log.error("blob store refused a write: %s", exc)
+            raise errors.storage_unavailable() from None
+        return manifest_sha, stored
+
+    def _record(
+        self,
+        collector_id: int,
+        form_pk: int,
+        version_pk: int,
+        header: _Header,
+        manifest: tuple[str, int],
+        stored: list[tuple[str, str, int, str]],
+    ) -> IngestResult:
+        manifest_sha, manifest_size = manifest
+        with self.store.session() as session:
+            existing = submission_store.by_instance(session, form_pk, header.instance_id)
+            if existing is not None:
+                if existing.manifest_sha256 != manifest_sha:
+                    raise errors.xml_differs(header.instance_id)
+                known = {part.name for part in submission_store.parts(session, existing.id)}
+                added = 0
+                for name, sha, size, content_type in stored:
+                    if name not in known:
+                        submission_store.add_part(
+                            session,
+                            SubmissionPart(
+                                submission_id=existing.id,
+                                name=name,
+                                blob_sha256=sha,
+                                size=size,
+                                content_type=content_type,
+                            ),
+                        )
+                        added += 1
+                if added:
+                    existing.updated_at = utcnow()
+                return IngestResult(202, existing.id, header.instance_id, added)
+
+            submission = submission_store.add(
+                session,
+                Submission(
+                    form_id=form_pk,
+                    form_version_id=version_pk,
+                    instance_id=header.instance_id,
+                    deprecated_id=header.deprecated_id,
+                    collector_id=collector_id,
+                    manifest_sha256=manifest_sha,
+                    encrypted=header.encrypted,
+                    decrypt_state="pending",
+                    decrypt_reason="received",
+                    review_state="received",
+                ),
+            )
+            submission_store.add_part(
+                session,
+                SubmissionPart(
+                    submission_id=submission.id,
+                    name=MANIFEST_PART,
+                    blob_sha256=manifest_sha,
+                    size=manifest_size,
+                    content_type="text/xml",
+                ),
+            )
+            for name, sha, size, content_type in stored:
+                submission_store.add_part(
+                    session,
+                    SubmissionPart(
+                        submission_id=submission.id,
+                        name=name,
+                        blob_sha256=sha,
+                        size=size,
+                        content_type=content_type,
+                    ),
+                )
+            if header.deprecated_id:
+                old = submission_store.by_instance(session, form_pk, header.deprecated_id)
+                if old is not None and old.superseded_by_id is None:
+                    old.superseded_by_id = submission.id
+            return IngestResult(201, submission.id, header.instance_id, len(stored))
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of some bytes."""
+    return hashlib.sha256(data).hexdigest()

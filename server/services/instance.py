@@ -1,0 +1,139 @@
+"""Reading submission XML safely: the header ingest needs, and the instance as nested data.
+
+All XML from outside goes through defusedxml with DTDs forbidden, so entity expansion and
+external references are refused before any element is built.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from xml.etree.ElementTree import Element
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+from server import errors
+
+MAX_XML_BYTES = 10 * 1024 * 1024
+
+
+def local_name(tag: str) -> str:
+    """An element's name without its namespace."""
+    return tag.rsplit("}", 1)[-1] if "}" in tag else tag
+
+
+def nfc(text: str) -> str:
+    """Unicode NFC: older Collect sent form ids decomposed."""
+    return unicodedata.normalize("NFC", text)
+
+
+def parse_xml(data: bytes) -> Element:
+    """Parse untrusted XML, refusing DTDs, entities, external references and huge documents."""
+    if len(data) > MAX_XML_BYTES:
+        raise errors.malformed_xml(f"larger than {MAX_XML_BYTES // (1024 * 1024)} MB")
+    try:
+        root: Element = SafeET.fromstring(
+            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except DefusedXmlException:
+        raise errors.malformed_xml(
+            "DTDs, entities and external references are not allowed"
+        ) from None
+    except SafeET.ParseError as exc:
+        line, column = exc.position
+        raise errors.malformed_xml(f"not well-formed XML (line {line}, column {column})") from None
+    return root
+
+
+@dataclass(frozen=True)
+class PlainHeader:
+    """What ingest reads from an unencrypted submission's root."""
+
+    form_id: str
+    version: str | None
+    instance_id: str
+    deprecated_id: str | None
+
+
+def _meta_value(root: Element, name: str) -> str | None:
+    for child in root:
+        if local_name(child.tag) == "meta":
+            for item in child:
+                if local_name(item.tag) == name and item.text and item.text.strip():
+                    return item.text.strip()
+    return None
+
+
+def plain_header(root: Element) -> PlainHeader:
+    """Form id, version, instanceID and deprecatedID of a plain submission."""
+    form_id = root.get("id")
+    if not form_id:
+        raise errors.malformed_xml("the root element has no id attribute")
+    instance_id = _meta_value(root, "instanceID")
+    if not instance_id:
+        raise errors.malformed_xml("meta/instanceID is missing")
+    return PlainHeader(
+        form_id=nfc(form_id),
+        version=root.get("version") or None,
+        instance_id=instance_id,
+        deprecated_id=_meta_value(root, "deprecatedID"),
+    )
+
+
+def instance_data(root: Element, repeat_paths: Iterable[str]) -> dict[str, Any]:
+    """The instance as nested dicts; repeat groups are lists (even with one entry).
+
+    `repeat_paths` are slash paths below the root, e.g. "minors" or "grp/support_item".
+    Leaves are strings ("" for empty); attributes other than the root's are ignored.
+    """
+    repeats = set(repeat_paths)
+
+    def convert(element: Element, path: str) -> dict[str, Any] | str:
+        children = list(element)
+        if not children:
+            return (element.text or "").strip()
+        node: dict[str, Any] = {}
+        for child in children:
+            name = local_name(child.tag)
+            child_path = f"{path}/{name}" if path else name
+            value = convert(child, child_path)
+            if child_path in repeats:
+                node.setdefault(name, []).append(value)
+            elif name in node:
+                # An undeclared repetition: keep every value rather than lose one.
+                existing = node[name]
+                node[name] = [*existing, value] if isinstance(existing, list) else [existing, value]
+            else:
+                node[name] = value
+        return node
+
+    data = convert(root, "")
+    return data if isinstance(data, dict) else {}
+
+
+def repeat_paths_of_xform(xform_xml: str) -> list[str]:
+    """The repeat groups of an XForm, as slash paths below the instance root."""
+    root = parse_xml(xform_xml.encode("utf-8"))
+    paths = []
+    for element in root.iter():
+        if local_name(element.tag) == "repeat":
+            nodeset = element.get("nodeset", "")
+            parts = [p for p in nodeset.split("/") if p]
+            if len(parts) >= 2:
+                paths.append("/".join(parts[1:]))
+    return paths
+
+
+def get_path(data: dict[str, Any], name: str) -> Any:
+    """The first value of a field named `name` anywhere outside repeats (groups searched)."""
+    if name in data:
+        return data[name]
+    for value in data.values():
+        if isinstance(value, dict):
+            found = get_path(value, name)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,164 @@
+"""After ingest: decrypt (when encrypted), parse and project a submission into the case store.
+
+Never destroys: a submission that cannot be processed now keeps its parts and gets a precise
+`decrypt_reason` (which part is missing, the key is locked, a file does not decrypt); it is
+tried again when another part arrives or by `fieldcase decrypt-pending`. The slow work (RSA,
+AES) runs outside any transaction; the result is written in one short transaction that first
+checks nobody else finished the same submission.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from crypto.errors import CryptoError
+from crypto.manifest import parse_manifest
+
+from server.blobs import BlobStore
+from server.services import cases as case_service
+from server.services.decrypting import decrypt_stored
+from server.services.ingest import MANIFEST_PART
+from server.services.instance import get_path, instance_data, parse_xml, repeat_paths_of_xform
+from server.services.keyring import KeyRing
+from server.store import submissions as submission_store
+from server.store.db import Store
+from server.store.models import Form, FormVersion
+
+log = logging.getLogger("server.processing")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The state a submission ended in, and why when it is not decrypted."""
+
+    submission_id: int
+    state: str
+    reason: str | None = None
+    signature: str | None = None
+
+
+class Processor:
+    """Turns stored submissions into parsed data and cases."""
+
+    def __init__(self, store: Store, blobs: BlobStore, keyring: KeyRing) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.keyring = keyring
+        self._repeat_paths: dict[int, list[str]] = {}
+
+    def process(self, submission_id: int) -> Outcome:
+        """Decrypt and project one submission if it can be done now; idempotent."""
+        with self.store.session() as session:
+            submission = submission_store.by_id(session, submission_id)
+            if submission is None:
+                raise LookupError(submission_id)
+            if submission.decrypt_state == "decrypted":
+                return Outcome(submission_id, "decrypted", signature=submission.signature)
+            version = session.get(FormVersion, submission.form_version_id)
+            form = session.get(Form, submission.form_id)
+            if version is None or form is None:
+                raise LookupError(submission_id)
+            parts = {p.name: p.blob_sha256 for p in submission_store.parts(session, submission.id)}
+            encrypted, key_id, form_id = submission.encrypted, version.key_id, form.xml_form_id
+            repeats = self._repeats(version)
+
+        try:
+            xml, signature = self._plaintext(parts, encrypted, key_id)
+        except _NotYet as wait:
+            return self._save_state(submission_id, "pending", wait.reason)
+        except CryptoError as exc:
+            return self._save_state(submission_id, "failed", str(exc))
+
+        try:
+            data = instance_data(parse_xml(xml), repeats)
+        except Exception as exc:  # a Problem from parse_xml: the decrypted XML is unreadable
+            return self._save_state(
+                submission_id, "failed", f"the decrypted XML cannot be read ({type(exc).__name__})"
+            )
+        return self._save_result(submission_id, form_id, xml, data, signature)
+
+    def _repeats(self, version: FormVersion) -> list[str]:
+        if version.id not in self._repeat_paths:
+            self._repeat_paths[version.id] = repeat_paths_of_xform(version.xml)
+        return self._repeat_paths[version.id]
+
+    def _plaintext(
+        self, parts: dict[str, str], encrypted: bool, key_id: int | None
+    ) -> tuple[bytes, str | None]:
+        manifest_bytes = self.blobs.read(parts[MANIFEST_PART])
+        if not encrypted:
+            return manifest_bytes, None
+        manifest = parse_manifest(manifest_bytes)
+        missing = [name for name in (*manifest.media, manifest.xml_file) if name not in parts]
+        if missing:
+            raise _NotYet(f"waiting for part {missing[0]}")
+        key_ids = [key_id] if key_id is not None else self.keyring.all_key_ids()
+        if self.keyring.locked:
+            raise _NotYet("the server key is locked (FIELDCASE_KEY_PASSPHRASE is not set)")
+        decryptors = [d for k in key_ids if (d := self.keyring.decryptor(k)) is not None]
+        if not decryptors:
+            raise _NotYet("the server key does not unlock with the configured passphrase")
+        return decrypt_stored(decryptors, manifest, parts, self.blobs)
+
+    def _save_state(self, submission_id: int, state: str, reason: str) -> Outcome:
+        with self.store.session() as session:
+            submission = submission_store.lock(session, submission_id)
+            if submission is not None and submission.decrypt_state != "decrypted":
+                submission.decrypt_state = state
+                submission.decrypt_reason = reason
+        return Outcome(submission_id, state, reason)
+
+    def _save_result(
+        self,
+        submission_id: int,
+        form_id: str,
+        xml: bytes,
+        data: dict[str, Any],
+        signature: str | None,
+    ) -> Outcome:
+        described = case_service.describe(form_id, data)
+        with self.store.session() as session:
+            submission = submission_store.lock(session, submission_id)
+            if submission is None or submission.decrypt_state == "decrypted":
+                return Outcome(submission_id, "decrypted", signature=signature)
+            submission.decrypt_state = "decrypted"
+            submission.decrypt_reason = (
+                None
+                if signature != "invalid"
+                else ("the signature does not match: review before use")
+            )
+            submission.signature = signature
+            submission.data = data
+            submission.xml_sha256 = hashlib.sha256(xml).hexdigest()
+            submission.case_code = described["case_code"]
+            submission.event_date = described["event_date"]
+            submission.province_code = described["province_code"]
+            submission.commune_code = described["commune_code"]
+            deprecated = get_path(data, "deprecatedID")
+            if isinstance(deprecated, str) and deprecated and not submission.deprecated_id:
+                submission.deprecated_id = deprecated
+                old = submission_store.by_instance(session, submission.form_id, deprecated)
+                if old is not None and old.id != submission.id and old.superseded_by_id is None:
+                    old.superseded_by_id = submission.id
+                    if old.case_code and old.case_code != submission.case_code:
+                        session.flush()
+                        case_service.rebuild(session, old.case_code)
+            session.flush()
+            if submission.case_code:
+                case_service.rebuild(session, submission.case_code)
+        return Outcome(submission_id, "decrypted", signature=signature)
+
+    def process_pending(self) -> list[Outcome]:
+        """Try every submission not decrypted yet."""
+        with self.store.session() as session:
+            ids = submission_store.pending_ids(session)
+        return [self.process(submission_id) for submission_id in ids]
+
+
+class _NotYet(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,51 @@
+"""Queries on collectors (field workers' phone accounts)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.store.models import Collector
+
+
+def by_token_sha256(session: Session, token_sha256: str) -> Collector | None:
+    """The collector whose token hashes to this digest."""
+    return session.scalar(select(Collector).where(Collector.token_sha256 == token_sha256))
+
+
+def by_name(session: Session, name: str) -> Collector | None:
+    """The collector with this name."""
+    return session.scalar(select(Collector).where(Collector.name == name))
+
+
+def by_id(session: Session, collector_id: int) -> Collector | None:
+    """One collector by id."""
+    return session.get(Collector, collector_id)
+
+
+def by_user(session: Session, user_id: int) -> Collector | None:
+    """The collector record of a user account with the collector role."""
+    return session.scalar(select(Collector).where(Collector.user_id == user_id))
+
+
+def add(
+    session: Session,
+    name: str,
+    token_sha256: str,
+    unit_code: str | None,
+    user_id: int | None = None,
+) -> Collector:
+    """Insert a collector."""
+    collector = Collector(
+        name=name, token_sha256=token_sha256, unit_code=unit_code, user_id=user_id
+    )
+    session.add(collector)
+    session.flush()
+    return collector
+
+
+def all_collectors(session: Session) -> Sequence[Collector]:
+    """Every collector, by name."""
+    return session.scalars(select(Collector).order_by(Collector.name)).all()
