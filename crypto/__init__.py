@@ -1,1 +1,1 @@
-"""fieldcase crypto package."""
+"""The ODK submission encryption format: keys, manifests, decryption. Pure: no Flask, no DB."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import segno
 
 from server import errors
 from server.cli.common import fail, load_config, open_store
@@ -27,7 +28,8 @@ def collectors() -> None:
     type=click.Path(dir_okay=False),
     help="Also write the ODK Collect settings QR code (.png or .svg) here.",
 )
-def collectors_add(name: str, unit: str | None, qr_file: str | None) -> None:
+@click.option("--show-qr", is_flag=True, help="Also draw the QR code in the terminal.")
+def collectors_add(name: str, unit: str | None, qr_file: str | None, show_qr: bool) -> None:
     """Create a collector; the last line printed is its server URL for ODK Collect."""
     config = load_config()
     store = open_store(config)
@@ -40,10 +42,13 @@ def collectors_add(name: str, unit: str | None, qr_file: str | None) -> None:
     except errors.Problem as problem:
         fail(problem.message)
     click.echo(f"collector {name} created; forms assigned: {', '.join(forms) or 'none yet'}")
+    payload = collector_service.collect_qr_payload(
+        collector_service.collect_settings(created.url, config.project_name)
+    )
+    if show_qr:
+        click.echo("Scan in ODK Collect (Configure with QR code):")
+        segno.make(payload, micro=False, error="m").terminal(compact=True)
     if qr_file:
-        payload = collector_service.collect_qr_payload(
-            collector_service.collect_settings(created.url, config.project_name)
-        )
         kind = "png" if qr_file.endswith(".png") else "svg"
         Path(qr_file).write_bytes(collector_service.qr_code(payload, kind))
         click.echo(f"ODK Collect settings QR code written to {qr_file}")

@@ -12,7 +12,7 @@ from werkzeug.datastructures import FileStorage
 from server import errors
 from server.app_context import services
 from server.edge import openrosa_response
-from server.services.ingest import MANIFEST_PART, IncomingPart
+from server.services.ingest import MANIFEST_PART, IncomingPart, check_file_name
 from server.services.instance import nfc
 
 log = logging.getLogger("server.openrosa")
@@ -140,15 +140,21 @@ def submission_post() -> Response:
     xml = manifest.stream.read(services().config.max_part_bytes + 1)
     if len(xml) > services().config.max_part_bytes:
         raise errors.too_large(services().config.max_part_bytes)
-    parts = [
-        IncomingPart(
-            name=storage.filename or key,
-            stream=storage.stream,
-            content_type=storage.mimetype or "application/octet-stream",
+    parts = []
+    for key, storage in request.files.items(multi=True):
+        if key == MANIFEST_PART:
+            continue
+        # Collect names both the field and the file after the file; a client may set only one.
+        # Both are checked, since a form parser may already have trimmed a path from one.
+        check_file_name(key)
+        name = check_file_name(storage.filename or key)
+        parts.append(
+            IncomingPart(
+                name=name,
+                stream=storage.stream,
+                content_type=storage.mimetype or "application/octet-stream",
+            )
         )
-        for key, storage in request.files.items(multi=True)
-        if key != MANIFEST_PART
-    ]
     result = services().receive_submission(g.collector, xml, parts)
     message = (
         "Đã gửi thành công. Full submission upload was successful!"

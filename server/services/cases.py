@@ -30,13 +30,8 @@ FORM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "vt06_outreach": ("outreach", ("session_date",)),
     "vt07_screening": ("screening", ("screen_date",)),
 }
-CASE_FORMS = {
-    "vt01_intake",
-    "vt02_verification",
-    "vt03_needs_plan",
-    "vt04_support",
-    "vt05_followup",
-}
+# Forms that never belong to a case (aggregate, no personal data).
+NON_CASE_FORMS = {"vt06_outreach"}
 # Identifying text that search may match; kept only in the case row, never exported.
 SEARCHABLE = ("full_name", "other_names")
 FIRST_FOLLOWUP_AFTER = timedelta(days=30)
@@ -105,7 +100,7 @@ def describe(form_id: str, data: dict[str, Any]) -> dict[str, Any]:
     commune = _text(get_path(data, "office_commune")) or _text(get_path(data, "commune"))
     return {
         "kind": kind,
-        "case_code": _text(get_path(data, "case_code")) if form_id in CASE_FORMS else None,
+        "case_code": None if form_id in NON_CASE_FORMS else _text(get_path(data, "case_code")),
         "province_code": province,
         "commune_code": commune,
         "event_date": event_date,

@@ -1,0 +1,97 @@
+"""The `fieldcase` console script on a fresh data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from server.cli import main
+from server.config import Config
+from server.store import audit
+from server.store import users as user_store
+from server.store.db import Store
+
+
+def test_init_then_init_again_changes_nothing(runner: CliRunner, config: Config) -> None:
+    first = runner.invoke(main, ["init"])
+    assert first.exit_code == 0, first.output
+    assert "initialised" in first.output
+    assert "admin user: admin" in first.output
+    # The admin password came from the environment, so it is not printed.
+    assert "admin-password-for-tests" not in first.output
+    keys = sorted((config.data_dir / "keys").iterdir())
+    assert len(keys) == 1
+    assert b"ENCRYPTED PRIVATE KEY" in keys[0].read_bytes()
+    assert oct(keys[0].stat().st_mode & 0o777) == "0o600"
+
+    again = runner.invoke(main, ["init"])
+    assert again.exit_code == 0
+    assert "already initialised; nothing changed" in again.output
+    assert sorted((config.data_dir / "keys").iterdir()) == keys
+
+
+def test_init_generates_and_prints_the_admin_password_once(config: Config) -> None:
+    runner = CliRunner(
+        env={
+            "FIELDCASE_DATA_DIR": str(config.data_dir),
+            "FIELDCASE_DATABASE_URL": config.database_url,
+            "FIELDCASE_KEY_PASSPHRASE": "pass phrase for tests",
+            "FIELDCASE_ADMIN_PASSWORD": "",
+        }
+    )
+    result = runner.invoke(main, ["init"])
+    assert result.exit_code == 0, result.output
+    assert "admin password (shown once, write it down):" in result.output
+
+
+def test_init_without_passphrase_is_a_clear_error(config: Config) -> None:
+    runner = CliRunner(
+        env={
+            "FIELDCASE_DATA_DIR": str(config.data_dir),
+            "FIELDCASE_DATABASE_URL": config.database_url,
+            "FIELDCASE_KEY_PASSPHRASE": "",
+        }
+    )
+    result = runner.invoke(main, ["init"])
+    assert result.exit_code == 2
+    assert "FIELDCASE_KEY_PASSPHRASE" in result.output
+
+
+def test_commands_before_init_say_so(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["users", "add", "lan", "--role", "admin"])
+    assert result.exit_code == 2
+    assert "run `fieldcase init` first" in result.output
+
+
+def test_users_add_with_units(runner: CliRunner, config: Config) -> None:
+    runner.invoke(main, ["init"])
+    result = runner.invoke(
+        main, ["users", "add", "lan", "--role", "supervisor", "--unit", "01", "--unit", "00004"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "password (shown once):" in result.output
+    store = Store(config.database_url)
+    with store.session() as session:
+        user = user_store.by_username(session, "lan")
+        assert user is not None
+        assert user_store.units_of(session, user.id) == ["00004", "01"]
+        assert audit.verify_chain(session) is None
+    duplicate = runner.invoke(main, ["users", "add", "lan", "--role", "viewer", "--unit", "01"])
+    assert duplicate.exit_code == 1
+    no_unit = runner.invoke(main, ["users", "add", "hai", "--role", "viewer"])
+    assert no_unit.exit_code == 2
+    store.dispose()
+
+
+def test_collectors_add_prints_the_server_url_last(runner: CliRunner, tmp_path: Path) -> None:
+    runner.invoke(main, ["init"])
+    qr = tmp_path / "qr.png"
+    result = runner.invoke(main, ["collectors", "add", "phone-1", "--unit", "01", "--qr", str(qr)])
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("http://127.0.0.1:8080/c/")
+    assert len(last.rsplit("/", 1)[1]) >= 40
+    assert qr.read_bytes().startswith(b"\x89PNG")
+    revoke = runner.invoke(main, ["collectors", "revoke", "phone-1"])
+    assert revoke.exit_code == 0
