@@ -35,13 +35,13 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Flas
 
     from server.app_context import SERVICES_KEY, Services
     from server.openrosa import bp as openrosa_bp
-    from server.web import bp as web_bp
+    from server.web import init_app as init_web
 
     app.extensions[SERVICES_KEY] = Services(config, app.extensions[STORE_KEY])
-    app.register_blueprint(web_bp)
     # Under a collector's server URL (token) and at the root (HTTP Basic).
     app.register_blueprint(openrosa_bp, url_prefix="/c/<token>")
     app.register_blueprint(openrosa_bp, name="openrosa_basic")
+    init_web(app)  # the web view, CSRF (OpenRosa exempt), Babel
     register_error_handlers(app)
     register_security_headers(app)
     return app

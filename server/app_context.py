@@ -58,7 +58,7 @@ class Services:
         self, token: str | None, authorization: Authorization | None
     ) -> Collector:
         """The collector making this request, from its URL token or HTTP Basic credentials."""
-        with self.store.session() as session:
+        with self.store.reader() as session:
             if token is not None:
                 collector = collector_service.authenticate(session, token)
                 if collector is None:
@@ -83,7 +83,7 @@ class Services:
     def form_list(self, collector: Collector) -> list[FormListEntry]:
         """Current versions of the forms assigned to the collector."""
         entries = []
-        with self.store.session() as session:
+        with self.store.reader() as session:
             for form in form_store.assigned_forms(session, collector.id):
                 version = form_store.current_version(session, form.id)
                 if version is None:
@@ -101,7 +101,7 @@ class Services:
 
     def form_for_collector(self, collector: Collector, form_id: str) -> FormVersion:
         """The current version of a form the collector may download."""
-        with self.store.session() as session:
+        with self.store.reader() as session:
             form = form_store.by_xml_form_id(session, form_id)
             if form is None:
                 raise errors.form_not_found(form_id)
@@ -114,12 +114,12 @@ class Services:
 
     def form_attachments(self, form_version_id: int) -> Sequence[FormAttachment]:
         """The media of a form version."""
-        with self.store.session() as session:
+        with self.store.reader() as session:
             return form_store.attachments(session, form_version_id)
 
     def form_attachment(self, form_version_id: int, name: str) -> FormAttachment:
         """One media file of a form version."""
-        with self.store.session() as session:
+        with self.store.reader() as session:
             attachment = form_store.attachment(session, form_version_id, name)
         if attachment is None:
             raise errors.not_found("The form attachment")
@@ -135,9 +135,15 @@ class Services:
         if result.status == 201 or result.new_parts:
             try:
                 self.processor.process(result.submission_id)
-            except Exception:
-                # Stored and acknowledged already; decrypt-pending will retry it.
-                log.exception("processing submission %s failed", result.submission_id)
+            except Exception as exc:
+                # Stored and acknowledged already; decrypt-pending will retry it. The type
+                # only: exception text (SQL parameters) may hold a victim's data.
+                log.error(
+                    "processing submission %s failed: %s", result.submission_id, type(exc).__name__
+                )
+                self.processor.mark_failed(
+                    result.submission_id, f"processing failed ({type(exc).__name__})"
+                )
         return result
 
 

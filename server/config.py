@@ -52,7 +52,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("FIELDCASE_HOST", "127.0.0.1", "Address `fieldcase serve` listens on."),
     Setting("FIELDCASE_PORT", "8080", "Port `fieldcase serve` listens on."),
-    Setting("FIELDCASE_THREADS", "8", "Worker threads of the WSGI server."),
+    Setting("FIELDCASE_WORKERS", "2", "Worker processes of the WSGI server (about one per core)."),
+    Setting("FIELDCASE_THREADS", "8", "Threads per worker process."),
     Setting(
         "FIELDCASE_MAX_PART_BYTES",
         str(100 * 1024 * 1024),
@@ -121,6 +122,7 @@ class Config:
     public_url: str = "http://127.0.0.1:8080"
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 2
     threads: int = 8
     max_part_bytes: int = 100 * 1024 * 1024
     max_request_bytes: int = 250 * 1024 * 1024
@@ -153,6 +155,7 @@ class Config:
             public_url=public_url,
             host=_read(env, "FIELDCASE_HOST") or "127.0.0.1",
             port=_int(env, "FIELDCASE_PORT"),
+            workers=_int(env, "FIELDCASE_WORKERS"),
             threads=_int(env, "FIELDCASE_THREADS"),
             max_part_bytes=_int(env, "FIELDCASE_MAX_PART_BYTES"),
             max_request_bytes=_int(env, "FIELDCASE_MAX_REQUEST_BYTES"),

@@ -89,6 +89,14 @@ def validation_failed(message: str, details: dict[str, Any] | None = None) -> Pr
     return Problem("400.6", message, details=details)
 
 
+def csrf_failed() -> Problem:
+    """400.7: a web form came without its anti-forgery token, or the token expired."""
+    return Problem(
+        "400.7",
+        "This form has expired or did not come from this site. Reload the page and try again.",
+    )
+
+
 def unauthenticated(realm: str = "fieldcase") -> Problem:
     """401.1: credentials are missing or wrong."""
     return Problem(
@@ -96,6 +104,11 @@ def unauthenticated(realm: str = "fieldcase") -> Problem:
         "Authentication is required.",
         headers={"WWW-Authenticate": f'Basic realm="{realm}", charset="UTF-8"'},
     )
+
+
+def login_failed() -> Problem:
+    """401.2: a web sign-in with a wrong user name or password (never says which)."""
+    return Problem("401.2", "Wrong user name or password.")
 
 
 def forbidden(message: str = "You are not allowed to do this.") -> Problem:

@@ -38,25 +38,17 @@ def init() -> None:
 @click.option("--host", default=None, help="Address to listen on (FIELDCASE_HOST).")
 @click.option("--port", default=None, type=int, help="Port to listen on (FIELDCASE_PORT).")
 def serve(host: str | None, port: int | None) -> None:
-    """Serve the web view and the OpenRosa API with the production WSGI server (waitress)."""
-    import waitress
-
-    from server.app import create_app
+    """Serve the web view and the OpenRosa API (gunicorn, threaded workers)."""
+    from server.wsgi_server import serve as run_server
 
     config = load_config()
     config = config.with_changes(host=host or config.host, port=port or config.port)
-    store = open_store(config)
-    app = create_app(config, store)
-    click.echo(f"fieldcase: serving {config.data_dir} on http://{config.host}:{config.port}/")
-    waitress.serve(
-        app,
-        host=config.host,
-        port=config.port,
-        threads=config.threads,
-        max_request_body_size=config.max_request_bytes,
-        ident="fieldcase",
-        clear_untrusted_proxy_headers=True,
+    open_store(config).dispose()  # fails clearly when not initialised; migrates if needed
+    click.echo(
+        f"fieldcase: serving {config.data_dir} on http://{config.host}:{config.port}/ "
+        f"({config.workers} workers x {config.threads} threads)"
     )
+    run_server(config)
 
 
 @click.group()

@@ -170,6 +170,7 @@ def rebuild(session: Session, case_code: str) -> Case | None:
     closed_on: date | None = None
     close_reason: str | None = None
     search_parts = [case_code]
+    latest_intake: dict[str, Any] | None = None
     province = commune = None
     for submission in submissions:
         data = submission.data or {}
@@ -185,10 +186,12 @@ def rebuild(session: Session, case_code: str) -> Case | None:
             )
         )
         if kind == "intake":
-            reception = parse_date(get_path(data, "reception_date")) or reception
+            # A person received twice keeps the first reception date; the persons and the
+            # unit come from the latest intake (submissions are in event order).
+            reception = reception or parse_date(get_path(data, "reception_date"))
             province = submission.province_code or province
             commune = submission.commune_code or commune
-            _project_persons(session, case.id, data)
+            latest_intake = data
             search_parts += [v for k in SEARCHABLE if (v := _text(get_path(data, k)))]
         elif kind == "verification":
             outcome = _text(get_path(data, "verif_outcome"))
@@ -204,6 +207,8 @@ def rebuild(session: Session, case_code: str) -> Case | None:
             elif case_status in ("active", "follow_up"):
                 status, closed_on, close_reason = "follow_up", None, None
 
+    if latest_intake is not None:
+        _project_persons(session, case.id, latest_intake)
     case.status = status
     case.reception_date = reception
     case.province_code = province

@@ -28,10 +28,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from crypto.errors import ManifestError
-from crypto.manifest import parse_manifest
 from sqlalchemy.exc import IntegrityError
 
+from crypto.errors import ManifestError
+from crypto.manifest import parse_manifest
 from server import errors
 from server.blobs import BlobStore, BlobStoreUnavailable, BlobTooLarge
 from server.clock import utcnow
@@ -132,7 +132,7 @@ class Ingest:
                     f"File {unexpected[0]!r} is not listed in the encrypted submission."
                 )
 
-        with self.store.session() as session:
+        with self.store.reader() as session:
             form = form_store.by_xml_form_id(session, header.form_id)
             if form is None:
                 raise errors.form_not_found(header.form_id)

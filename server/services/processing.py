@@ -16,7 +16,6 @@ from typing import Any
 
 from crypto.errors import CryptoError
 from crypto.manifest import parse_manifest
-
 from server.blobs import BlobStore
 from server.services import cases as case_service
 from server.services.decrypting import decrypt_stored
@@ -51,7 +50,7 @@ class Processor:
 
     def process(self, submission_id: int) -> Outcome:
         """Decrypt and project one submission if it can be done now; idempotent."""
-        with self.store.session() as session:
+        with self.store.reader() as session:
             submission = submission_store.by_id(session, submission_id)
             if submission is None:
                 raise LookupError(submission_id)
@@ -151,11 +150,23 @@ class Processor:
                 case_service.rebuild(session, submission.case_code)
         return Outcome(submission_id, "decrypted", signature=signature)
 
+    def mark_failed(self, submission_id: int, reason: str) -> None:
+        """Record why processing stopped; the parts stay and it can be tried again."""
+        self._save_state(submission_id, "failed", reason)
+
     def process_pending(self) -> list[Outcome]:
         """Try every submission not decrypted yet."""
-        with self.store.session() as session:
+        with self.store.reader() as session:
             ids = submission_store.pending_ids(session)
-        return [self.process(submission_id) for submission_id in ids]
+        outcomes = []
+        for submission_id in ids:
+            try:
+                outcomes.append(self.process(submission_id))
+            except Exception as exc:  # one bad submission must not stop the others
+                reason = f"processing failed ({type(exc).__name__})"
+                self.mark_failed(submission_id, reason)
+                outcomes.append(Outcome(submission_id, "failed", reason))
+        return outcomes
 
 
 class _NotYet(Exception):

@@ -97,3 +97,36 @@ def recent(session: Session, limit: int = 100, action: str | None = None) -> Seq
     if action:
         query = query.where(AuditEntry.action == action)
     return session.scalars(query).all()
+
+
+def browse(
+    session: Session,
+    *,
+    action: str | None = None,
+    actor: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> Sequence[AuditEntry]:
+    """Entries newest first, filtered, keyset-paged on id (`before_id`)."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    if target:
+        query = query.where(AuditEntry.target == target)
+    if since:
+        query = query.where(AuditEntry.at >= since)
+    if until:
+        query = query.where(AuditEntry.at < until)
+    if before_id:
+        query = query.where(AuditEntry.id < before_id)
+    return session.scalars(query).all()
+
+
+def actions(session: Session) -> list[str]:
+    """The kinds of entry present in the log (for the filter list)."""
+    return sorted(session.scalars(select(AuditEntry.action).distinct()))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from server.store.models import Case, CaseEvent, CasePerson
+from server.store.models import Case, CaseEvent, CasePerson, Submission
+from server.store.scope import UnitScope, unit_clause, unit_filter_clause
 
 
 def by_code(session: Session, case_code: str) -> Case | None:
@@ -36,3 +39,133 @@ def timeline(session: Session, case_id: int) -> Sequence[CaseEvent]:
         .where(CaseEvent.case_id == case_id)
         .order_by(CaseEvent.event_date, CaseEvent.id)
     ).all()
+
+
+# Web view queries. Every one takes the user's UnitScope (server/store/scope.py).
+
+CASE_SORTS = ("newest", "due")
+
+
+def in_scope(session: Session, scope: UnitScope, case_id: int) -> Case | None:
+    """The case with this id when the scope may see it, else None (callers answer 404)."""
+    return session.scalar(
+        select(Case).where(
+            Case.id == case_id, unit_clause(scope, Case.province_code, Case.commune_code)
+        )
+    )
+
+
+def _like_escaped(text_value: str) -> str:
+    return text_value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def page(
+    session: Session,
+    scope: UnitScope,
+    *,
+    status: str | None = None,
+    unit: str | None = None,
+    folded_search: str | None = None,
+    sort: str = "newest",
+    after: tuple[date | None, int] | None = None,
+    limit: int = 50,
+) -> Sequence[Case]:
+    """One page of the case list, keyset-paged.
+
+    `sort="newest"`: by id, newest first; `after` is (None, last id seen).
+    `sort="due"`: open cases with a follow-up due, soonest first; `after` is (due, id).
+    `folded_search` must already be folded with textsearch.fold, like Case.search_text.
+    """
+    conditions: list[ColumnElement[bool]] = [
+        unit_clause(scope, Case.province_code, Case.commune_code),
+        unit_filter_clause(unit, Case.province_code, Case.commune_code),
+    ]
+    if status:
+        conditions.append(Case.status == status)
+    if folded_search:
+        conditions.append(Case.search_text.like(f"%{_like_escaped(folded_search)}%", escape="\\"))
+    query = select(Case)
+    if sort == "due":
+        conditions.append(Case.next_followup_due.is_not(None))
+        if after is not None and after[0] is not None:
+            due, last_id = after
+            conditions.append(
+                or_(
+                    Case.next_followup_due > due,
+                    and_(Case.next_followup_due == due, Case.id > last_id),
+                )
+            )
+        query = query.order_by(Case.next_followup_due, Case.id)
+    else:
+        if after is not None:
+            conditions.append(Case.id < after[1])
+        query = query.order_by(Case.id.desc())
+    return session.scalars(query.where(*conditions).limit(limit)).all()
+
+
+def statuses(session: Session) -> list[str]:
+    """The case statuses present in the store (for the filter list)."""
+    return sorted(s for s in session.scalars(select(Case.status).distinct()) if s)
+
+
+def received_persons(
+    session: Session, scope: UnitScope, start: date, end: date
+) -> Sequence[tuple[int, int, str | None, int | None, dict[str, Any] | None]]:
+    """Persons of cases received in [start, end] in scope.
+
+    Rows of (case_id, person_index, sex, age_years, facts); facts of the main person carry
+    the case's channel, purpose and destination.
+    """
+    return session.execute(
+        select(
+            CasePerson.case_id,
+            CasePerson.person_index,
+            CasePerson.sex,
+            CasePerson.age_years,
+            CasePerson.facts,
+        )
+        .join(Case, Case.id == CasePerson.case_id)
+        .where(
+            Case.reception_date >= start,
+            Case.reception_date <= end,
+            unit_clause(scope, Case.province_code, Case.commune_code),
+        )
+    ).all()  # type: ignore[return-value]
+
+
+def events_in_period(
+    session: Session, scope: UnitScope, kind: str, start: date, end: date
+) -> Sequence[dict[str, Any] | None]:
+    """The summaries of timeline events of one kind dated in [start, end] in scope."""
+    return session.scalars(
+        select(CaseEvent.summary)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(
+            CaseEvent.kind == kind,
+            CaseEvent.event_date >= start,
+            CaseEvent.event_date <= end,
+            unit_clause(scope, Case.province_code, Case.commune_code),
+        )
+    ).all()
+
+
+def timeline_with_forms(session: Session, case_id: int) -> Sequence[tuple[CaseEvent, Submission]]:
+    """The case's events with their submissions, oldest first."""
+    return session.execute(
+        select(CaseEvent, Submission)
+        .join(Submission, Submission.id == CaseEvent.submission_id)
+        .where(CaseEvent.case_id == case_id)
+        .order_by(CaseEvent.event_date, CaseEvent.id)
+    ).all()  # type: ignore[return-value]
+
+
+def count_in_scope(session: Session, scope: UnitScope) -> int:
+    """How many cases the scope may see."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Case)
+            .where(unit_clause(scope, Case.province_code, Case.commune_code))
+        )
+        or 0
+    )

@@ -18,16 +18,20 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+def make_engine(url: str, *, for_writing: bool = True) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection.
+
+    On SQLite a writing engine takes the write lock at BEGIN (BEGIN IMMEDIATE) so two writers
+    queue on the busy timeout instead of failing when one upgrades a read transaction
+    (SQLITE_BUSY_SNAPSHOT); a reading engine begins deferred, so reads never wait for writers.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        # Take the write lock at BEGIN so two writers queue on the busy timeout instead of
-        # failing when one upgrades a read transaction (SQLite's SQLITE_BUSY_SNAPSHOT).
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        begin = "BEGIN IMMEDIATE" if for_writing else "BEGIN"
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -50,6 +54,10 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_engine = (
+            make_engine(url, for_writing=False) if url.startswith("sqlite") else self.engine
+        )
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -62,6 +70,17 @@ class Store:
             session.rollback()
             raise
         finally:
+            session.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A session for reading only: never committed, never waits for writers."""
+        session = self._read_sessions()
+        try:
+            yield session
+        finally:
+            # close() ends the transaction without expiring what was loaded, so objects read
+            # here stay usable after the block.
             session.close()
 
     def _alembic_config(self) -> AlembicConfig:
@@ -89,3 +108,4 @@ class Store:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        self._read_engine.dispose()

@@ -282,3 +282,47 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class SubmissionReview(Base):
+    """One review decision on a submission: the state it moved to and the reviewer's comment.
+
+    The submission's `review_state` is the latest of these; the rows are its history.
+    """
+
+    __tablename__ = "submission_reviews"
+    __table_args__ = (Index("ix_submission_reviews_submission", "submission_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(120))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    from_state: Mapped[str] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie carries a random token, only its SHA-256 is stored.
+
+    Kept on the server so logout, idle timeout, password change and disabling an account end
+    the session for real, whatever the browser still holds.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(30))
+
+
+# Indexes of migration 0002 on older tables, declared here so the models match the schema.
+Index("ix_submissions_form_id_id", Submission.form_id, Submission.id)
+Index("ix_submissions_form_review_id", Submission.form_id, Submission.review_state, Submission.id)
+Index("ix_submissions_form_event_date", Submission.form_id, Submission.event_date)
+Index("ix_audit_log_actor", AuditEntry.actor)

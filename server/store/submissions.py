@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import Session
 
-from server.store.models import Submission, SubmissionPart
+from server.store.models import Collector, Submission, SubmissionPart
+from server.store.scope import UnitScope, unit_clause, unit_filter_clause
 
 
 def by_instance(session: Session, form_id: int, instance_id: str) -> Submission | None:
@@ -76,4 +80,172 @@ def for_case(session: Session, case_code: str) -> Sequence[Submission]:
             Submission.review_state != "rejected",
         )
         .order_by(Submission.event_date, Submission.id)
+    ).all()
+
+
+# Web view queries. Every one takes the user's UnitScope (server/store/scope.py).
+
+
+@dataclass(frozen=True)
+class SubmissionFilter:
+    """What the supervisor narrowed the submission table to."""
+
+    event_from: date | None = None
+    event_to: date | None = None
+    unit: str | None = None
+    collector_id: int | None = None
+    review_state: str | None = None
+
+
+def _filter_conditions(
+    scope: UnitScope, form_id: int, filters: SubmissionFilter
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [
+        Submission.form_id == form_id,
+        unit_clause(scope, Submission.province_code, Submission.commune_code),
+        unit_filter_clause(filters.unit, Submission.province_code, Submission.commune_code),
+    ]
+    if filters.event_from:
+        conditions.append(Submission.event_date >= filters.event_from)
+    if filters.event_to:
+        conditions.append(Submission.event_date <= filters.event_to)
+    if filters.collector_id:
+        conditions.append(Submission.collector_id == filters.collector_id)
+    if filters.review_state:
+        conditions.append(Submission.review_state == filters.review_state)
+    return conditions
+
+
+TABLE_COLUMNS = (
+    Submission.id,
+    Submission.instance_id,
+    Submission.received_at,
+    Submission.event_date,
+    Submission.province_code,
+    Submission.commune_code,
+    Submission.case_code,
+    Submission.review_state,
+    Submission.decrypt_state,
+    Submission.signature,
+    Submission.superseded_by_id,
+    Collector.name.label("collector_name"),
+)
+
+
+def table_page(
+    session: Session,
+    scope: UnitScope,
+    form_id: int,
+    filters: SubmissionFilter,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> Sequence[Row[Any]]:
+    """One page of a form's submissions, newest first, keyset-paged on id (no OFFSET).
+
+    Only the table's columns are read, never the data, so a page costs the same at row
+    100,000 as at row 1.
+    """
+    conditions = _filter_conditions(scope, form_id, filters)
+    if before_id is not None:
+        conditions.append(Submission.id < before_id)
+    return session.execute(
+        select(*TABLE_COLUMNS)
+        .outerjoin(Collector, Collector.id == Submission.collector_id)
+        .where(*conditions)
+        .order_by(Submission.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def table_count(session: Session, scope: UnitScope, form_id: int, filters: SubmissionFilter) -> int:
+    """How many submissions match the table's filters."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Submission)
+            .where(*_filter_conditions(scope, form_id, filters))
+        )
+        or 0
+    )
+
+
+def counts_by_form(session: Session, scope: UnitScope) -> dict[int, int]:
+    """How many submissions of each form the scope may see."""
+    rows = session.execute(
+        select(Submission.form_id, func.count())
+        .where(unit_clause(scope, Submission.province_code, Submission.commune_code))
+        .group_by(Submission.form_id)
+    ).all()
+    return {int(row[0]): int(row[1]) for row in rows}
+
+
+def in_scope(session: Session, scope: UnitScope, submission_id: int) -> Submission | None:
+    """The submission when the scope may see it, else None (callers answer 404)."""
+    return session.scalar(
+        select(Submission).where(
+            Submission.id == submission_id,
+            unit_clause(scope, Submission.province_code, Submission.commune_code),
+        )
+    )
+
+
+def not_decrypted(session: Session, limit: int = 200) -> Sequence[Submission]:
+    """Submissions waiting for decryption (a part, the key) or failed, oldest first."""
+    return session.scalars(
+        select(Submission)
+        .where(Submission.decrypt_state != "decrypted")
+        .order_by(Submission.id)
+        .limit(limit)
+    ).all()
+
+
+def count_not_decrypted(session: Session) -> int:
+    """How many submissions are not decrypted."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Submission)
+            .where(Submission.decrypt_state != "decrypted")
+        )
+        or 0
+    )
+
+
+def edit_history(session: Session, submission: Submission) -> list[Submission]:
+    """Every version of an edited submission, oldest first (deprecatedID chain both ways)."""
+    chain = [submission]
+    seen = {submission.id}
+    current = submission
+    while current.deprecated_id:
+        older = by_instance(session, current.form_id, current.deprecated_id)
+        if older is None or older.id in seen:
+            break
+        chain.insert(0, older)
+        seen.add(older.id)
+        current = older
+    current = submission
+    while current.superseded_by_id and current.superseded_by_id not in seen:
+        newer = session.get(Submission, current.superseded_by_id)
+        if newer is None:
+            break
+        chain.append(newer)
+        seen.add(newer.id)
+        current = newer
+    return chain
+
+
+def data_in_period(
+    session: Session, scope: UnitScope, form_id: int, start: date, end: date
+) -> Sequence[dict[str, Any] | None]:
+    """The data of a form's current, not rejected submissions dated in [start, end] in scope."""
+    return session.scalars(
+        select(Submission.data).where(
+            Submission.form_id == form_id,
+            Submission.decrypt_state == "decrypted",
+            Submission.superseded_by_id.is_(None),
+            Submission.review_state != "rejected",
+            Submission.event_date >= start,
+            Submission.event_date <= end,
+            unit_clause(scope, Submission.province_code, Submission.commune_code),
+        )
     ).all()

@@ -59,3 +59,20 @@ def count_admins(session: Session) -> int:
 def all_users(session: Session) -> Sequence[User]:
     """Every user, by name."""
     return session.scalars(select(User).order_by(User.username)).all()
+
+
+def units_by_user(session: Session) -> dict[int, list[str]]:
+    """Every user's unit codes, by user id."""
+    found: dict[int, list[str]] = {}
+    for user_id, code in session.execute(
+        select(UserUnit.user_id, UserUnit.unit_code).order_by(UserUnit.unit_code)
+    ):
+        found.setdefault(user_id, []).append(code)
+    return found
+
+
+def web_users(session: Session) -> Sequence[User]:
+    """The accounts that sign in to the web view (not collectors), by name."""
+    return session.scalars(
+        select(User).where(User.role != "collector").order_by(User.username)
+    ).all()

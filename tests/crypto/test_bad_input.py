@@ -22,10 +22,17 @@ from server.cli import main
 XML = "<data id='f'><ten>Nguyễn Văn A</ten></data>".encode()
 
 
-def write_submission(folder: Path, key: rsa.RSAPrivateKey,
-                     media: list[tuple[str, bytes]] | None = None) -> Path:
-    sealed = encrypt_submission(key.public_key(), "f", "1", "uuid:bad", XML,
-                                media if media is not None else [("a.jpg", b"A" * 40)])
+def write_submission(
+    folder: Path, key: rsa.RSAPrivateKey, media: list[tuple[str, bytes]] | None = None
+) -> Path:
+    sealed = encrypt_submission(
+        key.public_key(),
+        "f",
+        "1",
+        "uuid:bad",
+        XML,
+        media if media is not None else [("a.jpg", b"A" * 40)],
+    )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "submission.xml").write_bytes(sealed.manifest)
     for name, content in sealed.files:
@@ -38,23 +45,30 @@ def key_file(tmp_path: Path, key: rsa.RSAPrivateKey, passphrase: bytes | None = 
     if passphrase:
         path.write_bytes(protect_private_key(key, passphrase))
     else:
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.TraditionalOpenSSL,
-                                           serialization.NoEncryption()))
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+        )
     return path
 
 
 def run_decrypt(key: Path, submission: Path, out: Path, *extra: str):
-    return CliRunner().invoke(main, ["decrypt", "--key", str(key), *extra, str(submission),
-                                     "--out", str(out)])
+    return CliRunner().invoke(
+        main, ["decrypt", "--key", str(key), *extra, str(submission), "--out", str(out)]
+    )
 
 
 def files_under(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else []
 
 
-def test_cli_decrypts_with_a_protected_pkcs8_key(tmp_path: Path, rsa_key: rsa.RSAPrivateKey,
-                                                 ) -> None:
+def test_cli_decrypts_with_a_protected_pkcs8_key(
+    tmp_path: Path,
+    rsa_key: rsa.RSAPrivateKey,
+) -> None:
     submission = write_submission(tmp_path / "in", rsa_key)
     passphrase = tmp_path / "pass"
     passphrase.write_text("mật khẩu dài\n", encoding="utf-8")
@@ -67,8 +81,9 @@ def test_cli_decrypts_with_a_protected_pkcs8_key(tmp_path: Path, rsa_key: rsa.RS
     assert files_under(tmp_path / "out") == ["a.jpg", "submission.xml"]
 
 
-def test_cli_wrong_key_is_one_line_and_writes_nothing(tmp_path: Path,
-                                                      rsa_key: rsa.RSAPrivateKey) -> None:
+def test_cli_wrong_key_is_one_line_and_writes_nothing(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
     submission = write_submission(tmp_path / "in", rsa_key)
     other = key_file(tmp_path, generate_private_key())
     result = run_decrypt(other, submission, tmp_path / "out")
@@ -113,8 +128,14 @@ def test_cli_tampered_and_truncated_files(tmp_path: Path, rsa_key: rsa.RSAPrivat
 
 
 def test_swapped_media_order_is_detected(rsa_key: rsa.RSAPrivateKey) -> None:
-    sealed = encrypt_submission(rsa_key.public_key(), "f", None, "uuid:s", XML,
-                                [("a.jpg", b"first" * 10), ("b.jpg", b"second" * 10)])
+    sealed = encrypt_submission(
+        rsa_key.public_key(),
+        "f",
+        None,
+        "uuid:s",
+        XML,
+        [("a.jpg", b"first" * 10), ("b.jpg", b"second" * 10)],
+    )
     files = dict(sealed.files)
     files["a.jpg.enc"], files["b.jpg.enc"] = files["b.jpg.enc"], files["a.jpg.enc"]
     manifest = parse_manifest(sealed.manifest)
@@ -122,7 +143,8 @@ def test_swapped_media_order_is_detected(rsa_key: rsa.RSAPrivateKey) -> None:
     # the signature is what catches a wrong order.
     try:
         result = Decryptor(rsa_key).decrypt_submission(
-            manifest, lambda n: io.BytesIO(files[n]), None)
+            manifest, lambda n: io.BytesIO(files[n]), None
+        )
     except DecryptError:
         return
     assert result.signature == "invalid"
@@ -132,17 +154,21 @@ def test_wrong_key_object(rsa_key: rsa.RSAPrivateKey) -> None:
     sealed = encrypt_submission(rsa_key.public_key(), "f", None, "uuid:w", XML)
     with pytest.raises(WrongKeyError):
         Decryptor(generate_private_key()).decrypt_submission(
-            parse_manifest(sealed.manifest), lambda n: io.BytesIO(dict(sealed.files)[n]), None)
+            parse_manifest(sealed.manifest), lambda n: io.BytesIO(dict(sealed.files)[n]), None
+        )
 
 
-@pytest.mark.parametrize("manifest", [
-    b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
-    b'<data id="f" encrypted="yes">&b;</data>',
-    b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-    b'<data id="f" encrypted="yes">&x;</data>',
-    b"<data id='f' encrypted='yes'>" + b"<x>" * 10 + b"</data>",
-    b"<data id='f'><base64EncryptedKey>a</base64EncryptedKey></data>",
-])
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+        b'<data id="f" encrypted="yes">&b;</data>',
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<data id="f" encrypted="yes">&x;</data>',
+        b"<data id='f' encrypted='yes'>" + b"<x>" * 10 + b"</data>",
+        b"<data id='f'><base64EncryptedKey>a</base64EncryptedKey></data>",
+    ],
+)
 def test_hostile_or_broken_manifests(manifest: bytes) -> None:
     with pytest.raises(ManifestError):
         parse_manifest(manifest)
@@ -154,12 +180,15 @@ def test_huge_manifest_is_refused_before_parsing() -> None:
         parse_manifest(huge)
 
 
-@pytest.mark.parametrize("name", ["../x.enc", "/etc/passwd.enc", "a/b.enc", "..\\x.enc",
-                                  ".enc", "x.jpg", "a\x00.enc"])
+@pytest.mark.parametrize(
+    "name", ["../x.enc", "/etc/passwd.enc", "a/b.enc", "..\\x.enc", ".enc", "x.jpg", "a\x00.enc"]
+)
 def test_path_like_file_names_are_refused(name: str) -> None:
-    manifest = (f"<data id='f' encrypted='yes'><base64EncryptedKey>a</base64EncryptedKey>"
-                f"<meta><instanceID>uuid:p</instanceID></meta><media><file>{name}</file>"
-                "</media><encryptedXmlFile>submission.xml.enc</encryptedXmlFile></data>")
+    manifest = (
+        f"<data id='f' encrypted='yes'><base64EncryptedKey>a</base64EncryptedKey>"
+        f"<meta><instanceID>uuid:p</instanceID></meta><media><file>{name}</file>"
+        "</media><encryptedXmlFile>submission.xml.enc</encryptedXmlFile></data>"
+    )
     with pytest.raises(ManifestError):
         parse_manifest(manifest.replace("\x00", "&#0;").encode())
 
@@ -187,8 +216,9 @@ def test_keys_generate(tmp_path: Path) -> None:
     passphrase = tmp_path / "pass"
     passphrase.write_text("passphrase for keys", encoding="utf-8")
     out = tmp_path / "keys"
-    result = CliRunner().invoke(main, ["keys", "generate", "--out", str(out),
-                                       "--passphrase-file", str(passphrase)])
+    result = CliRunner().invoke(
+        main, ["keys", "generate", "--out", str(out), "--passphrase-file", str(passphrase)]
+    )
     assert result.exit_code == 0, result.output
     private = (out / "private-key.pem").read_bytes()
     assert b"ENCRYPTED PRIVATE KEY" in private

@@ -26,17 +26,18 @@ texts = st.text(alphabet=st.sampled_from("aăâđêôơưAĂÂĐÊÔƠƯ ếở�
 )
 @given(
     body=texts,
-    media=st.lists(st.tuples(names, st.binary(max_size=300)), max_size=40,
-                   unique_by=lambda item: item[0]),
+    media=st.lists(
+        st.tuples(names, st.binary(max_size=300)), max_size=40, unique_by=lambda item: item[0]
+    ),
     version=st.one_of(st.none(), st.from_regex(r"[0-9a-z]{1,10}", fullmatch=True)),
 )
-def test_round_trip(rsa_key: rsa.RSAPrivateKey, body: str, media: list[tuple[str, bytes]],
-                    version: str | None) -> None:
+def test_round_trip(
+    rsa_key: rsa.RSAPrivateKey, body: str, media: list[tuple[str, bytes]], version: str | None
+) -> None:
     from xml.sax.saxutils import escape
 
     xml = f"<data id='thử'><ghi_chu>{escape(body)}</ghi_chu></data>".encode()
-    sealed = encrypt_submission(rsa_key.public_key(), "thử_nghiệm", version, "uuid:rt", xml,
-                                media)
+    sealed = encrypt_submission(rsa_key.public_key(), "thử_nghiệm", version, "uuid:rt", xml, media)
     manifest = parse_manifest(sealed.manifest)
     assert manifest.version == version
     files = dict(sealed.files)
@@ -49,7 +50,8 @@ def test_round_trip(rsa_key: rsa.RSAPrivateKey, body: str, media: list[tuple[str
         out[name] = buffer.getvalue()
 
     result = Decryptor(rsa_key).decrypt_submission(
-        manifest, lambda name: io.BytesIO(files[name]), write)
+        manifest, lambda name: io.BytesIO(files[name]), write
+    )
     assert result.signature == "valid"
     assert out.pop("submission.xml") == xml
     assert out == dict(media)

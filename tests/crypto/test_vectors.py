@@ -20,8 +20,9 @@ from crypto.keys import unlock
 from crypto.manifest import parse_manifest
 
 
-def decrypt_dir(submission: Path, key: Path, passphrase: bytes | None = None
-                ) -> tuple[DecryptResult, dict[str, bytes]]:
+def decrypt_dir(
+    submission: Path, key: Path, passphrase: bytes | None = None
+) -> tuple[DecryptResult, dict[str, bytes]]:
     decryptor = unlock(key.read_bytes(), passphrase)
     manifest = parse_manifest((submission / "submission.xml").read_bytes())
     out: dict[str, bytes] = {}
@@ -41,26 +42,52 @@ def decrypt_dir(submission: Path, key: Path, passphrase: bytes | None = None
 
 CASES = [
     # (submission dir, key, expected plaintexts dir, signature)
-    ("briefcase/encrypted-form/submission", "briefcase/encrypted-form/private-key.pem", None,
-     "valid"),
-    ("briefcase/encrypted-form-media/submission", "briefcase/encrypted-form-media/private-key.pem",
-     "briefcase/encrypted-form-media/expected-media", "valid"),
-    ("enketo/basic-media/submission", "enketo/private-key.pem", "enketo/basic-media/expected",
-     "valid"),
-    ("enketo/unicode-new/submission", "enketo/private-key.pem", "enketo/unicode-new/expected",
-     "valid"),
+    (
+        "briefcase/encrypted-form/submission",
+        "briefcase/encrypted-form/private-key.pem",
+        None,
+        "valid",
+    ),
+    (
+        "briefcase/encrypted-form-media/submission",
+        "briefcase/encrypted-form-media/private-key.pem",
+        "briefcase/encrypted-form-media/expected-media",
+        "valid",
+    ),
+    (
+        "enketo/basic-media/submission",
+        "enketo/private-key.pem",
+        "enketo/basic-media/expected",
+        "valid",
+    ),
+    (
+        "enketo/unicode-new/submission",
+        "enketo/private-key.pem",
+        "enketo/unicode-new/expected",
+        "valid",
+    ),
     # Pre-2025 Enketo hashed non-ASCII text wrongly: decrypts, signature invalid by design.
-    ("enketo/unicode-old/submission", "enketo/private-key.pem", "enketo/unicode-old/expected",
-     "invalid"),
-    ("enketo/many-files-no-version/submission", "enketo/private-key.pem",
-     "enketo/many-files-no-version/expected", "valid"),
+    (
+        "enketo/unicode-old/submission",
+        "enketo/private-key.pem",
+        "enketo/unicode-old/expected",
+        "invalid",
+    ),
+    (
+        "enketo/many-files-no-version/submission",
+        "enketo/private-key.pem",
+        "enketo/many-files-no-version/expected",
+        "valid",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("submission", "key", "expected", "signature"), CASES,
-                         ids=[c[0].split("/")[1] for c in CASES])
-def test_vector_decrypts(vectors: Path, submission: str, key: str, expected: str | None,
-                         signature: str) -> None:
+@pytest.mark.parametrize(
+    ("submission", "key", "expected", "signature"), CASES, ids=[c[0].split("/")[1] for c in CASES]
+)
+def test_vector_decrypts(
+    vectors: Path, submission: str, key: str, expected: str | None, signature: str
+) -> None:
     result, out = decrypt_dir(vectors / submission, vectors / key)
     assert result.signature == signature
     assert result.missing == ()
@@ -76,7 +103,8 @@ def test_vector_decrypts(vectors: Path, submission: str, key: str, expected: str
 
 def test_briefcase_media_follow_the_manifest_order(vectors: Path) -> None:
     manifest = parse_manifest(
-        (vectors / "briefcase/encrypted-form-media/submission/submission.xml").read_bytes())
+        (vectors / "briefcase/encrypted-form-media/submission/submission.xml").read_bytes()
+    )
     assert manifest.media == ("1538040007350.jpg.enc", "1538040019351.jpg.enc")
 
 
@@ -104,8 +132,11 @@ def test_central_key_and_iv_vectors(vectors: Path) -> None:
     aes_key = decryptor.unwrap_key(data["base64EncryptedKey"])
     assert base64.b64encode(aes_key).decode() == data["expected_aes_key_b64"]
     iv_test = data["iv_test"]
-    ivs = list(itertools.islice(
-        iv_sequence(iv_test["instanceId"], base64.b64decode(iv_test["aes_key_b64"])), 32))
+    ivs = list(
+        itertools.islice(
+            iv_sequence(iv_test["instanceId"], base64.b64decode(iv_test["aes_key_b64"])), 32
+        )
+    )
     for index, expected in iv_test["expected_ivs_hex_by_index"].items():
         assert ivs[int(index)].hex() == expected
 
@@ -117,8 +148,7 @@ def test_central_managed_keys(vectors: Path, name: str) -> None:
     pubkey_pem = base64.b64decode(json.loads(archive)["pubkey"])
     from crypto.keys import load_public_key, public_key_base64
 
-    assert public_key_base64(decryptor.public_key) == public_key_base64(
-        load_public_key(pubkey_pem))
+    assert public_key_base64(decryptor.public_key) == public_key_base64(load_public_key(pubkey_pem))
     with pytest.raises(KeyUnlockError, match="passphrase"):
         unlock(archive, b"very-wrong")
 
@@ -128,7 +158,8 @@ def test_encryptor_reproduces_collect_ciphertext(vectors: Path) -> None:
     folder = vectors / "briefcase/encrypted-form-media/submission"
     manifest = parse_manifest((folder / "submission.xml").read_bytes())
     decryptor = unlock(
-        (vectors / "briefcase/encrypted-form-media/private-key.pem").read_bytes(), None)
+        (vectors / "briefcase/encrypted-form-media/private-key.pem").read_bytes(), None
+    )
     aes_key = decryptor.unwrap_key(manifest.encrypted_key)
     _, out = decrypt_dir(folder, vectors / "briefcase/encrypted-form-media/private-key.pem")
     ivs = iv_sequence(manifest.instance_id, aes_key)

@@ -1,0 +1,171 @@
+"""End-to-end ingest over HTTP: encrypted submissions stored, decrypted and projected per second.
+
+Starts `fieldcase serve` (gunicorn, production settings) on a fresh data directory, then 50
+concurrent clients send encrypted submissions with one small media file, as ODK Collect does
+(HEAD, then multipart POST). Prints submissions/s next to the machine's RSA-2048 private-key
+rate measured in the same run; the target is at least 25% of (RSA rate / 2).
+
+    .venv/bin/python bench/ingest.py [--database sqlite|postgresql] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+
+from bench.decrypt import rsa_rate  # noqa: E402
+from crypto.encrypt import encrypt_submission  # noqa: E402
+from crypto.keys import load_public_key  # noqa: E402
+from server.app_context import Services  # noqa: E402
+from server.config import Config, sqlite_url  # noqa: E402
+from server.services import collectors as collector_service  # noqa: E402
+from server.services.forms import publish_xform  # noqa: E402
+from server.services.setup import initialise  # noqa: E402
+from server.store import keys as key_store  # noqa: E402
+from server.store.db import Store  # noqa: E402
+from server.store.models import Submission  # noqa: E402
+from tests.collect_client import CollectClient  # noqa: E402
+from tests.factories import plain_instance, simple_xform  # noqa: E402
+from tests.serving import ServerProcess  # noqa: E402
+
+POSTGRES = os.environ.get(
+    "FIELDCASE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def database_url(kind: str, data_dir: Path) -> tuple[str, str | None]:
+    if kind == "sqlite":
+        return sqlite_url(data_dir), None
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with create_engine(POSTGRES).begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    return f"{POSTGRES}?options=-csearch_path%3D{schema}", schema
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
+    url, schema = database_url(args.database, data_dir)
+    config = Config(
+        data_dir=data_dir,
+        database_url=url,
+        key_passphrase="bench passphrase",
+        admin_password="bench-admin-password",
+        secret_key="bench",
+    )
+    store = Store(url)
+    initialise(config, store)
+    services = Services(config, store)
+    with store.session() as session:
+        public_key = key_store.active(session).public_key_b64
+        publish_xform(
+            session,
+            services.blobs,
+            simple_xform(form_id="vt01_intake", public_key=public_key),
+            {},
+            "bench",
+        )
+        token = collector_service.create(session, "http://x", "bench", "01", "bench").token
+    key = load_public_key(public_key)
+
+    env = {
+        "FIELDCASE_DATA_DIR": str(data_dir),
+        "FIELDCASE_DATABASE_URL": url,
+        "FIELDCASE_KEY_PASSPHRASE": "bench passphrase",
+        "FIELDCASE_SECRET_KEY": "bench",
+        "FIELDCASE_THREADS": str(args.threads),
+    }
+    server = ServerProcess(env, log_path=data_dir / "server.log")
+    server.start()
+    print(
+        f"database: {args.database}; clients: {args.clients}; server: {args.workers} workers "
+        f"x {args.threads} threads"
+    )
+    rsa = rsa_rate(3.0)
+
+    latencies: list[float] = []
+    errors: list[int] = []
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + args.seconds
+
+    def client_loop(n: int) -> None:
+        client = CollectClient(f"{server.url}/c/{token}")
+        client.head()
+        photo = os.urandom(8_000)
+        while time.monotonic() < deadline:
+            instance_id = f"uuid:{uuid.uuid4()}"
+            xml = plain_instance(
+                form_id="vt01_intake",
+                instance_id=instance_id,
+                case_code=f"01-2025-{n:03d}{len(acknowledged) % 1000:03d}",
+            )
+            sealed = encrypt_submission(
+                key, "vt01_intake", "1", instance_id, xml, [("photo.jpg", photo)]
+            )
+            start = time.perf_counter()
+            report = client.submit(sealed.manifest, list(sealed.files), retries=0)
+            elapsed = time.perf_counter() - start
+            with lock:
+                if report.acknowledged:
+                    acknowledged.append(instance_id)
+                    latencies.append(elapsed)
+                else:
+                    errors.append(report.statuses[-1] if report.statuses else 0)
+
+    began = time.monotonic()
+    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - began
+    server.stop()
+
+    with store.session() as session:
+        decrypted = (
+            session.scalar(
+                select(func.count())
+                .select_from(Submission)
+                .where(Submission.decrypt_state == "decrypted", Submission.case_code.is_not(None))
+            )
+            or 0
+        )
+        stored = set(session.scalars(select(Submission.instance_id)))
+    lost = [i for i in acknowledged if i not in stored]
+    rate = decrypted / wall
+    ceiling = rsa / 2
+    latencies.sort()
+    p95 = latencies[int(len(latencies) * 0.95) - 1] if latencies else 0.0
+    print(f"RSA-2048 private-key operations/s: {rsa:.0f} (ceiling {ceiling:.0f} submissions/s)")
+    print(f"acknowledged: {len(acknowledged)}; errors: {len(errors)}; lost: {len(lost)}")
+    print(f"stored, decrypted and projected: {decrypted} in {wall:.1f} s = {rate:.1f}/s")
+    print(f"latency p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+    print(f"ratio to RSA rate / 2: {rate / ceiling:.0%} (target >= 25%)")
+    store.dispose()
+    if schema:
+        with create_engine(POSTGRES).begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""A submission's data as a page shows it: labelled, choices decoded, repeats as tables.
+
+Identifying (P3) values are replaced by a mask unless the viewer revealed them; media fields
+name the part to show. Nothing here reads the store: the route hands over data and labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.services.identifying import MASK, P3_FIELDS
+from server.services.labels import FormLabels
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+HIDDEN_GROUPS = ("meta",)
+
+
+@dataclass
+class Leaf:
+    """One answered question."""
+
+    path: str
+    label: str
+    display: str
+    identifying: bool = False
+    media: str | None = None
+
+    @property
+    def is_image(self) -> bool:
+        """True when the media file is an image shown inline."""
+        return bool(self.media) and self.media.lower().endswith(IMAGE_SUFFIXES)  # type: ignore[union-attr]
+
+
+@dataclass
+class Group:
+    """A group of questions, with its label."""
+
+    path: str
+    label: str
+    items: list[Leaf | Group | RepeatTable] = field(default_factory=list)
+
+
+@dataclass
+class RepeatTable:
+    """A repeat group: one row per entry, one column per question."""
+
+    path: str
+    label: str
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (relative name, label)
+    rows: list[list[Leaf | None]] = field(default_factory=list)
+
+
+def _label(labels: FormLabels | None, path: str, language: str) -> str:
+    found = labels.question(path, language) if labels else None
+    return found or path.rsplit("/", 1)[-1]
+
+
+def _leaf(
+    labels: FormLabels | None,
+    path: str,
+    value: Any,
+    language: str,
+    identifying: frozenset[str],
+    revealed: bool,
+) -> Leaf:
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    is_identifying = path.rsplit("/", 1)[-1] in identifying
+    if is_identifying and not revealed:
+        return Leaf(path, _label(labels, path, language), MASK if text else "", True)
+    display = labels.display(path, text, language) if labels and text else text
+    media = None
+    if labels and labels.data_type(path) == "binary" and text:
+        media = text
+    return Leaf(path, _label(labels, path, language), display, is_identifying, media)
+
+
+def _flatten(entry: Mapping[str, Any], path: str) -> list[tuple[str, Any]]:
+    """Leaves of one repeat entry, nested groups flattened, nested repeats summarised."""
+    leaves: list[tuple[str, Any]] = []
+    for key, value in entry.items():
+        child = f"{path}/{key}"
+        if isinstance(value, Mapping):
+            leaves += _flatten(value, child)
+        elif isinstance(value, list):
+            leaves.append((child, f"[{len(value)}]"))
+        else:
+            leaves.append((child, value))
+    return leaves
+
+
+def _repeat(
+    labels: FormLabels | None,
+    path: str,
+    entries: list[Any],
+    language: str,
+    identifying: frozenset[str],
+    revealed: bool,
+) -> RepeatTable:
+    table = RepeatTable(path, _label(labels, path, language))
+    flattened = [_flatten(e, path) if isinstance(e, Mapping) else [] for e in entries]
+    columns: list[str] = []
+    for leaves in flattened:
+        for leaf_path, _ in leaves:
+            if leaf_path not in columns:
+                columns.append(leaf_path)
+    table.columns = [(c, _label(labels, c, language)) for c in columns]
+    for leaves in flattened:
+        values = dict(leaves)
+        table.rows.append(
+            [
+                _leaf(labels, c, values[c], language, identifying, revealed)
+                if c in values
+                else None
+                for c in columns
+            ]
+        )
+    return table
+
+
+def build(
+    data: Mapping[str, Any],
+    labels: FormLabels | None,
+    language: str,
+    *,
+    identifying: frozenset[str] = P3_FIELDS,
+    revealed: bool = False,
+    prefix: str = "",
+) -> list[Leaf | Group | RepeatTable]:
+    """The display tree of a submission's data (or of one group of it)."""
+    items: list[Leaf | Group | RepeatTable] = []
+    for key, value in data.items():
+        path = f"{prefix}/{key}" if prefix else key
+        if not prefix and key in HIDDEN_GROUPS:
+            continue
+        if isinstance(value, Mapping):
+            group = Group(path, _label(labels, path, language))
+            group.items = build(
+                value, labels, language, identifying=identifying, revealed=revealed, prefix=path
+            )
+            items.append(group)
+        elif isinstance(value, list):
+            items.append(_repeat(labels, path, value, language, identifying, revealed))
+        else:
+            items.append(_leaf(labels, path, value, language, identifying, revealed))
+    return items
+
+
+def has_identifying(data: Mapping[str, Any], identifying: frozenset[str] = P3_FIELDS) -> bool:
+    """True when any identifying field has a value (so the page offers a reveal)."""
+    for key, value in data.items():
+        if isinstance(value, Mapping) and has_identifying(value, identifying):
+            return True
+        if isinstance(value, list) and any(
+            isinstance(v, Mapping) and has_identifying(v, identifying) for v in value
+        ):
+            return True
+        if key in identifying and isinstance(value, str) and value.strip():
+            return True
+    return False

@@ -1,0 +1,128 @@
+"""Names of the codes the pages show (states, roles, report categories) in the page language.
+
+Report categories (channel, purpose, destination...) are the intake form's own choice labels
+when that form is published, so the dashboard reads like the form; otherwise the code.
+"""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from server.services.labels import FormLabels, labels_for
+from server.store import forms as form_store
+
+REVIEW_STATE_LABELS = {
+    "received": _l("Received"),
+    "has_issues": _l("Has issues"),
+    "edited": _l("Edited"),
+    "approved": _l("Approved"),
+    "rejected": _l("Rejected"),
+}
+CASE_STATUS_LABELS = {
+    "awaiting_verification": _l("Awaiting verification"),
+    "confirmed": _l("Confirmed victim"),
+    "not_victim": _l("Not a victim"),
+    "transferred": _l("Transferred"),
+    "follow_up": _l("Follow-up"),
+    "closed": _l("Closed"),
+}
+DECRYPT_STATE_LABELS = {
+    "decrypted": _l("Decrypted"),
+    "pending": _l("Waiting"),
+    "failed": _l("Failed"),
+}
+SIGNATURE_LABELS = {
+    "valid": _l("Signature valid"),
+    "invalid": _l("Signature does not match"),
+    "unverifiable": _l("Signature cannot be checked"),
+}
+ROLE_LABELS = {
+    "admin": _l("Administrator"),
+    "supervisor": _l("Supervisor"),
+    "viewer": _l("Viewer"),
+}
+EVENT_KIND_LABELS = {
+    "intake": _l("Intake"),
+    "verification": _l("Verification"),
+    "plan": _l("Needs and plan"),
+    "support": _l("Support"),
+    "followup": _l("Follow-up visit"),
+    "other": _l("Other"),
+}
+PERSON_TYPE_LABELS = {
+    "victim": _l("Victim"),
+    "awaiting_id": _l("Awaiting identification"),
+    "minor_accompanying": _l("Accompanying minor"),
+    "relative": _l("Relative"),
+}
+SEX_LABELS = {"female": _l("Female"), "male": _l("Male"), "unknown": _l("Unknown")}
+AGE_GROUP_LABELS = {
+    "u16": _l("Under 16"),
+    "16_17": _l("16 to 17"),
+    "18_29": "18–29",
+    "30_44": "30–44",
+    "45_59": "45–59",
+    "60p": _l("60 and over"),
+    "unk": _l("Unknown"),
+}
+INTAKE_FORM = "vt01_intake"
+SUPPORT_FORM = "vt04_support"
+# Dashboard breakdown -> the question whose choices name its codes.
+CATEGORY_QUESTIONS = {
+    "channel": (INTAKE_FORM, "reception_channel"),
+    "purpose": (INTAKE_FORM, "purpose"),
+    "destination": (INTAKE_FORM, "destination_country"),
+    "support": (SUPPORT_FORM, "support_type"),
+}
+
+
+def review_state_label(state: str) -> str:
+    """The name of a review state."""
+    return str(REVIEW_STATE_LABELS.get(state, state))
+
+
+def case_status_label(status: str) -> str:
+    """The name of a case status."""
+    return str(CASE_STATUS_LABELS.get(status, status))
+
+
+def code_label(table: dict[str, object], code: str | None) -> str:
+    """The name of a code from one of the tables above."""
+    if code is None:
+        return ""
+    return str(table.get(code, code))
+
+
+class CategoryNamer:
+    """Names report categories with the published forms' choice labels."""
+
+    def __init__(self, session: Session, language: str) -> None:
+        self.language = language
+        self._labels: dict[str, FormLabels | None] = {}
+        self._session = session
+
+    def _form(self, form_id: str) -> FormLabels | None:
+        if form_id not in self._labels:
+            form = form_store.by_xml_form_id(self._session, form_id)
+            version = form_store.current_version(self._session, form.id) if form else None
+            self._labels[form_id] = labels_for(version.xml) if version else None
+        return self._labels[form_id]
+
+    def name(self, category: str, code: str) -> str:
+        """The label of `code` in a dashboard breakdown."""
+        if category == "sex":
+            return code_label(SEX_LABELS, code)  # type: ignore[arg-type]
+        if category == "age_group":
+            return code_label(AGE_GROUP_LABELS, code)  # type: ignore[arg-type]
+        if code in ("unknown", "UNKNOWN"):
+            return _("Unknown")
+        form_id, question = CATEGORY_QUESTIONS.get(category, ("", ""))
+        labels = self._form(form_id) if form_id else None
+        if labels is None:
+            return code
+        for path, found in labels.questions.items():
+            if path.rsplit("/", 1)[-1] == question and found.choices:
+                return labels.choice(path, code, self.language) or code
+        return code

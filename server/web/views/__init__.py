@@ -1,0 +1,1 @@
+"""The web view's pages, one module per area; importing them attaches their routes."""

@@ -1,0 +1,139 @@
+"""The case list (with diacritic-free search) and the case page with its timeline."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from server.app_context import services
+from server.errors import Problem
+from server.services import case_view
+from server.services.textsearch import fold
+from server.store import audit
+from server.store import cases as case_store
+from server.web.access import RECORD_ROLES, requires, signed_in_user
+from server.web.blueprint import bp
+from server.web.forms import CaseSearchForm, RevealForm, choices
+from server.web.i18n import current_language, problem_message
+from server.web.labels import (
+    CASE_STATUS_LABELS,
+    PERSON_TYPE_LABELS,
+    REVIEW_STATE_LABELS,
+    SEX_LABELS,
+)
+from server.web.reveal import grant, is_granted
+
+PAGE_SIZE = 50
+
+
+def _after(raw: str | None, sort: str) -> tuple[date | None, int] | None:
+    """The keyset position from the `after` parameter: `id` or `YYYY-MM-DD:id`."""
+    if not raw:
+        return None
+    try:
+        if sort == "due":
+            due, _sep, last_id = raw.partition(":")
+            return date.fromisoformat(due), int(last_id)
+        return None, int(raw)
+    except ValueError:
+        return None
+
+
+def _position(case_row: object, sort: str) -> str:
+    due = getattr(case_row, "next_followup_due", None)
+    case_id = getattr(case_row, "id", 0)
+    return f"{due.isoformat()}:{case_id}" if sort == "due" and due else str(case_id)
+
+
+def _search_form() -> CaseSearchForm:
+    form = CaseSearchForm(formdata=request.form if request.method == "POST" else request.args)
+    form.status.choices = choices(
+        [
+            ("", _("All statuses")),
+            *((code, str(label)) for code, label in CASE_STATUS_LABELS.items()),
+        ]
+    )
+    form.sort.choices = choices(
+        [("newest", _("Newest first")), ("due", _("Follow-up due soonest"))]
+    )
+    return form
+
+
+@bp.route("/cases", methods=["GET", "POST"])
+@requires(*RECORD_ROLES)
+def case_list() -> tuple[str, int]:
+    """The case list. A search is POSTed so the name searched never appears in a URL."""
+    user = signed_in_user()
+    form = _search_form()
+    if request.method == "POST" and not form.validate():
+        return render_template("cases.html", form=form, cases=[], next_after=None), 400
+    sort = form.sort.data if form.sort.data in case_store.CASE_SORTS else "newest"
+    query = (form.q.data or "").strip() if request.method == "POST" else ""
+    with services().store.session() as db:
+        rows = case_store.page(
+            db,
+            user.scope,
+            status=form.status.data or None,
+            unit=(form.unit.data or "").strip() or None,
+            folded_search=fold(query) if query else None,
+            sort=sort,
+            after=_after(form.after.data, sort),
+            limit=PAGE_SIZE + 1,
+        )
+        if query:
+            # That a search happened, never what was searched (it may be a victim's name).
+            audit.append(db, user.username, "case.search", None, {"results": len(rows)})
+    has_more = len(rows) > PAGE_SIZE
+    rows = list(rows[:PAGE_SIZE])
+    next_after = _position(rows[-1], sort) if has_more and rows else None
+    return (
+        render_template(
+            "cases.html",
+            form=form,
+            cases=rows,
+            next_after=next_after,
+            searching=bool(query),
+            status_labels=CASE_STATUS_LABELS,
+        ),
+        200,
+    )
+
+
+@bp.get("/cases/<int:case_id>")
+@requires(*RECORD_ROLES)
+def case_detail(case_id: int) -> str:
+    """A case: status, persons, the whole timeline, identifying fields (hidden by default)."""
+    user = signed_in_user()
+    revealed = is_granted(f"case:{case_id}")
+    with services().store.session() as db:
+        page = case_view.case_page(db, user, case_id, current_language(), revealed)
+    return render_template(
+        "case.html",
+        page=page,
+        reveal_form=RevealForm(),
+        status_labels=CASE_STATUS_LABELS,
+        review_labels=REVIEW_STATE_LABELS,
+        sex_labels=SEX_LABELS,
+        person_type_labels=PERSON_TYPE_LABELS,
+    )
+
+
+@bp.post("/cases/<int:case_id>/reveal")
+@requires(*RECORD_ROLES)
+def case_reveal(case_id: int) -> Response | tuple[str, int]:
+    """Show the case's identifying fields for a while, after the user gives a reason."""
+    user = signed_in_user()
+    form = RevealForm()
+    try:
+        with services().store.session() as db:
+            case_view.reveal_case(db, user, case_id, form.reason.data or "")
+    except Problem as problem:
+        if problem.status != 400:
+            raise
+        flash(problem_message(problem), "error")
+        return redirect(url_for("web.case_detail", case_id=case_id) + "#identifying")
+    grant(f"case:{case_id}")
+    return redirect(url_for("web.case_detail", case_id=case_id) + "#identifying")

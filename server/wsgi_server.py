@@ -1,0 +1,52 @@
+"""`fieldcase serve`: gunicorn with threaded workers, one process per core by default.
+
+A single Python process is held to one core by the GIL; ingest (TLS-free HTTP parsing, SQL,
+RSA) is CPU work, so several worker processes are what let a small server use its cores.
+Each worker builds its own app (own database pool, own unlocked keys) after the fork.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from server.config import Config
+
+
+class FieldcaseServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn configured from `Config`, not from a config file or the command line."""
+
+    def __init__(self, config: Config) -> None:
+        self.fieldcase_config = config
+        super().__init__()
+
+    def load_config(self) -> None:
+        config = self.fieldcase_config
+        settings: dict[str, Any] = {
+            "bind": f"{config.host}:{config.port}",
+            "workers": config.workers,
+            "worker_class": "gthread",
+            "threads": config.threads,
+            "timeout": 120,
+            "graceful_timeout": 30,
+            # No access log: URLs of collectors carry their secret token.
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": config.log_level.lower(),
+            "limit_request_line": 8190,
+            "proc_name": "fieldcase",
+            "forwarded_allow_ips": "127.0.0.1",
+        }
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from server.app import create_app
+
+        return create_app(self.fieldcase_config)
+
+
+def serve(config: Config) -> None:
+    """Run until stopped (SIGTERM / Ctrl-C)."""
+    FieldcaseServer(config).run()

@@ -1,0 +1,183 @@
+"""Admin pages: accounts, collectors and their QR code, forms, keys and the decryption queue."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+
+import pytest
+
+from server.store import audit
+from server.store import keys as key_store
+from server.store.models import Submission
+from tests.web.conftest import WebDeployment
+
+
+def test_create_account_shows_the_password_once(web: WebDeployment) -> None:
+    admin = web.client("admin")
+    response = admin.post(
+        "/admin/users", {"username": "newsup", "role": "supervisor", "units": "01 00004"}
+    )
+    assert response.status_code == 200
+    password = re.search(r'<code class="secret">([^<]+)</code>', response.get_data(as_text=True))
+    assert password
+    assert web.new_client().login("newsup", password.group(1)).status_code == 302
+    assert password.group(1) not in admin.get("/admin/users").get_data(as_text=True)
+    with web.store.session() as session:
+        entry = audit.recent(session, 1, "user.add")[0]
+    assert entry.actor == "admin"
+    assert entry.detail == {
+        "role": "supervisor",
+        "units": ["00004", "01"],
+    }
+    again = admin.post("/admin/users", {"username": "NewSup", "role": "viewer", "units": "01"})
+    assert again.status_code == 409
+    bad = admin.post("/admin/users", {"username": "other", "role": "viewer", "units": "1234"})
+    assert bad.status_code == 400
+    none = admin.post("/admin/users", {"username": "other", "role": "viewer", "units": ""})
+    assert none.status_code == 400
+
+
+def test_change_units_and_role(web: WebDeployment) -> None:
+    admin = web.client("admin")
+    user_id = web.seeded.user_ids["extra"]
+    assert (
+        admin.post(f"/admin/users/{user_id}", {"role": "supervisor", "units": "02"}).status_code
+        == 302
+    )
+    client = web.new_client("extra")
+    assert "02-2025-bbbbbb" in client.get("/cases").get_data(as_text=True)
+    assert (
+        admin.post(f"/admin/users/{user_id}", {"role": "viewer", "units": "01"}).status_code == 302
+    )
+
+
+def test_admin_cannot_disable_self(web: WebDeployment) -> None:
+    admin = web.client("admin")
+    admin.post(f"/admin/users/{web.seeded.user_ids['admin']}/disable")
+    assert admin.get("/admin/users").status_code == 200
+
+
+def test_reset_password(web: WebDeployment) -> None:
+    admin = web.client("admin")
+    response = admin.post(f"/admin/users/{web.seeded.user_ids['extra']}/password")
+    password = re.search(r'<code class="secret">([^<]+)</code>', response.get_data(as_text=True))
+    assert password
+    assert web.new_client().login("extra", password.group(1)).status_code == 302
+    with web.store.session() as session:
+        assert audit.recent(session, 1, "user.password_reset")[0].actor == "admin"
+
+
+def test_collector_created_with_qr_code_and_url(web: WebDeployment) -> None:
+    admin = web.client("admin")
+    response = admin.post("/admin/collectors", {"name": "phone-b", "unit": "02", "assign_all": "y"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<svg" in page
+    assert "<script" not in page.split('id="collector-qr"')[1][:5000]
+    url = re.search(r'<code class="secret" id="collector-url">([^<]+)</code>', page)
+    assert url
+    assert "/c/" in url.group(1)
+    token = url.group(1).rsplit("/c/", 1)[1]
+    anonymous = web.new_client().client
+    form_list = anonymous.get(f"/c/{token}/formList", headers={"X-OpenRosa-Version": "1.0"})
+    assert form_list.status_code == 200
+    assert b"vt01_intake" in form_list.data
+    # the token is never shown again
+    assert token not in admin.get("/admin/collectors").get_data(as_text=True)
+    # assign forms: none left
+    with web.store.session() as session:
+        from server.store import collectors as collector_store
+
+        collector_id = collector_store.by_name(session, "phone-b").id  # type: ignore[union-attr]
+    assert admin.post(f"/admin/collectors/{collector_id}", {}).status_code == 302
+    form_list = anonymous.get(f"/c/{token}/formList", headers={"X-OpenRosa-Version": "1.0"})
+    assert b"vt01_intake" not in form_list.data
+    page = admin.get(f"/admin/collectors/{collector_id}").get_data(as_text=True)
+    assert 'type="checkbox"' in page
+    assert admin.post(f"/admin/collectors/{collector_id}/revoke").status_code == 302
+    assert (
+        anonymous.get(f"/c/{token}/formList", headers={"X-OpenRosa-Version": "1.0"}).status_code
+        == 403
+    )
+    with web.store.session() as session:
+        actions = [e.action for e in audit.recent(session, 10)]
+    assert {"collector.add", "collector.assign", "collector.revoke"} <= set(actions)
+
+
+def test_collector_name_taken(web: WebDeployment) -> None:
+    response = web.client("admin").post("/admin/collectors", {"name": "phone-a"})
+    assert response.status_code == 409
+
+
+def test_forms_page_and_upload_errors(web: WebDeployment) -> None:
+    admin = web.client("admin")
+    page = admin.get("/admin/forms").get_data(as_text=True)
+    assert "vt01_intake" in page
+    assert "vt06_outreach" in page
+    response = admin.post(
+        "/admin/forms",
+        {"xlsx": (io.BytesIO(b"not a workbook"), "f.xlsx")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "xlsx" in response.get_data(as_text=True)
+
+
+def test_upload_of_a_real_xlsform(web: WebDeployment, tmp_path) -> None:
+    compiler = pytest.importorskip("forms.compiler", reason="the forms package is not there yet")
+    pytest.importorskip("openpyxl")
+    from openpyxl import Workbook
+
+    book = Workbook()
+    survey = book.active
+    survey.title = "survey"
+    survey.append(["type", "name", "label::English (en)", "label::Tiếng Việt (vi)"])
+    survey.append(["text", "note_nonid", "Notes", "Ghi chú"])
+    settings = book.create_sheet("settings")
+    settings.append(["form_id", "form_title", "version", "default_language"])
+    settings.append(["vt99_upload", "Upload test", "2025010101", "Tiếng Việt (vi)"])
+    path = tmp_path / "f.xlsx"
+    book.save(path)
+    assert compiler
+    response = web.client("admin").post(
+        "/admin/forms",
+        {"xlsx": (io.BytesIO(path.read_bytes()), "f.xlsx")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code in (200, 400), response.get_data(as_text=True)[:2000]
+    if response.status_code == 200:
+        assert "vt99_upload" in web.client("admin").get("/admin/forms").get_data(as_text=True)
+
+
+def test_key_page_rotation_and_queue(web: WebDeployment) -> None:
+    admin = web.client("admin")
+    with web.store.session() as session:
+        old = key_store.active(session)
+        assert old is not None
+        old_fingerprint = old.fingerprint
+        session.add(
+            Submission(
+                form_id=1,
+                form_version_id=1,
+                instance_id="uuid:waiting-one",
+                manifest_sha256=hashlib.sha256(b"w").hexdigest(),
+                encrypted=True,
+                decrypt_state="pending",
+                decrypt_reason="waiting for part photo.jpg.enc",
+            )
+        )
+    page = admin.get("/admin/keys").get_data(as_text=True)
+    assert old_fingerprint in page
+    assert "waiting for part photo.jpg.enc" in page
+    assert admin.post("/admin/keys/rotate", {}).status_code == 302  # not confirmed
+    with web.store.session() as session:
+        assert key_store.active(session).fingerprint == old_fingerprint  # type: ignore[union-attr]
+    assert admin.post("/admin/keys/rotate", {"confirm": "y"}).status_code == 302
+    with web.store.session() as session:
+        new = key_store.active(session)
+        assert new is not None
+        assert new.fingerprint != old_fingerprint
+        assert audit.recent(session, 1, "key.rotate")[0].actor == "admin"
+    assert list(web.config.key_dir.glob(f"server-key-{new.fingerprint[:16]}.pem"))

@@ -1,0 +1,98 @@
+"""The dashboard's figures and charts, and the audit log page."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import update
+
+from server.clock import utcnow
+from server.services import dashboard
+from server.store import audit
+from server.store.models import AuditEntry
+from server.store.scope import UnitScope
+from tests.web.conftest import WebDeployment
+
+
+def _figures(web: WebDeployment, scope: UnitScope) -> dashboard.Figures:
+    with web.store.session() as session:
+        return dashboard.figures(session, scope, dashboard.current_period(utcnow().date()))
+
+
+def test_figures_follow_the_units(web: WebDeployment) -> None:
+    everything = _figures(web, UnitScope.all_units())
+    assert everything.persons == 4  # three main persons and one accompanying minor
+    assert everything.cases == 3
+    assert dict(everything.by_channel) == {"handover_foreign": 2, "rescued": 1, "self_return": 1}
+    assert dict(everything.by_sex) == {"female": 2, "male": 2}
+    assert dict(everything.by_purpose)["forced_labour"] == 4
+    assert dict(everything.by_destination) == {"CN": 3, "KH": 1}
+    assert dict(everything.by_age_group) == {"u16": 1, "16_17": 1, "18_29": 1, "30_44": 1}
+    assert everything.outreach_participants == 42
+    assert everything.outreach_sessions == 1
+    unit_b = _figures(web, UnitScope.of_units(["02"]))
+    assert unit_b.persons == 1
+    assert unit_b.outreach_participants == 0
+
+
+def test_dashboard_page_draws_svg_charts(web: WebDeployment) -> None:
+    page = web.client("viewer").get("/").get_data(as_text=True)
+    assert '<svg viewBox="0 0 400' in page
+    assert 'id="persons-received">3<' in page  # the viewer's unit 01 only
+    assert "Phía nước ngoài trao trả" in page
+    assert "01-2025" not in page  # aggregate figures only, no case codes
+    assert web.client("viewer").get("/?period=2025-Q9").status_code == 400
+    page = web.client("admin").get("/?period=2000").get_data(as_text=True)
+    assert 'id="persons-received">0<' in page
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("2025", date(2025, 1, 1), date(2025, 12, 31)),
+        ("2025-H1", date(2025, 1, 1), date(2025, 6, 30)),
+        ("2025-H2", date(2025, 7, 1), date(2025, 12, 31)),
+        ("2024-Q1", date(2024, 1, 1), date(2024, 3, 31)),
+        ("2025-Q4", date(2025, 10, 1), date(2025, 12, 31)),
+    ],
+)
+def test_periods(text: str, start: date, end: date) -> None:
+    period = dashboard.parse_period(text)
+    assert (period.start, period.end) == (start, end)
+
+
+def test_audit_log_page(web: WebDeployment) -> None:
+    admin = web.client("admin")
+    web.client("sup_a").get(f"/cases/{web.seeded.case_ids['01-2025-aaaaaa']}")
+    page = admin.get("/admin/audit").get_data(as_text=True)
+    assert 'id="chain-state"' in page
+    assert "flash-error" not in page.split('id="chain-state"')[0][-80:]
+    assert "case.view" in page
+    assert "login" in page
+    page = admin.get("/admin/audit?action=case.view&actor=sup_a").get_data(as_text=True)
+    assert "sup_a" in page
+    assert "user.add" not in page.split("<tbody>")[1]
+    today = utcnow().date().isoformat()
+    page = admin.get(
+        f"/admin/audit?from={today}&to={today}&target=case:{web.seeded.case_ids['01-2025-aaaaaa']}"
+    ).get_data(as_text=True)
+    assert "case.view" in page.split("<tbody>")[1]
+
+
+def test_audit_log_shows_a_broken_chain(web: WebDeployment) -> None:
+    with web.store.session() as session:
+        entry = audit.recent(session, 1)[0]
+        original = entry.actor
+        session.execute(
+            update(AuditEntry).where(AuditEntry.id == entry.id).values(actor="someone-else")
+        )
+    try:
+        page = web.client("admin").get("/admin/audit").get_data(as_text=True)
+        assert "flash-error" in page
+        assert f"{entry.id}" in page
+    finally:
+        with web.store.session() as session:
+            session.execute(
+                update(AuditEntry).where(AuditEntry.id == entry.id).values(actor=original)
+            )
