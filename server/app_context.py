@@ -134,7 +134,7 @@ class Services:
         result = self.ingest.receive(collector, xml, parts)
         if result.status == 201 or result.new_parts:
             try:
-                self.processor.process(result.submission_id)
+                self.processor.process(result.submission_id, result.stored)
             except Exception as exc:
                 # Stored and acknowledged already; decrypt-pending will retry it. The type
                 # only: exception text (SQL parameters) may hold a victim's data.

@@ -25,7 +25,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from sqlalchemy.exc import IntegrityError
@@ -57,6 +57,18 @@ class IncomingPart:
 
 
 @dataclass(frozen=True)
+class StoredSubmission:
+    """What ingest knows of the submission it recorded, so processing need not read it back."""
+
+    form_id: str
+    form_version_id: int
+    key_id: int | None
+    encrypted: bool
+    parts: dict[str, str]  # every part recorded so far: name -> blob sha256
+    decrypted: bool
+
+
+@dataclass(frozen=True)
 class IngestResult:
     """What to answer: 201 for a new submission, 202 for one already known."""
 
@@ -64,6 +76,7 @@ class IngestResult:
     submission_id: int
     instance_id: str
     new_parts: int
+    stored: StoredSubmission | None = None
 
 
 @dataclass(frozen=True)
@@ -141,15 +154,18 @@ class Ingest:
             version = form_store.version(session, form.id, header.version or "")
             if version is None:
                 raise errors.form_version_unknown(header.form_id, header.version)
-            form_pk, version_pk = form.id, version.id
+            form_pk, version_pk, key_id = form.id, version.id, version.key_id
 
         manifest_sha, stored = self._store_blobs(xml, parts)
 
         for attempt in (1, 2):
             try:
-                return self._record(
+                result = self._record(
                     collector.id, form_pk, version_pk, header, (manifest_sha, len(xml)), stored
                 )
+                if result.stored is not None:
+                    result = replace(result, stored=replace(result.stored, key_id=key_id))
+                return result
             except IntegrityError:
                 # Another request recorded the same instanceID between our read and insert;
                 # the second attempt takes the "already known" path.
@@ -188,24 +204,38 @@ class Ingest:
             if existing is not None:
                 if existing.manifest_sha256 != manifest_sha:
                     raise errors.xml_differs(header.instance_id)
-                known = {part.name for part in submission_store.parts(session, existing.id)}
-                added = 0
-                for name, sha, size, content_type in stored:
-                    if name not in known:
-                        submission_store.add_part(
-                            session,
-                            SubmissionPart(
-                                submission_id=existing.id,
-                                name=name,
-                                blob_sha256=sha,
-                                size=size,
-                                content_type=content_type,
-                            ),
-                        )
-                        added += 1
-                if added:
+                parts = {
+                    p.name: p.blob_sha256 for p in submission_store.parts(session, existing.id)
+                }
+                new = [item for item in stored if item[0] not in parts]
+                for name, sha, size, content_type in new:
+                    submission_store.add_part(
+                        session,
+                        SubmissionPart(
+                            submission_id=existing.id,
+                            name=name,
+                            blob_sha256=sha,
+                            size=size,
+                            content_type=content_type,
+                        ),
+                    )
+                    parts[name] = sha
+                if new:
                     existing.updated_at = utcnow()
-                return IngestResult(202, existing.id, header.instance_id, added)
+                return IngestResult(
+                    202,
+                    existing.id,
+                    header.instance_id,
+                    len(new),
+                    StoredSubmission(
+                        header.form_id,
+                        existing.form_version_id,
+                        None,
+                        existing.encrypted,
+                        parts,
+                        existing.decrypt_state == "decrypted",
+                    ),
+                )
 
             submission = submission_store.add(
                 session,
@@ -222,6 +252,7 @@ class Ingest:
                     review_state="received",
                 ),
             )
+            parts = {MANIFEST_PART: manifest_sha}
             submission_store.add_part(
                 session,
                 SubmissionPart(
@@ -243,11 +274,18 @@ class Ingest:
                         content_type=content_type,
                     ),
                 )
+                parts[name] = sha
             if header.deprecated_id:
                 old = submission_store.by_instance(session, form_pk, header.deprecated_id)
                 if old is not None and old.superseded_by_id is None:
                     old.superseded_by_id = submission.id
-            return IngestResult(201, submission.id, header.instance_id, len(stored))
+            return IngestResult(
+                201,
+                submission.id,
+                header.instance_id,
+                len(stored),
+                StoredSubmission(header.form_id, version_pk, None, header.encrypted, parts, False),
+            )
 
 
 def sha256_hex(data: bytes) -> str:

@@ -10,9 +10,8 @@ import logging
 import threading
 from typing import Any
 
-from crypto.errors import KeyUnlockError
-
 from crypto import keys as crypto_keys
+from crypto.errors import KeyUnlockError
 from server.store import keys as key_store
 from server.store.db import Store
 

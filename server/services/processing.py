@@ -19,7 +19,7 @@ from crypto.manifest import parse_manifest
 from server.blobs import BlobStore
 from server.services import cases as case_service
 from server.services.decrypting import decrypt_stored
-from server.services.ingest import MANIFEST_PART
+from server.services.ingest import MANIFEST_PART, StoredSubmission
 from server.services.instance import get_path, instance_data, parse_xml, repeat_paths_of_xform
 from server.services.keyring import KeyRing
 from server.store import submissions as submission_store
@@ -48,8 +48,22 @@ class Processor:
         self.keyring = keyring
         self._repeat_paths: dict[int, list[str]] = {}
 
-    def process(self, submission_id: int) -> Outcome:
-        """Decrypt and project one submission if it can be done now; idempotent."""
+    def process(self, submission_id: int, stored: StoredSubmission | None = None) -> Outcome:
+        """Decrypt and project one submission if it can be done now; idempotent.
+
+        `stored` is what ingest just recorded; without it the submission is read back.
+        """
+        if stored is not None:
+            if stored.decrypted:
+                return Outcome(submission_id, "decrypted")
+            return self._process(
+                submission_id,
+                stored.parts,
+                stored.encrypted,
+                stored.key_id,
+                stored.form_id,
+                self._repeats_of(stored.form_version_id),
+            )
         with self.store.reader() as session:
             submission = submission_store.by_id(session, submission_id)
             if submission is None:
@@ -63,7 +77,17 @@ class Processor:
             parts = {p.name: p.blob_sha256 for p in submission_store.parts(session, submission.id)}
             encrypted, key_id, form_id = submission.encrypted, version.key_id, form.xml_form_id
             repeats = self._repeats(version)
+        return self._process(submission_id, parts, encrypted, key_id, form_id, repeats)
 
+    def _process(
+        self,
+        submission_id: int,
+        parts: dict[str, str],
+        encrypted: bool,
+        key_id: int | None,
+        form_id: str,
+        repeats: list[str],
+    ) -> Outcome:
         try:
             xml, signature = self._plaintext(parts, encrypted, key_id)
         except _NotYet as wait:
@@ -78,6 +102,15 @@ class Processor:
                 submission_id, "failed", f"the decrypted XML cannot be read ({type(exc).__name__})"
             )
         return self._save_result(submission_id, form_id, xml, data, signature)
+
+    def _repeats_of(self, form_version_id: int) -> list[str]:
+        if form_version_id not in self._repeat_paths:
+            with self.store.reader() as session:
+                version = session.get(FormVersion, form_version_id)
+                if version is None:
+                    raise LookupError(form_version_id)
+                return self._repeats(version)
+        return self._repeat_paths[form_version_id]
 
     def _repeats(self, version: FormVersion) -> list[str]:
         if version.id not in self._repeat_paths:

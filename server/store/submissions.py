@@ -52,9 +52,8 @@ def parts(session: Session, submission_id: int) -> Sequence[SubmissionPart]:
 
 
 def add_part(session: Session, part: SubmissionPart) -> SubmissionPart:
-    """Insert a part."""
+    """Insert a part (written with the other pending rows at the next flush)."""
     session.add(part)
-    session.flush()
     return part
 
 
