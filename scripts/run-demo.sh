@@ -20,7 +20,13 @@ if [ -z "${FIELDCASE_KEY_PASSPHRASE:-}" ] && [ -z "${FIELDCASE_KEY_PASSPHRASE_FI
 fi
 
 "$bin/fieldcase" init
-if "$bin/fieldcase" forms publish --help >/dev/null 2>&1; then
-  "$bin/fieldcase" forms publish || echo "fieldcase: forms publish failed; serving without new forms" >&2
+"$bin/fieldcase" forms publish
+# A demo phone account, once: its server URL is shown only when it is made.
+if [ ! -f "$data_dir/demo-collector-created" ]; then
+  "$bin/fieldcase" collectors add demo-phone --unit 01 --show-qr --qr "$data_dir/demo-collector-qr.png"
+  touch "$data_dir/demo-collector-created"
+else
+  echo "fieldcase: demo collector exists; its server URL was printed when it was made" \
+       "(revoke it and add another to get a new one)."
 fi
 exec "$bin/fieldcase" serve

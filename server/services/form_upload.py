@@ -10,13 +10,14 @@ import hashlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.orm import Session
 
+from forms.compiler import compile_form
+from forms.errors import FormError
 from server import errors
 from server.blobs import BlobStore
-from server.services.forms import PublishResult, publish_xform
+from server.services.forms import PublishResult, publish_compiled
 from server.store import keys as key_store
 
 MAX_XLSX_BYTES = 10 * 1024 * 1024
@@ -45,13 +46,6 @@ def upload_xlsform(
         raise errors.validation_failed("The file is larger than 10 MB.")
     if not content.startswith(XLSX_MAGIC):
         raise errors.validation_failed("The file is not an .xlsx workbook.")
-    try:
-        from forms.compiler import compile_form
-        from forms.errors import FormError
-    except ImportError:
-        raise errors.validation_failed(
-            "The form compiler is not installed on this server."
-        ) from None
     key = key_store.active(session)
     if key is None:
         raise errors.validation_failed("The server has no key pair yet: run fieldcase init.")
@@ -64,17 +58,7 @@ def upload_xlsform(
             )
         except FormError as exc:
             raise errors.validation_failed(f"The form has errors: {exc}") from None
-    fields: Any = getattr(compiled, "fields", None)
-    if fields is not None and not isinstance(fields, list):
-        fields = [f if isinstance(f, dict) else getattr(f, "__dict__", {}) for f in fields]
-    xml = compiled.xml.decode("utf-8") if isinstance(compiled.xml, bytes) else compiled.xml
-    published = publish_xform(
-        session,
-        blobs,
-        xml,
-        dict(compiled.attachments or {}),
-        actor,
-        source_sha256=hashlib.sha256(content).hexdigest(),
-        fields=fields,
+    published = publish_compiled(
+        session, blobs, compiled, actor, source_sha256=hashlib.sha256(content).hexdigest()
     )
     return UploadResult(published, [str(w) for w in (compiled.warnings or [])])

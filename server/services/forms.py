@@ -16,6 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session
 
+from forms.compiler import CompiledForm
 from server import errors
 from server.blobs import BlobStore
 from server.services.instance import local_name, nfc, parse_xml
@@ -148,3 +149,24 @@ def publish_xform(
     session.flush()
     audit.append(session, actor, "form.publish", f"form:{info.form_id}", {"version": info.version})
     return PublishResult(info.form_id, info.version, created=True)
+
+
+def publish_compiled(
+    session: Session,
+    blobs: BlobStore,
+    compiled: CompiledForm,
+    actor: str,
+    source_sha256: str | None = None,
+) -> PublishResult:
+    """Publish what the forms compiler made (XForm, attachments, field list)."""
+    result = publish_xform(
+        session,
+        blobs,
+        compiled.xml.decode("utf-8"),
+        dict(compiled.attachments),
+        actor,
+        source_sha256=source_sha256,
+        fields=[f.as_dict() for f in compiled.fields],
+    )
+    result.warnings = list(compiled.warnings)
+    return result

@@ -1,0 +1,235 @@
+"""Compiling the XLSForm suite with pyxform's API and validating it with ODK Validate.
+
+The compiler adds what the spreadsheets must not carry themselves: the server's public key
+(for forms whose settings say `encrypted` = yes, the default), the submission URL when one is
+configured, and a version derived from the content, so an edited spreadsheet always gets a new
+version and an unchanged one never does. pyxform's warnings are kept on the result.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyxform.errors import PyXFormError
+from pyxform.validators.odk_validate import ODKValidateError, check_xform
+from pyxform.xls2xform import convert
+
+from forms.errors import FormError
+from forms.workbook import Row, Workbook, read_workbook
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SOURCE_DIR = PACKAGE_DIR / "xlsforms"
+MEDIA_DIR = PACKAGE_DIR / "media"
+VI, EN = "Tiếng Việt (vi)", "English (en)"
+# Columns fieldcase reads itself and pyxform must not see.
+OWN_SURVEY_COLUMNS = ("sensitivity",)
+OWN_SETTINGS_COLUMNS = ("encrypted",)
+_FILE_TYPE = re.compile(r"^select_(?:one|multiple)_from_file\s+(\S+)$")
+_SELECT = re.compile(r"^select_(?:one|multiple)\s+(\S+)$")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One question or calculation of a form, for the data dictionary and the server."""
+
+    name: str
+    path: str
+    type: str
+    sensitivity: str
+    choice_list: str | None
+    label_vi: str
+    label_en: str
+    repeat: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class CompiledForm:
+    """An XForm ready to publish, with the files the phone needs beside it."""
+
+    form_id: str
+    version: str
+    title: str
+    xml: bytes
+    attachments: dict[str, bytes]
+    encrypted: bool
+    warnings: list[str] = field(default_factory=list)
+    fields: list[Field] = field(default_factory=list)
+    choices: dict[str, list[Row]] = field(default_factory=dict)
+
+
+def _attachments(workbook: Workbook, media_dir: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for row in workbook.sheets["survey"]:
+        match = _FILE_TYPE.match(str(row.get("type", "")))
+        if match:
+            name = match.group(1)
+            path = media_dir / name
+            if not path.is_file():
+                raise FormError(workbook.name, f"attachment {name} is not in {media_dir}")
+            files[name] = path.read_bytes()
+    return files
+
+
+def _fields(workbook: Workbook) -> list[Field]:
+    """Every named row with its group path, repeat and sensitivity class."""
+    found: list[Field] = []
+    stack: list[tuple[str, bool]] = []
+    for row in workbook.sheets["survey"]:
+        kind = str(row.get("type", "")).strip()
+        name = str(row.get("name", "")).strip()
+        low = kind.replace(" ", "_").lower()
+        if low in ("begin_group", "begin_repeat"):
+            stack.append((name, low == "begin_repeat"))
+            continue
+        if low in ("end_group", "end_repeat"):
+            if stack:
+                stack.pop()
+            continue
+        if not name or kind in ("note",):
+            continue
+        choice = _SELECT.match(kind) or _FILE_TYPE.match(kind)
+        repeats = [n for n, is_repeat in stack if is_repeat]
+        found.append(
+            Field(
+                name=name,
+                path="/".join([n for n, _ in stack] + [name]),
+                type=kind.split()[0],
+                sensitivity=str(row.get("sensitivity", "")) or "-",
+                choice_list=choice.group(1) if choice else None,
+                label_vi=str(row.get(f"label::{VI}", "")),
+                label_en=str(row.get(f"label::{EN}", "")),
+                repeat=repeats[-1] if repeats else None,
+            )
+        )
+    return found
+
+
+def _pyxform_input(workbook: Workbook, settings: Row) -> dict[str, Any]:
+    survey = [
+        {k: v for k, v in row.items() if k not in OWN_SURVEY_COLUMNS}
+        for row in workbook.sheets["survey"]
+    ]
+    sheets: dict[str, Any] = {"survey": survey, "settings": [settings]}
+    for name in ("choices", "external_choices", "entities"):
+        if workbook.sheets.get(name):
+            sheets[name] = workbook.sheets[name]
+    return sheets
+
+
+def compile_form(
+    xlsx_path: Path,
+    *,
+    public_key: str | None,
+    submission_url: str | None = None,
+    validate: bool = True,
+    media_dir: Path = MEDIA_DIR,
+) -> CompiledForm:
+    """Compile one XLSForm; FormError carries pyxform's or ODK Validate's message."""
+    workbook = read_workbook(xlsx_path)
+    attachments = _attachments(workbook, media_dir)
+    settings = workbook.settings
+    wants_encryption = str(settings.get("encrypted", "yes")).lower() != "no"
+    for column in (*OWN_SETTINGS_COLUMNS, "version", "public_key", "submission_url"):
+        settings.pop(column, None)
+    encrypted = wants_encryption and bool(public_key)
+    if encrypted:
+        settings["public_key"] = public_key
+    if submission_url:
+        settings["submission_url"] = submission_url
+    extra = [
+        b"key:" + (public_key or "").encode() if encrypted else b"plain",
+        (submission_url or "").encode(),
+        *[name.encode() + content for name, content in sorted(attachments.items())],
+    ]
+    version = "c" + workbook.content_hash(*extra)[:10]
+    settings["version"] = version
+    form_id = str(settings.get("form_id") or workbook.name)
+
+    warnings: list[str] = []
+    if wants_encryption and not public_key:
+        warnings.append(f"{form_id}: built WITHOUT encryption (no public key given)")
+    try:
+        result = convert(
+            _pyxform_input(workbook, settings), warnings=warnings, validate=False, form_name="data"
+        )
+    except PyXFormError as exc:
+        raise FormError(form_id, str(exc)) from None
+    xml = result.xform.encode("utf-8")
+    if validate:
+        warnings += validate_xform(form_id, xml, attachments)
+    return CompiledForm(
+        form_id=form_id,
+        version=version,
+        title=str(settings.get("form_title") or form_id),
+        xml=xml,
+        attachments=attachments,
+        encrypted=encrypted,
+        warnings=warnings,
+        fields=_fields(workbook),
+        choices=_choices(workbook),
+    )
+
+
+def _choices(workbook: Workbook) -> dict[str, list[Row]]:
+    lists: dict[str, list[Row]] = {}
+    for row in workbook.sheets.get("choices", []):
+        if "list_name" in row and "name" in row:
+            lists.setdefault(str(row["list_name"]), []).append(row)
+    return lists
+
+
+def validate_xform(form_id: str, xml: bytes, attachments: dict[str, bytes]) -> list[str]:
+    """Run ODK Validate (JavaRosa, needs java) on an XForm; FormError when it is invalid."""
+    with tempfile.TemporaryDirectory(prefix="fieldcase-validate-") as folder:
+        path = Path(folder) / f"{form_id}.xml"
+        path.write_bytes(xml)
+        for name, content in attachments.items():
+            (Path(folder) / name).write_bytes(content)
+        try:
+            found: list[str] = check_xform(str(path))
+        except ODKValidateError as exc:
+            raise FormError(form_id, str(exc)) from None
+        except OSError as exc:  # java missing
+            raise FormError(form_id, f"ODK Validate could not run: {exc}") from None
+    return [w for w in found if w.strip()]
+
+
+def source_files(source_dir: Path = SOURCE_DIR) -> list[Path]:
+    """The XLSForm sources, by name (temporary Office lock files skipped)."""
+    return sorted(p for p in source_dir.glob("*.xlsx") if not p.name.startswith("~$"))
+
+
+def compile_all(
+    source_dir: Path = SOURCE_DIR,
+    *,
+    public_key: str | None,
+    submission_url: str | None = None,
+    validate: bool = True,
+    media_dir: Path = MEDIA_DIR,
+    jobs: int = 2,
+) -> list[CompiledForm]:
+    """Compile every form; ODK Validate (a JVM each) runs `jobs` at a time."""
+    paths: Sequence[Path] = source_files(source_dir)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(
+            pool.map(
+                lambda p: compile_form(
+                    p,
+                    public_key=public_key,
+                    submission_url=submission_url,
+                    validate=validate,
+                    media_dir=media_dir,
+                ),
+                paths,
+            )
+        )
