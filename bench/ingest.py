@@ -11,6 +11,7 @@ rate measured in the same run; the target is at least 25% of (RSA rate / 2).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from bench.decrypt import rsa_rate  # noqa: E402
 from crypto.encrypt import encrypt_submission  # noqa: E402
@@ -37,21 +38,13 @@ from server.store import keys as key_store  # noqa: E402
 from server.store.db import Store  # noqa: E402
 from server.store.models import Submission  # noqa: E402
 from tests.collect_client import CollectClient  # noqa: E402
+from tests.conftest import postgres_schema  # noqa: E402
 from tests.factories import plain_instance, simple_xform  # noqa: E402
 from tests.serving import ServerProcess  # noqa: E402
 
 POSTGRES = os.environ.get(
     "FIELDCASE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-
-
-def database_url(kind: str, data_dir: Path) -> tuple[str, str | None]:
-    if kind == "sqlite":
-        return sqlite_url(data_dir), None
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with create_engine(POSTGRES).begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    return f"{POSTGRES}?options=-csearch_path%3D{schema}", schema
 
 
 def main() -> None:
@@ -64,7 +57,17 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
-    url, schema = database_url(args.database, data_dir)
+    with contextlib.ExitStack() as stack:
+        url = (
+            sqlite_url(data_dir)
+            if args.database == "sqlite"
+            else stack.enter_context(postgres_schema("bench", POSTGRES))
+        )
+        run(args, data_dir, url)
+
+
+def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
+    """One benchmark run against a fresh data directory and database."""
     config = Config(
         data_dir=data_dir,
         database_url=url,
@@ -162,9 +165,6 @@ def main() -> None:
     print(f"latency p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
     print(f"ratio to RSA rate / 2: {rate / ceiling:.0%} (target >= 25%)")
     store.dispose()
-    if schema:
-        with create_engine(POSTGRES).begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select, text
 
 from server.app import create_app
 from server.config import Config, sqlite_url
@@ -37,6 +37,7 @@ from server.services.textsearch import fold
 from server.store import users as user_store
 from server.store.db import Store
 from server.store.models import Case, Collector, Form, FormVersion, Submission
+from tests.conftest import postgres_schema
 
 POSTGRES_URL = os.environ.get(
     "FIELDCASE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -62,17 +63,8 @@ def database(backend: str, work: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield sqlite_url(work)
         return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("bench", POSTGRES_URL) as url:
+        yield url
 
 
 def seed(store: Store, blobs_dir: Path, rows: int) -> tuple[str, int]:

@@ -7,7 +7,6 @@ tests that change state (sign-out, disabling) make their own clients or deployme
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
 from werkzeug.test import TestResponse
 
 from server.app import create_app
@@ -25,7 +23,7 @@ from server.clock import utcnow
 from server.config import Config, sqlite_url
 from server.security import passwords
 from server.store.db import Store
-from tests.conftest import POSTGRES_URL, TEST_ADMIN_PASSWORD, TEST_PASSPHRASE, postgres_or_skip
+from tests.conftest import TEST_ADMIN_PASSWORD, TEST_PASSPHRASE, postgres_or_skip, postgres_schema
 from tests.web.builders import PASSWORDS, Seeded, seed
 
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
@@ -130,17 +128,8 @@ def web_database_url(
         yield sqlite_url(data_dir)
         return
     postgres_or_skip()
-    schema = f"w_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("w") as url:
+        yield url
 
 
 def build_deployment(data_dir: Path, database_url: str) -> WebDeployment:
