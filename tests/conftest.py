@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from server.app import create_app
 from server.config import Config, sqlite_url
 from server.store.db import Store
+from tests.factories import Deployment
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -137,3 +138,15 @@ def env_for(config: Config) -> dict[str, str]:
 def runner(config: Config) -> CliRunner:
     """A click runner whose environment points at the test data directory and database."""
     return CliRunner(env=env_for(config))
+
+
+@pytest.fixture
+def deployment(app: Flask, config: Config, store: Store) -> Deployment:
+    """Server key and admin made, `vt_test` v1 published (plain), collector `phone-1`."""
+    from server.services.setup import initialise
+    from tests.factories import add_collector, publish, simple_xform
+
+    initialise(config, store)
+    publish(app, simple_xform(), {"admin_units.csv": "code,name\n01,Hà Nội\n".encode()})
+    token, collector_id = add_collector(app)
+    return Deployment(app, app.test_client(), token, f"/c/{token}", collector_id, None)

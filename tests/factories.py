@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -16,6 +17,7 @@ from server.app_context import SERVICES_KEY, Services
 from server.services import collectors as collector_service
 from server.services.forms import publish_xform
 from server.store import keys as key_store
+from server.store.db import Store
 
 
 def services_of(app: Flask) -> Services:
@@ -137,3 +139,47 @@ def server_public_key(app: Flask) -> str:
         key = key_store.active(session)
         assert key is not None
         return key.public_key_b64
+
+
+def store_decrypted(
+    store: Store,
+    form_id: str,
+    data: dict[str, Any],
+    instance_id: str,
+    review_state: str = "received",
+) -> int:
+    """A decrypted submission of `form_id` with `data`, projected into its case as ingest would.
+
+    For tests of what comes after ingest (cases, exports): no XML, no blobs.
+    """
+    from server.services import cases as case_service
+    from server.store import forms as form_store
+    from server.store.models import FormVersion, Submission
+
+    described = case_service.describe(form_id, data)
+    with store.session() as session:
+        form = form_store.by_xml_form_id(session, form_id) or form_store.add_form(
+            session, form_id, form_id, True
+        )
+        version = form_store.add_version(
+            session, FormVersion(form_id=form.id, version=instance_id, xml="<x/>", md5="0" * 32)
+        )
+        submission = Submission(
+            form_id=form.id,
+            form_version_id=version.id,
+            instance_id=instance_id,
+            manifest_sha256="0" * 64,
+            encrypted=True,
+            decrypt_state="decrypted",
+            review_state=review_state,
+            data=data,
+            case_code=described["case_code"],
+            event_date=described["event_date"],
+            province_code=described["province_code"],
+            commune_code=described["commune_code"],
+        )
+        session.add(submission)
+        session.flush()
+        if described["case_code"]:
+            case_service.rebuild(session, described["case_code"])
+        return submission.id

@@ -1,10 +1,20 @@
-"""`fieldcase export ...`: CSV exports and report tables."""
+"""`fieldcase export ...`: per-form CSV zips and the report tables, audited."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
-from server.cli.common import not_yet_implemented
+from exports.report_files import write_report
+from exports.reports import build_tables
+from exports.submissions import ExportOptions, export_form_to_file
+from server.cli.common import fail, load_config, open_store
+from server.services.periods import parse_period
+from server.store import audit
+from server.store.scope import UnitScope
+from server.store.submissions import SubmissionFilter
 
 
 @click.group()
@@ -14,18 +24,113 @@ def export() -> None:
 
 @export.command("submissions")
 @click.option("--form", "form_id", required=True)
-@click.option("--out", "out_file", required=True, type=click.Path())
-def export_submissions(form_id: str, out_file: str) -> None:
-    """Export one form's submissions as a CSV zip."""
-    not_yet_implemented("export submissions")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--period", default=None, help="Only submissions dated in this period.")
+@click.option("--unit", default=None, help="Only this province or commune code.")
+@click.option("--review-state", default=None)
+@click.option("--form-version", default=None)
+@click.option("--labels", type=click.Choice(["codes", "vi", "en"]), default="codes")
+@click.option("--split-select-multiple", is_flag=True)
+@click.option(
+    "--include-identifiers",
+    is_flag=True,
+    help="Add identifying (P3) columns; needs --reason and is audited.",
+)
+@click.option("--reason", default=None)
+def export_submissions(
+    form_id: str,
+    out_file: str,
+    period: str | None,
+    unit: str | None,
+    review_state: str | None,
+    form_version: str | None,
+    labels: str,
+    split_select_multiple: bool,
+    include_identifiers: bool,
+    reason: str | None,
+) -> None:
+    """Export one form's submissions as a zip of CSVs (one per repeat group)."""
+    if include_identifiers and not (reason and len(reason.strip()) >= 10):
+        fail("--include-identifiers needs --reason (at least 10 characters)", code=2)
+    try:
+        span = parse_period(period) if period else None
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    config = load_config()
+    store = open_store(config)
+    filters = SubmissionFilter(
+        event_from=span.start if span else None,
+        event_to=span.end if span else None,
+        unit=unit,
+        review_state=review_state,
+    )
+    options = ExportOptions(
+        language=None if labels == "codes" else labels,
+        split_select_multiple=split_select_multiple,
+        include_identifiers=include_identifiers,
+    )
+    show = sys.stderr.isatty()
+    try:
+        summary = export_form_to_file(
+            store,
+            form_id,
+            Path(out_file),
+            scope=UnitScope.all_units(),
+            filters=filters,
+            form_version=form_version,
+            options=options,
+            progress=(lambda n: click.echo(f"\r{n} submissions", nl=False, err=True))
+            if show
+            else None,
+        )
+    except LookupError as exc:
+        fail(str(exc.args[0]))
+    if show:
+        click.echo("", err=True)
+    with store.session() as session:
+        audit.append(
+            session,
+            "cli",
+            "export.submissions",
+            f"form:{form_id}",
+            {
+                "submissions": summary.submissions,
+                "identifiers": include_identifiers,
+                "reason": reason,
+                "period": period,
+                "unit": unit,
+            },
+        )
+    click.echo(
+        f"{summary.submissions} submissions exported to {out_file} ({', '.join(summary.files)})"
+    )
 
 
 @export.command("report")
-@click.option("--period", required=True)
-@click.option("--out", "out_dir", required=True, type=click.Path())
-def export_report(period: str, out_dir: str) -> None:
-    """Write the report tables T1-T8 for a period."""
-    not_yet_implemented("export report")
+@click.option("--period", required=True, help="2025, 2025-H1, 2025-H2 or 2025-Q3")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--unit", "units", multiple=True, help="Limit to these units (default: all).")
+def export_report(period: str, out_dir: str, units: tuple[str, ...]) -> None:
+    """Write the report tables for a period as CSV files and one XLSX workbook."""
+    try:
+        span = parse_period(period)
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    config = load_config()
+    store = open_store(config)
+    scope = UnitScope.of_units(units) if units else UnitScope.all_units()
+    tables = build_tables(store, scope, span)
+    written = write_report(tables, Path(out_dir), span.name)
+    with store.session() as session:
+        audit.append(
+            session,
+            "cli",
+            "export.report",
+            f"period:{span.name}",
+            {"units": sorted(units), "tables": [t.code for t in tables]},
+        )
+    for path in written:
+        click.echo(str(path))
 
 
 COMMANDS = [export]

@@ -8,8 +8,6 @@ module: no identifier, no case code.
 
 from __future__ import annotations
 
-import calendar
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,6 +16,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server import errors
+from server.services import periods
+from server.services.periods import Period
 from server.store import cases as case_store
 from server.store import forms as form_store
 from server.store import submissions as submission_store
@@ -25,36 +25,19 @@ from server.store.scope import UnitScope
 
 OUTREACH_FORM = "vt06_outreach"
 AGE_GROUPS = ("u16", "16_17", "18_29", "30_44", "45_59", "60p", "unk")
-_PERIOD = re.compile(r"^(\d{4})(?:-(H[12]|Q[1-4]))?$")
-
-
-@dataclass(frozen=True)
-class Period:
-    """A reporting period: a year, a half-year (H1/H2) or a quarter."""
-
-    name: str
-    start: date
-    end: date
 
 
 def parse_period(text: str) -> Period:
-    """`2025`, `2025-H1` or `2025-Q3` as dates."""
-    match = _PERIOD.match(text.strip())
-    if not match:
-        raise errors.validation_failed("A period is written 2025, 2025-H1 or 2025-Q3.")
-    year, part = int(match.group(1)), match.group(2)
-    if part is None:
-        return Period(text, date(year, 1, 1), date(year, 12, 31))
-    first_month = {"H1": 1, "H2": 7, "Q1": 1, "Q2": 4, "Q3": 7, "Q4": 10}[part]
-    months = 6 if part.startswith("H") else 3
-    last_month = first_month + months - 1
-    end = date(year, last_month, calendar.monthrange(year, last_month)[1])
-    return Period(text.strip(), date(year, first_month, 1), end)
+    """`2025`, `2025-H1` or `2025-Q3` as dates; a clear Problem otherwise."""
+    try:
+        return periods.parse_period(text)
+    except ValueError:
+        raise errors.validation_failed("A period is written 2025, 2025-H1 or 2025-Q3.") from None
 
 
 def current_period(today: date) -> Period:
     """The half-year `today` falls in (the 6-monthly report)."""
-    return parse_period(f"{today.year}-{'H1' if today.month <= 6 else 'H2'}")
+    return periods.current_half(today)
 
 
 def age_group(age: int | None) -> str:

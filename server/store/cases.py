@@ -169,3 +169,20 @@ def count_in_scope(session: Session, scope: UnitScope) -> int:
         )
         or 0
     )
+
+
+def latest_summaries(
+    session: Session, case_ids: Sequence[int], kind: str
+) -> dict[int, dict[str, Any]]:
+    """For each case, the summary of its latest event of one kind (by date, then id)."""
+    found: dict[int, dict[str, Any]] = {}
+    if not case_ids:
+        return found
+    rows = session.execute(
+        select(CaseEvent.case_id, CaseEvent.summary)
+        .where(CaseEvent.case_id.in_(case_ids), CaseEvent.kind == kind)
+        .order_by(CaseEvent.event_date, CaseEvent.id)
+    ).all()
+    for case_id, summary in rows:
+        found[case_id] = summary or {}
+    return found

@@ -248,3 +248,42 @@ def data_in_period(
             unit_clause(scope, Submission.province_code, Submission.commune_code),
         )
     ).all()
+
+
+# Exports: streamed in id order, a batch at a time, so memory stays flat.
+
+
+def export_batch(
+    session: Session,
+    scope: UnitScope,
+    form_id: int,
+    filters: SubmissionFilter,
+    after_id: int,
+    limit: int = 500,
+    form_version_id: int | None = None,
+) -> Sequence[Row[Any]]:
+    """The next decrypted, current submissions after `after_id`, with their data."""
+    conditions = _filter_conditions(scope, form_id, filters)
+    conditions += [
+        Submission.id > after_id,
+        Submission.decrypt_state == "decrypted",
+        Submission.superseded_by_id.is_(None),
+    ]
+    if form_version_id is not None:
+        conditions.append(Submission.form_version_id == form_version_id)
+    return session.execute(
+        select(
+            Submission.id,
+            Submission.instance_id,
+            Submission.received_at,
+            Submission.data,
+            Submission.review_state,
+            Submission.signature,
+            Submission.form_version_id,
+            Collector.name.label("collector_name"),
+        )
+        .outerjoin(Collector, Collector.id == Submission.collector_id)
+        .where(*conditions)
+        .order_by(Submission.id)
+        .limit(limit)
+    ).all()

@@ -7,48 +7,17 @@ from typing import Any
 
 from server.services import cases as case_service
 from server.store import cases as case_store
-from server.store import forms as form_store
 from server.store.db import Store
-from server.store.models import FormVersion, Submission
+from server.store.models import Submission
+from tests.factories import store_decrypted
 
 CODE = "01-2025-abc123"
-
-
-def _form(store: Store, form_id: str, version: str) -> tuple[int, int]:
-    with store.session() as session:
-        form = form_store.by_xml_form_id(session, form_id) or form_store.add_form(
-            session, form_id, form_id, True
-        )
-        version = form_store.add_version(
-            session, FormVersion(form_id=form.id, version=version, xml="<x/>", md5="0" * 32)
-        )
-        return form.id, version.id
 
 
 def _submit(
     store: Store, form_id: str, data: dict[str, Any], instance: str, review_state: str = "received"
 ) -> int:
-    form_pk, version_pk = _form(store, form_id, instance)
-    described = case_service.describe(form_id, data)
-    with store.session() as session:
-        submission = Submission(
-            form_id=form_pk,
-            form_version_id=version_pk,
-            instance_id=instance,
-            manifest_sha256="0" * 64,
-            encrypted=True,
-            decrypt_state="decrypted",
-            review_state=review_state,
-            data=data,
-            case_code=described["case_code"],
-            event_date=described["event_date"],
-            province_code=described["province_code"],
-            commune_code=described["commune_code"],
-        )
-        session.add(submission)
-        session.flush()
-        case_service.rebuild(session, CODE)
-        return submission.id
+    return store_decrypted(store, form_id, data, instance, review_state)
 
 
 INTAKE = {

@@ -1,0 +1,53 @@
+"""CSV that Excel opens correctly and that cannot smuggle formulas.
+
+UTF-8 with a byte-order mark, so Excel shows Vietnamese text; any text cell a spreadsheet would
+read as a formula (starting with =, +, -, @, a tab or a carriage return) gets a leading
+apostrophe, which spreadsheets show as text. Numbers stored as numbers (counts, amounts, even
+negative ones) are left alone: only strings are neutralised, and a string that is a plain
+number ("-5", "+84") is left as it is, since it cannot run anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+BOM = "\ufeff"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d+)?|\d{1,3}([ ,.]\d{3})+)$")
+
+
+def neutralise(value: Any) -> Any:
+    """The value as it may go into a cell: formula-looking text gets a leading apostrophe."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value.strip()):
+        return "'" + value
+    return value
+
+
+class SafeCsvWriter:
+    """A csv writer that neutralises every cell; the BOM is written first."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        stream.write(BOM)
+        self._writer = csv.writer(stream, lineterminator="\r\n")
+
+    def writerow(self, row: Sequence[Any]) -> None:
+        """Write one row."""
+        self._writer.writerow([neutralise(cell) for cell in row])
+
+    def writerows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Write many rows."""
+        for row in rows:
+            self.writerow(row)
+
+
+def csv_text(rows: Iterable[Sequence[Any]]) -> str:
+    """A whole safe CSV document as text (for small tables)."""
+    buffer = io.StringIO()
+    SafeCsvWriter(buffer).writerows(rows)
+    return buffer.getvalue()

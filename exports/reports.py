@@ -1,0 +1,392 @@
+"""The statutory report tables for a period (domain/FORMS.md, "Aggregate report tables").
+
+Counts only: no case code, no name, nothing that identifies a person leaves this module.
+Unit of count is the person (main person or accompanying minor), once per case however often
+received. Purpose and country of exploitation use the verification's confirmed values where a
+case has them, else the intake's.
+
+Built here: T1 (persons by reception channel, main persons and accompanying minors), T2 (by
+purpose), T3 (by country of exploitation), T5 (supports delivered), T7 (outreach), T8
+(screening). T4 and T6 are not built yet.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from forms.compiler import SOURCE_DIR
+from forms.workbook import read_workbook
+from server.services.dashboard import age_group
+from server.services.periods import Period
+from server.store import cases as case_store
+from server.store import forms as form_store
+from server.store import submissions as submission_store
+from server.store.db import Store
+from server.store.scope import UnitScope
+
+TEMPLATE = (
+    ("total", "Tổng số", "Total"),
+    ("female", "Nữ", "Female"),
+    ("male", "Nam", "Male"),
+    ("u16", "Dưới 16 tuổi", "Under 16"),
+    ("16_17", "Từ 16 đến dưới 18", "16 to under 18"),
+    ("adult", "Từ 18 tuổi trở lên", "18 and over"),
+    ("ethnic_minority", "Dân tộc thiểu số", "Ethnic minority"),
+    ("foreign", "Người nước ngoài", "Foreign nationals"),
+)
+CHANNELS = (
+    "handover_foreign",
+    "self_return",
+    "rescued",
+    "self_reported_domestic",
+    "foreign_victim_in_vn",
+    "via_vn_mission",
+    "other",
+)
+T3_COUNTRIES = ("vn", "cn", "kh", "la", "mm", "th")
+
+
+@dataclass
+class ReportTable:
+    """One table: rows of (code, Vietnamese label, English label, counts by column)."""
+
+    code: str
+    title_vi: str
+    title_en: str
+    columns: list[tuple[str, str, str]]
+    rows: list[tuple[str, str, str, list[int]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def header(self) -> list[str]:
+        """Vietnamese first, English alongside."""
+        return ["Mã / Code", "Nội dung / Item", *[f"{vi} / {en}" for _, vi, en in self.columns]]
+
+    def lines(self) -> list[list[Any]]:
+        """The table as rows of cells, header first."""
+        return [
+            self.header(),
+            *[[code, f"{vi} / {en}", *counts] for code, vi, en, counts in self.rows],
+        ]
+
+
+def choice_labels() -> dict[str, dict[str, tuple[str, str]]]:
+    """list name -> code -> (Vietnamese, English), from the intake and outreach forms."""
+    labels: dict[str, dict[str, tuple[str, str]]] = {}
+    for name in ("vt01_intake", "vt04_support", "vt07_screening"):
+        book = read_workbook(SOURCE_DIR / f"{name}.xlsx")
+        for row in book.sheets.get("choices", []):
+            labels.setdefault(str(row["list_name"]), {})[str(row["name"])] = (
+                str(row.get("label::Tiếng Việt (vi)", row["name"])),
+                str(row.get("label::English (en)", row["name"])),
+            )
+    return labels
+
+
+@dataclass(frozen=True)
+class Person:
+    """What the tables know of one person: no identifier."""
+
+    is_minor_companion: bool
+    sex: str | None
+    age: int | None
+    ethnicity: str | None
+    nationality: str | None
+    channel: str | None
+    purposes: tuple[str, ...]
+    destination: str | None
+
+
+def _columns_of(person: Person) -> list[str]:
+    hits = ["total"]
+    if person.sex in ("female", "male"):
+        hits.append(person.sex)
+    band = age_group(person.age)
+    hits.append({"u16": "u16", "16_17": "16_17", "unk": ""}.get(band, "adult"))
+    if person.ethnicity and person.ethnicity not in ("kinh", "unknown"):
+        hits.append("ethnic_minority")
+    if person.nationality and person.nationality not in ("vn", "unknown"):
+        hits.append("foreign")
+    return [h for h in hits if h]
+
+
+def _count(persons: Iterable[Person], columns: Sequence[tuple[str, str, str]]) -> list[int]:
+    counter: Counter[str] = Counter()
+    for person in persons:
+        counter.update(_columns_of(person))
+    return [counter[code] for code, _, _ in columns]
+
+
+def received(store: Store, scope: UnitScope, period: Period) -> list[Person]:
+    """Persons of cases received in the period, with verified values where they exist."""
+    with store.reader() as session:
+        rows = case_store.received_persons(session, scope, period.start, period.end)
+        verified = case_store.latest_summaries(
+            session, sorted({r[0] for r in rows}), "verification"
+        )
+    main_facts = {case_id: facts or {} for case_id, index, _, _, facts in rows if index == 0}
+    persons = []
+    for case_id, index, sex, age, facts in rows:
+        case_facts = main_facts.get(case_id, {})
+        check = verified.get(case_id, {})
+        purposes = check.get("purpose_confirmed") or case_facts.get("purpose") or "unknown"
+        destination = check.get("destination_confirmed") or case_facts.get("destination_country")
+        own = facts or {}
+        persons.append(
+            Person(
+                is_minor_companion=index > 0,
+                sex=sex,
+                age=age,
+                ethnicity=own.get("ethnicity") if index == 0 else None,
+                nationality=own.get("nationality") if index == 0 else None,
+                channel=case_facts.get("reception_channel"),
+                purposes=tuple(str(purposes).split()),
+                destination=destination or "unknown",
+            )
+        )
+    return persons
+
+
+def table_t1(persons: list[Person], labels: dict[str, dict[str, tuple[str, str]]]) -> ReportTable:
+    """T1: persons received by reception channel; main persons and accompanying minors."""
+    columns = [
+        (f"main_{c}", f"Người được tiếp nhận: {vi}", f"Main persons: {en}")
+        for c, vi, en in TEMPLATE
+    ] + [
+        (f"minor_{c}", f"Người dưới 18 tuổi đi cùng: {vi}", f"Accompanying minors: {en}")
+        for c, vi, en in TEMPLATE
+    ]
+    table = ReportTable(
+        "T1",
+        "Số người được tiếp nhận theo hình thức tiếp nhận",
+        "Persons received, by reception channel",
+        columns,
+    )
+    for channel in (*CHANNELS, None):
+        group = [
+            p
+            for p in persons
+            if p.channel == channel or (channel is None and p.channel not in CHANNELS)
+        ]
+        if channel is None and not group:
+            continue
+        vi, en = labels["channel"].get(channel or "", ("Không rõ", "Unknown"))
+        table.rows.append((channel or "unknown", vi, en, _split(group)))
+    table.rows.append(("total", "Tổng cộng", "Total", _split(persons)))
+    return table
+
+
+def _split(group: list[Person]) -> list[int]:
+    main = [p for p in group if not p.is_minor_companion]
+    minors = [p for p in group if p.is_minor_companion]
+    return _count(main, TEMPLATE) + _count(minors, TEMPLATE)
+
+
+def table_t2(persons: list[Person], labels: dict[str, dict[str, tuple[str, str]]]) -> ReportTable:
+    """T2: main persons by purpose; several purposes count in each row (rows can exceed total)."""
+    main = [p for p in persons if not p.is_minor_companion]
+    table = ReportTable(
+        "T2",
+        "Số người được tiếp nhận theo mục đích mua bán người",
+        "Persons received, by purpose of trafficking",
+        list(TEMPLATE),
+    )
+    for code, (vi, en) in labels["purpose"].items():
+        table.rows.append((code, vi, en, _count([p for p in main if code in p.purposes], TEMPLATE)))
+    table.rows.append(("total", "Tổng số người", "Total persons", _count(main, TEMPLATE)))
+    table.notes.append("A person with several purposes is counted in each of their rows.")
+    return table
+
+
+def table_t3(persons: list[Person], labels: dict[str, dict[str, tuple[str, str]]]) -> ReportTable:
+    """T3: main persons by country of exploitation; other countries in one row."""
+    main = [p for p in persons if not p.is_minor_companion]
+    table = ReportTable(
+        "T3",
+        "Số người được tiếp nhận theo nước bị bóc lột",
+        "Persons received, by country of exploitation",
+        list(TEMPLATE),
+    )
+    for code in T3_COUNTRIES:
+        vi, en = labels["country"][code]
+        table.rows.append(
+            (code, vi, en, _count([p for p in main if p.destination == code], TEMPLATE))
+        )
+    others = [p for p in main if p.destination not in (*T3_COUNTRIES, "unknown")]
+    table.rows.append(("other", "Nước khác", "Other countries", _count(others, TEMPLATE)))
+    table.rows.append(
+        (
+            "unknown",
+            "Không rõ",
+            "Unknown",
+            _count([p for p in main if p.destination == "unknown"], TEMPLATE),
+        )
+    )
+    table.rows.append(("total", "Tổng cộng", "Total", _count(main, TEMPLATE)))
+    named = sorted({p.destination for p in others if p.destination})
+    if named:
+        table.notes.append("Other countries: " + ", ".join(named))
+    return table
+
+
+def _form_data(
+    store: Store, scope: UnitScope, form_id: str, period: Period
+) -> list[dict[str, Any]]:
+    with store.reader() as session:
+        form = form_store.by_xml_form_id(session, form_id)
+        if form is None:
+            return []
+        return [
+            data or {}
+            for data in submission_store.data_in_period(
+                session, scope, form.id, period.start, period.end
+            )
+        ]
+
+
+def table_t5(
+    store: Store, scope: UnitScope, period: Period, labels: dict[str, dict[str, tuple[str, str]]]
+) -> ReportTable:
+    """T5: supports delivered in the period: distinct persons and sum of amounts per type."""
+    columns = [
+        ("persons", "Số người được hỗ trợ", "Persons supported"),
+        ("times", "Số lượt hỗ trợ", "Times given"),
+        ("amount_vnd", "Số tiền (đồng)", "Amount (VND)"),
+    ]
+    table = ReportTable("T5", "Các hỗ trợ đã thực hiện", "Support provided", columns)
+    persons: dict[str, set[tuple[str, str]]] = {}
+    times: Counter[str] = Counter()
+    amounts: Counter[str] = Counter()
+    for data in _form_data(store, scope, "vt04_support", period):
+        who = (str(data.get("case_code", "")), str(data.get("person_index", "0")))
+        for item in data.get("support_item") or []:
+            if not isinstance(item, dict) or not period.contains(_date(item.get("support_date"))):
+                continue
+            kind = str(item.get("support_type", "other"))
+            persons.setdefault(kind, set()).add(who)
+            times[kind] += 1
+            amounts[kind] += int(float(item.get("amount_vnd") or 0))
+    for code, (vi, en) in labels["support"].items():
+        table.rows.append((code, vi, en, [len(persons.get(code, ())), times[code], amounts[code]]))
+    return table
+
+
+def _date(value: Any) -> Any:
+    from server.services.cases import parse_date
+
+    return parse_date(value)
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(str(value)))
+    except (TypeError, ValueError):
+        return 0
+
+
+def table_t7(store: Store, scope: UnitScope, period: Period) -> ReportTable:
+    """T7: outreach activities and participants."""
+    columns = [
+        ("activities", "Số hoạt động", "Activities"),
+        ("participants", "Số người tham dự", "Participants"),
+        ("female", "Nữ", "Female"),
+        ("male", "Nam", "Male"),
+        ("under18", "Dưới 18 tuổi", "Under 18"),
+        ("ethnic_minority", "Dân tộc thiểu số", "Ethnic minority"),
+        ("officials", "Cán bộ được tập huấn", "Officials trained"),
+        ("leaflets", "Tờ rơi", "Leaflets"),
+        ("posters", "Áp phích", "Posters"),
+    ]
+    table = ReportTable(
+        "T7", "Hoạt động truyền thông, phòng ngừa", "Prevention and outreach", columns
+    )
+    sums: dict[str, list[int]] = {}
+    for data in _form_data(store, scope, "vt06_outreach", period):
+        kind = str(data.get("activity_type", "other"))
+        row = sums.setdefault(kind, [0] * len(columns))
+        male, female = _int(data.get("n_male")), _int(data.get("n_female"))
+        for position, value in enumerate(
+            [
+                1,
+                male + female,
+                female,
+                male,
+                _int(data.get("n_under18")),
+                _int(data.get("n_ethnic_minority")),
+                _int(data.get("n_officials")),
+                _int(data.get("n_leaflets")),
+                _int(data.get("n_posters")),
+            ]
+        ):
+            row[position] += value
+    activity_labels = _outreach_labels()
+    for code, (vi, en) in activity_labels.items():
+        table.rows.append((code, vi, en, sums.get(code, [0] * len(columns))))
+    totals = [sum(values) for values in zip(*[r[3] for r in table.rows], strict=True)]
+    table.rows.append(("total", "Tổng cộng", "Total", totals))
+    return table
+
+
+def _outreach_labels() -> dict[str, tuple[str, str]]:
+    book = read_workbook(SOURCE_DIR / "vt06_outreach.xlsx")
+    return {
+        str(r["name"]): (str(r["label::Tiếng Việt (vi)"]), str(r["label::English (en)"]))
+        for r in book.sheets["choices"]
+        if r["list_name"] == "activity"
+    }
+
+
+def table_t8(store: Store, scope: UnitScope, period: Period) -> ReportTable:
+    """T8: high-risk screening."""
+    columns = [(c, vi, en) for c, vi, en in TEMPLATE if c in ("total", "female", "male", "u16")]
+    columns[3] = ("under18", "Dưới 18 tuổi", "Under 18")
+    table = ReportTable("T8", "Sàng lọc nguy cơ cao", "High-risk screening", columns)
+    rows = {
+        "screened": ("Số người được sàng lọc", "Persons screened"),
+        "medium": ("Nguy cơ trung bình", "Medium risk"),
+        "high": ("Nguy cơ cao", "High risk"),
+        "suspected": ("Nghi ngờ đang bị mua bán", "Suspected current trafficking"),
+        "referred": ("Đã chuyển gửi", "Referred"),
+        "informed": ("Đã cung cấp thông tin, đường dây nóng", "Information / hotline given"),
+    }
+    counts = {code: [0, 0, 0, 0] for code in rows}
+    for data in _form_data(store, scope, "vt07_screening", period):
+        actions = str(data.get("actions_taken", "")).split()
+        hits = {
+            "screened": True,
+            "medium": data.get("risk_level") == "medium",
+            "high": data.get("risk_level") == "high",
+            "suspected": data.get("suspected_current") == "yes",
+            "referred": "referred" in actions,
+            "informed": "info_given" in actions or "hotline_given" in actions,
+        }
+        age = _int(data.get("age_years")) if data.get("age_years") not in (None, "") else None
+        marks = [
+            True,
+            data.get("sex") == "female",
+            data.get("sex") == "male",
+            age is not None and age < 18,
+        ]
+        for code, hit in hits.items():
+            if hit:
+                for position, mark in enumerate(marks):
+                    counts[code][position] += int(mark)
+    for code, (vi, en) in rows.items():
+        table.rows.append((code, vi, en, counts[code]))
+    return table
+
+
+def build_tables(store: Store, scope: UnitScope, period: Period) -> list[ReportTable]:
+    """Every table built so far, for one period and scope."""
+    labels = choice_labels()
+    persons = received(store, scope, period)
+    return [
+        table_t1(persons, labels),
+        table_t2(persons, labels),
+        table_t3(persons, labels),
+        table_t5(store, scope, period, labels),
+        table_t7(store, scope, period),
+        table_t8(store, scope, period),
+    ]

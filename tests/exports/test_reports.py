@@ -1,0 +1,219 @@
+"""Report tables with counts worked out by hand, and the files they are written to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from exports.reports import build_tables
+from server.cli import main
+from server.services.periods import parse_period
+from server.services.setup import initialise
+from server.store.db import Store
+from server.store.scope import UnitScope
+from tests.factories import store_decrypted
+
+H1 = parse_period("2025-H1")
+
+
+def intake(
+    code: str,
+    day: str,
+    channel: str,
+    sex: str,
+    age: int,
+    purpose: str,
+    destination: str,
+    ethnicity: str = "kinh",
+    nationality: str = "vn",
+    minors: list[dict[str, str]] | None = None,
+) -> dict[str, object]:
+    return {
+        "case_code": code,
+        "reception": {
+            "office_province": "01",
+            "office_commune": "00004",
+            "reception_date": day,
+            "reception_channel": channel,
+        },
+        "core": {
+            "sex": sex,
+            "age_years": str(age),
+            "purpose": purpose,
+            "destination_country": destination,
+            "nationality": nationality,
+        },
+        "pii": {"full_name": "Tên Giả", "ethnicity": ethnicity},
+        "minors": minors or [],
+    }
+
+
+def seed(store: Store) -> None:
+    """H1 2025: A (+1 minor), B, C, E; D is received in H2; E was received twice."""
+    store_decrypted(
+        store,
+        "vt01_intake",
+        intake(
+            "01-2025-00001-01",
+            "2025-02-10",
+            "handover_foreign",
+            "female",
+            17,
+            "forced_marriage",
+            "cn",
+            ethnicity="hmong",
+            minors=[{"minor_index": "1", "minor_sex": "male", "minor_age_years": "2"}],
+        ),
+        "uuid:a",
+    )
+    store_decrypted(
+        store,
+        "vt02_verification",
+        {
+            "case_code": "01-2025-00001-01",
+            "verif_outcome": "confirmed",
+            "decision_date": "2025-02-12",
+            "purpose_confirmed": "forced_marriage sexual_exploitation",
+            "destination_confirmed": "cn",
+        },
+        "uuid:a-v",
+    )
+    store_decrypted(
+        store,
+        "vt01_intake",
+        intake("01-2025-00002-02", "2025-03-01", "rescued", "male", 25, "forced_labour", "kh"),
+        "uuid:b",
+    )
+    store_decrypted(
+        store,
+        "vt01_intake",
+        intake(
+            "01-2025-00003-03",
+            "2025-04-15",
+            "handover_foreign",
+            "female",
+            15,
+            "sexual_exploitation",
+            "cn",
+        ),
+        "uuid:c",
+    )
+    store_decrypted(
+        store,
+        "vt02_verification",
+        {
+            "case_code": "01-2025-00003-03",
+            "verif_outcome": "confirmed",
+            "decision_date": "2025-04-20",
+            "destination_confirmed": "my",
+        },
+        "uuid:c-v",
+    )
+    store_decrypted(
+        store,
+        "vt01_intake",
+        intake("01-2025-00004-04", "2025-08-01", "self_return", "female", 30, "unknown", "cn"),
+        "uuid:d",
+    )
+    for instance, day in (("uuid:e1", "2025-01-05"), ("uuid:e2", "2025-06-30")):
+        store_decrypted(
+            store,
+            "vt01_intake",
+            intake(
+                "01-2025-00005-05",
+                day,
+                "self_return",
+                "female",
+                40,
+                "unknown",
+                "unknown",
+                ethnicity="unknown",
+                nationality="la",
+            ),
+            instance,
+        )
+    for instance, kind, male, female in (
+        ("uuid:o1", "school_session", 20, 25),
+        ("uuid:o2", "school_session", 5, 5),
+        ("uuid:o3", "community_meeting", 10, 12),
+    ):
+        store_decrypted(
+            store,
+            "vt06_outreach",
+            {
+                "session_date": "2025-05-01",
+                "province": "01",
+                "commune": "00004",
+                "activity_type": kind,
+                "n_male": str(male),
+                "n_female": str(female),
+                "n_under18": "3",
+            },
+            instance,
+        )
+
+
+def rows(table: object) -> dict[str, list[int]]:
+    return {code: counts for code, _, _, counts in table.rows}  # type: ignore[attr-defined]
+
+
+def test_tables_t1_t2_t3_t7(store: Store) -> None:
+    seed(store)
+    t1, t2, t3, _t5, t7, _t8 = build_tables(store, UnitScope.all_units(), H1)
+    #                     main: total F M <16 16-17 18+ minority foreign | minors: same
+    assert rows(t1)["handover_foreign"] == [2, 2, 0, 1, 1, 0, 1, 0] + [1, 0, 1, 1, 0, 0, 0, 0]
+    assert rows(t1)["self_return"] == [1, 1, 0, 0, 0, 1, 0, 1] + [0] * 8
+    assert rows(t1)["rescued"] == [1, 0, 1, 0, 0, 1, 0, 0] + [0] * 8
+    assert rows(t1)["total"] == [4, 3, 1, 1, 1, 2, 1, 1] + [1, 0, 1, 1, 0, 0, 0, 0]
+    assert sum(counts[0] for code, counts in rows(t1).items() if code != "total") == 4
+    # Verified purposes replace the intake's (A gains sexual exploitation).
+    assert rows(t2)["sexual_exploitation"] == [2, 2, 0, 1, 1, 0, 1, 0]
+    assert rows(t2)["forced_marriage"] == [1, 1, 0, 0, 1, 0, 1, 0]
+    assert rows(t2)["forced_labour"] == [1, 0, 1, 0, 0, 1, 0, 0]
+    assert rows(t2)["unknown"] == [1, 1, 0, 0, 0, 1, 0, 1]
+    assert rows(t2)["total"] == [4, 3, 1, 1, 1, 2, 1, 1]
+    # C's country was confirmed as Malaysia: "other", named in a note.
+    assert rows(t3)["cn"] == [1, 1, 0, 0, 1, 0, 1, 0]
+    assert rows(t3)["kh"] == [1, 0, 1, 0, 0, 1, 0, 0]
+    assert rows(t3)["other"] == [1, 1, 0, 1, 0, 0, 0, 0]
+    assert rows(t3)["unknown"] == [1, 1, 0, 0, 0, 1, 0, 1]
+    assert t3.notes == ["Other countries: my"]
+    # activities, participants, female, male, <18, minority, officials, leaflets, posters
+    assert rows(t7)["school_session"] == [2, 55, 30, 25, 6, 0, 0, 0, 0]
+    assert rows(t7)["community_meeting"] == [1, 22, 12, 10, 3, 0, 0, 0, 0]
+    assert rows(t7)["total"] == [3, 77, 42, 35, 9, 0, 0, 0, 0]
+
+
+def test_scope_limits_the_counts(store: Store) -> None:
+    seed(store)
+    assert rows(build_tables(store, UnitScope.of_units(["79"]), H1)[0])["total"][0] == 0
+    assert rows(build_tables(store, UnitScope.of_units(["00004"]), H1)[0])["total"][0] == 4
+
+
+def test_no_identifier_reaches_a_table(store: Store) -> None:
+    seed(store)
+    text = repr([t.lines() + [t.notes] for t in build_tables(store, UnitScope.all_units(), H1)])
+    assert "Tên Giả" not in text
+    assert "01-2025-0000" not in text
+
+
+def test_cli_writes_csv_and_one_workbook(
+    store: Store, runner: CliRunner, config: object, tmp_path: Path
+) -> None:
+    initialise(config, store)  # type: ignore[arg-type]
+    seed(store)
+    result = runner.invoke(
+        main, ["export", "report", "--period", "2025-H1", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    t1 = (tmp_path / "2025-H1-T1.csv").read_text(encoding="utf-8")
+    assert t1.startswith("\ufeffMã / Code,Nội dung / Item,")
+    assert (
+        "handover_foreign,Phía nước ngoài trao trả / Handed over by foreign authorities,2,2" in t1
+    )
+    book = load_workbook(tmp_path / "2025-H1-report.xlsx")
+    assert book.sheetnames == ["T1", "T2", "T3", "T5", "T7", "T8"]
+    bad = runner.invoke(main, ["export", "report", "--period", "2025-H3", "--out", str(tmp_path)])
+    assert bad.exit_code == 2
