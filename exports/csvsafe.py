@@ -16,15 +16,19 @@ from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 BOM = "\ufeff"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset("=+-@\t\r")
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d+)?|\d{1,3}([ ,.]\d{3})+)$")
 
 
 def neutralise(value: Any) -> Any:
     """The value as it may go into a cell: formula-looking text gets a leading apostrophe."""
-    if not isinstance(value, str) or not value:
-        return value
-    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value.strip()):
+    # Checked on every cell of large exports: the cheap tests come first.
+    if (
+        type(value) is str
+        and value
+        and value[0] in _FORMULA_START
+        and not _PLAIN_NUMBER.match(value.strip())
+    ):
         return "'" + value
     return value
 

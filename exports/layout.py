@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from xml.etree.ElementTree import Element
 
 from server.services.instance import local_name, parse_xml, repeat_paths_of_xform
@@ -24,6 +25,21 @@ class Column:
     header: str
     kind: str | None  # select1, select, ... from the form body
     choices: list[str] = field(default_factory=list)
+
+    @cached_property
+    def parts(self) -> tuple[str, ...]:
+        """`relative` split once, for the per-row lookups."""
+        return tuple(self.relative.split("/"))
+
+    @cached_property
+    def parent(self) -> tuple[str, ...]:
+        """The groups above the field, below the table's row."""
+        return self.parts[:-1]
+
+    @cached_property
+    def leaf(self) -> str:
+        """The field's own name."""
+        return self.parts[-1]
 
 
 @dataclass

@@ -52,13 +52,24 @@ class ExportSummary:
     files: list[str]
 
 
-def _value(data: Any, relative: str) -> Any:
-    node = data
-    for part in relative.split("/"):
-        if not isinstance(node, dict):
-            return ""
-        node = node.get(part, "")
-    return "" if isinstance(node, dict | list) else node
+def _values(data: Any, columns: list[Column]) -> list[str]:
+    """The text of each column, resolving each group once per row (wide forms)."""
+    groups: dict[tuple[str, ...], Any] = {(): data}
+    found: list[str] = []
+    for column in columns:
+        parent, leaf = column.parent, column.leaf
+        node = groups.get(parent)
+        if node is None:
+            node = data
+            for part in parent:
+                node = node.get(part) if isinstance(node, dict) else None
+            groups[parent] = node
+        value = node.get(leaf, "") if isinstance(node, dict) else ""
+        if isinstance(value, str):
+            found.append(value)
+        else:
+            found.append("" if value is None or isinstance(value, dict | list) else str(value))
+    return found
 
 
 def _headers(table: Table, options: ExportOptions) -> list[str]:
@@ -73,11 +84,12 @@ def _headers(table: Table, options: ExportOptions) -> list[str]:
 def _cells(
     table: Table, row_data: Any, options: ExportOptions, display: Callable[[Column, str], str]
 ) -> list[Any]:
+    texts = _values(row_data, table.columns)
+    if options.language is None and not options.split_select_multiple:
+        return list(texts)
     cells: list[Any] = []
-    for column in table.columns:
-        value = _value(row_data, column.relative)
-        text = str(value) if value is not None else ""
-        cells.append(display(column, text) if text else "")
+    for column, text in zip(table.columns, texts, strict=True):
+        cells.append(display(column, text) if options.language and text else text)
         if options.split_select_multiple and column.kind == "select":
             chosen = set(text.split())
             cells += [1 if choice in chosen else 0 for choice in column.choices]

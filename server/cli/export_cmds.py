@@ -133,4 +133,25 @@ def export_report(period: str, out_dir: str, units: tuple[str, ...]) -> None:
         click.echo(str(path))
 
 
+@export.command("scheduled")
+def export_scheduled() -> None:
+    """Write the report tables of every finished period not written yet (for cron)."""
+    from server.clock import utcnow
+    from server.services.periods import completed_periods
+
+    config = load_config()
+    store = open_store(config)
+    written = 0
+    for span in completed_periods(utcnow().date()):
+        folder = config.export_dir / "reports" / span.name
+        if (folder / f"{span.name}-report.xlsx").exists():
+            continue
+        write_report(build_tables(store, UnitScope.all_units(), span), folder, span.name)
+        with store.session() as session:
+            audit.append(session, "cron", "export.report", f"period:{span.name}", {})
+        click.echo(f"{span.name}: written to {folder}")
+        written += 1
+    click.echo(f"{written} reports written")
+
+
 COMMANDS = [export]

@@ -47,3 +47,16 @@ def parse_period(text: str) -> Period:
 def current_half(today: date) -> Period:
     """The six-month period `today` falls in."""
     return parse_period(f"{today.year}-H{1 if today.month <= 6 else 2}")
+
+
+def completed_periods(today: date) -> list[Period]:
+    """The latest finished quarter, half-year and year before `today` (what is due)."""
+    quarter = (today.month - 1) // 3  # 0-based quarter of today
+    q_year, q = (today.year, quarter) if quarter else (today.year - 1, 4)
+    half = 1 if today.month <= 6 else 2
+    h_year, h = (today.year - 1, 2) if half == 1 else (today.year, 1)
+    return [
+        parse_period(f"{q_year}-Q{q}"),
+        parse_period(f"{h_year}-H{h}"),
+        parse_period(str(today.year - 1)),
+    ]

@@ -217,3 +217,21 @@ def test_cli_writes_csv_and_one_workbook(
     assert book.sheetnames == ["T1", "T2", "T3", "T5", "T7", "T8"]
     bad = runner.invoke(main, ["export", "report", "--period", "2025-H3", "--out", str(tmp_path)])
     assert bad.exit_code == 2
+
+
+def test_completed_periods() -> None:
+    from datetime import date
+
+    from server.services.periods import completed_periods
+
+    assert [p.name for p in completed_periods(date(2026, 1, 15))] == ["2025-Q4", "2025-H2", "2025"]
+    assert [p.name for p in completed_periods(date(2026, 8, 1))] == ["2026-Q2", "2026-H1", "2025"]
+
+
+def test_scheduled_is_idempotent(store: Store, runner: CliRunner, config: object) -> None:
+    initialise(config, store)  # type: ignore[arg-type]
+    first = runner.invoke(main, ["export", "scheduled"])
+    assert first.exit_code == 0, first.output
+    assert first.output.strip().splitlines()[-1] == "3 reports written"
+    again = runner.invoke(main, ["export", "scheduled"])
+    assert again.output.strip() == "0 reports written"
