@@ -12,12 +12,6 @@ from server.errors import ConfigError
 from server.store.db import Store
 
 
-def not_yet_implemented(name: str) -> NoReturn:
-    """Say plainly that a command is not built yet and exit non-zero."""
-    click.echo(f"fieldcase {name}: not yet implemented", err=True)
-    raise SystemExit(2)
-
-
 def fail(reason: str, code: int = 1) -> NoReturn:
     """Print a one-line reason on stderr and exit with `code`."""
     click.echo(f"error: {reason}", err=True)

@@ -31,6 +31,7 @@ def _import_views() -> None:
         audit_log,
         cases,
         dashboard,
+        exports,
         submissions,
     )
 

@@ -89,6 +89,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("web.admin_keys_rotate", "POST"): _web(302, 403, 403, 403, 302),
     ("web.admin_queue_retry", "POST"): _web(302, 403, 403, 403, 302),
     ("web.audit_log", "GET"): ADMIN_GET,
+    ("web.exports_page", "GET"): SIGNED_IN_ANY,
+    ("web.export_form_zip", "GET"): RECORDS_GET,
+    ("web.export_report_xlsx", "GET"): SIGNED_IN_ANY,
 }
 # Run last for each caller, in this order: they revoke the collector or end the session.
 LAST = [("web.admin_collector_revoke", "POST"), ("web.logout", "POST")]

@@ -1,0 +1,43 @@
+"""Downloads from the web view: only the user's units, no identifiers, audited."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from openpyxl import load_workbook
+
+from server.store import audit
+from tests.web.conftest import WebDeployment
+
+
+def test_supervisor_downloads_only_their_units(web: WebDeployment) -> None:
+    response = web.client("sup_a").get("/exports/forms/vt01_intake.zip")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == 'attachment; filename="vt01_intake.zip"'
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        main = archive.read("vt01_intake.csv").decode("utf-8")
+    assert "01-2025-aaaaaa" in main
+    assert "02-2025-bbbbbb" not in main
+    assert "full_name" not in main
+    with web.services.store.reader() as session:
+        entry = audit.recent(session, limit=5, action="export.submissions")[0]
+    assert entry.actor == "sup_a"
+    assert entry.detail["identifiers"] is False
+
+
+def test_viewer_gets_the_report_workbook_but_no_records(web: WebDeployment) -> None:
+    viewer = web.client("viewer")
+    response = viewer.get("/exports/report.xlsx?period=2025")
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.data))
+    assert book.sheetnames[0] == "T1"
+    assert viewer.get("/exports/forms/vt01_intake.zip").status_code == 403
+    page = viewer.get("/exports").get_data(as_text=True)
+    assert "vt01_intake.zip" not in page
+
+
+def test_bad_period_and_unknown_form(web: WebDeployment) -> None:
+    client = web.client("admin")
+    assert client.get("/exports/report.xlsx?period=2025-H3").status_code == 400
+    assert client.get("/exports/forms/nope.zip").status_code == 404
