@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from exports.register import write_register
 from exports.report_files import write_report
 from exports.reports import build_tables
 from exports.submissions import ExportOptions, export_form_to_file
@@ -104,6 +105,43 @@ def export_submissions(
     click.echo(
         f"{summary.submissions} submissions exported to {out_file} ({', '.join(summary.files)})"
     )
+
+
+@export.command("cases")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--unit", "units", multiple=True, help="Limit to these units (default: all).")
+@click.option(
+    "--include-identifiers",
+    is_flag=True,
+    help="Add names, dates of birth, phones and addresses; needs --reason; audited.",
+)
+@click.option("--reason", default=None)
+def export_cases(
+    out_file: str, units: tuple[str, ...], include_identifiers: bool, reason: str | None
+) -> None:
+    """The case register: one row per case with status and key dates."""
+    if include_identifiers and not (reason and len(reason.strip()) >= 10):
+        fail("--include-identifiers needs --reason (at least 10 characters)", code=2)
+    config = load_config()
+    store = open_store(config)
+    scope = UnitScope.of_units(units) if units else UnitScope.all_units()
+    count = write_register(
+        store, Path(out_file), scope=scope, include_identifiers=include_identifiers
+    )
+    with store.session() as session:
+        audit.append(
+            session,
+            "cli",
+            "export.cases",
+            None,
+            {
+                "cases": count,
+                "identifiers": include_identifiers,
+                "reason": reason,
+                "units": sorted(units),
+            },
+        )
+    click.echo(f"{count} cases written to {out_file}")
 
 
 @export.command("report")

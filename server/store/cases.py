@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from server.store.models import Case, CaseEvent, CasePerson, Submission
 from server.store.scope import UnitScope, unit_clause, unit_filter_clause
@@ -186,3 +186,23 @@ def latest_summaries(
     for case_id, summary in rows:
         found[case_id] = summary or {}
     return found
+
+
+def register_batch(
+    session: Session, scope: UnitScope, after_id: int, limit: int = 1000
+) -> Sequence[tuple[Case, CasePerson | None, int]]:
+    """Cases after `after_id` in scope, each with its main person and how many persons it has."""
+    people = (
+        select(CasePerson.case_id, func.count().label("persons"))
+        .group_by(CasePerson.case_id)
+        .subquery()
+    )
+    main = aliased(CasePerson)
+    return session.execute(
+        select(Case, main, func.coalesce(people.c.persons, 0))
+        .outerjoin(main, (main.case_id == Case.id) & (main.person_index == 0))
+        .outerjoin(people, people.c.case_id == Case.id)
+        .where(Case.id > after_id, unit_clause(scope, Case.province_code, Case.commune_code))
+        .order_by(Case.id)
+        .limit(limit)
+    ).all()  # type: ignore[return-value]

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import Session
 
-from server.store.models import Collector, Submission, SubmissionPart
+from server.store.models import Collector, Form, Submission, SubmissionPart
 from server.store.scope import UnitScope, unit_clause, unit_filter_clause
 
 
@@ -287,3 +287,20 @@ def export_batch(
         .order_by(Submission.id)
         .limit(limit)
     ).all()
+
+
+def latest_intake_data(session: Session, case_code: str) -> dict[str, Any] | None:
+    """The data of a case's latest current intake (for an audited register with identifiers)."""
+    return session.scalar(
+        select(Submission.data)
+        .join(Form, Form.id == Submission.form_id)
+        .where(
+            Form.xml_form_id == "vt01_intake",
+            Submission.case_code == case_code,
+            Submission.decrypt_state == "decrypted",
+            Submission.superseded_by_id.is_(None),
+            Submission.review_state != "rejected",
+        )
+        .order_by(Submission.event_date.desc(), Submission.id.desc())
+        .limit(1)
+    )

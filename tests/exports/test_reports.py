@@ -235,3 +235,35 @@ def test_scheduled_is_idempotent(store: Store, runner: CliRunner, config: object
     assert first.output.strip().splitlines()[-1] == "3 reports written"
     again = runner.invoke(main, ["export", "scheduled"])
     assert again.output.strip() == "0 reports written"
+
+
+def test_case_register_without_then_with_identifiers(
+    store: Store, runner: CliRunner, config: object, tmp_path: Path
+) -> None:
+    initialise(config, store)  # type: ignore[arg-type]
+    seed(store)
+    out = tmp_path / "cases.csv"
+    result = runner.invoke(main, ["export", "cases", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("\ufeffcase_code,status,province_code,")
+    assert len(lines) == 1 + 5
+    assert "Tên Giả" not in out.read_text(encoding="utf-8")
+    row_a = next(line for line in lines if line.startswith("01-2025-00001-01"))
+    assert row_a.startswith("01-2025-00001-01,confirmed,01,00004,2025-02-10,")
+    refused = runner.invoke(main, ["export", "cases", "--out", str(out), "--include-identifiers"])
+    assert refused.exit_code == 2
+    shown = runner.invoke(
+        main,
+        [
+            "export",
+            "cases",
+            "--out",
+            str(out),
+            "--include-identifiers",
+            "--reason",
+            "court request 12/2025",
+        ],
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "Tên Giả" in out.read_text(encoding="utf-8")
