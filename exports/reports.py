@@ -6,8 +6,8 @@ received. Purpose and country of exploitation use the verification's confirmed v
 case has them, else the intake's.
 
 Built here: T1 (persons by reception channel, main persons and accompanying minors), T2 (by
-purpose), T3 (by country of exploitation), T5 (supports delivered), T7 (outreach), T8
-(screening). T4 and T6 are not built yet.
+purpose), T3 (by country of exploitation), T4 (identification), T5 (supports delivered), T6
+(follow-up and reintegration), T7 (outreach), T8 (screening).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from forms.compiler import SOURCE_DIR
@@ -75,7 +76,7 @@ class ReportTable:
 def choice_labels() -> dict[str, dict[str, tuple[str, str]]]:
     """list name -> code -> (Vietnamese, English), from the intake and outreach forms."""
     labels: dict[str, dict[str, tuple[str, str]]] = {}
-    for name in ("vt01_intake", "vt04_support", "vt07_screening"):
+    for name in ("vt01_intake", "vt02_verification", "vt04_support", "vt07_screening"):
         book = read_workbook(SOURCE_DIR / f"{name}.xlsx")
         for row in book.sheets.get("choices", []):
             labels.setdefault(str(row["list_name"]), {})[str(row["name"])] = (
@@ -378,15 +379,206 @@ def table_t8(store: Store, scope: UnitScope, period: Period) -> ReportTable:
     return table
 
 
+SMALL_TEMPLATE = (
+    ("total", "Tổng số", "Total"),
+    ("female", "Nữ", "Female"),
+    ("under18", "Dưới 18 tuổi", "Under 18"),
+)
+VERIFICATION_DAYS = 3  # L2024 Art 27(2): initial verification within 3 days
+
+
+def _small(people: Iterable[tuple[str | None, int | None]]) -> list[int]:
+    counts = [0, 0, 0]
+    for sex, age in people:
+        counts[0] += 1
+        counts[1] += sex == "female"
+        counts[2] += age is not None and age < 18
+    return counts
+
+
+def table_t4(
+    store: Store, scope: UnitScope, period: Period, labels: dict[str, dict[str, tuple[str, str]]]
+) -> ReportTable:
+    """T4: identification of the main persons received in the period."""
+    with store.reader() as session:
+        cases = {row[0]: row for row in case_store.main_persons(session, scope, period.end)}
+        checks = case_store.events_of_kind(session, scope, "verification", period.end)
+    received_ids = [cid for cid, row in cases.items() if period.contains(row[1])]
+    latest: dict[int, dict[str, Any]] = {}
+    for case_id, _, summary in checks:
+        latest[case_id] = summary or {}
+
+    def people(ids: Iterable[int]) -> list[int]:
+        return _small((cases[i][4], cases[i][5]) for i in ids)
+
+    outcome = {cid: latest.get(cid, {}).get("verif_outcome") for cid in received_ids}
+    table = ReportTable(
+        "T4", "Xác minh, xác định nạn nhân", "Identification status", list(SMALL_TEMPLATE)
+    )
+    table.rows.append(
+        (
+            "received",
+            "Số người được tiếp nhận trong kỳ",
+            "Received in the period",
+            people(received_ids),
+        )
+    )
+    for code, vi, en in (
+        ("confirmed", "Trong đó: xác định là nạn nhân", "Of whom confirmed"),
+        ("not_victim", "Trong đó: không phải nạn nhân", "Of whom not victims"),
+    ):
+        table.rows.append(
+            (code, vi, en, people(cid for cid, found in outcome.items() if found == code))
+        )
+    table.rows.append(
+        (
+            "awaiting",
+            "Còn đang xác minh cuối kỳ",
+            "Still awaiting at the end",
+            people(
+                cid for cid, found in outcome.items() if found not in ("confirmed", "not_victim")
+            ),
+        )
+    )
+    for code, (vi, en) in labels["victim_doc"].items():
+        if code == "none":
+            continue
+        table.rows.append(
+            (
+                f"doc_{code}",
+                f"Giấy tờ đã cấp: {vi}",
+                f"Document: {en}",
+                people(
+                    cid
+                    for cid in received_ids
+                    if outcome.get(cid) == "confirmed"
+                    and latest.get(cid, {}).get("victim_doc_type") == code
+                ),
+            )
+        )
+    quick = []
+    for cid in received_ids:
+        started = _date(latest.get(cid, {}).get("verif_start_date"))
+        reception = cases[cid][1]
+        if started and reception and (started - reception).days <= VERIFICATION_DAYS:
+            quick.append(cid)
+    table.rows.append(
+        (
+            "verified_3_days",
+            "Xác minh ban đầu trong 3 ngày",
+            "Initial verification started within 3 days",
+            people(quick),
+        )
+    )
+    total = len(received_ids)
+    share = f" ({100 * len(quick) / total:.0f}%)" if total else ""
+    table.notes.append(f"Initial verification within 3 days: {len(quick)} of {total}{share}")
+    return table
+
+
+def table_t6(store: Store, scope: UnitScope, period: Period) -> ReportTable:
+    """T6: follow-up and reintegration of cases (main persons)."""
+    with store.reader() as session:
+        cases = {row[0]: row for row in case_store.main_persons(session, scope, period.end)}
+        visits = case_store.events_of_kind(session, scope, "followup", period.end)
+
+    def people(ids: Iterable[int]) -> list[int]:
+        return _small((cases[i][4], cases[i][5]) for i in ids if i in cases)
+
+    def open_on(day: Any, row: tuple[Any, ...]) -> bool:
+        reception, closed = row[1], row[2]
+        return bool(reception and reception <= day and (closed is None or closed > day))
+
+    before = period.start - timedelta(days=1)
+    in_period = [(cid, summary or {}) for cid, day, summary in visits if period.contains(day)]
+    reached = {cid for cid, summary in in_period if summary.get("contact_made") == "yes"}
+
+    def reached_with(key: str, values: tuple[str, ...]) -> set[int]:
+        return {cid for cid, summary in in_period if summary.get(key) in values}
+
+    table = ReportTable(
+        "T6", "Theo dõi, hỗ trợ tái hòa nhập", "Follow-up and reintegration", list(SMALL_TEMPLATE)
+    )
+    table.rows += [
+        (
+            "open_start",
+            "Hồ sơ đang theo dõi đầu kỳ",
+            "Cases open at the start",
+            people(c for c, row in cases.items() if open_on(before, row)),
+        ),
+        (
+            "new",
+            "Hồ sơ mới trong kỳ",
+            "New cases",
+            people(c for c, row in cases.items() if period.contains(row[1])),
+        ),
+        (
+            "visits",
+            "Số lượt theo dõi",
+            "Follow-up visits made",
+            people(cid for cid, _ in in_period),
+        ),
+        ("reached", "Số người liên lạc được", "Persons reached", people(reached)),
+        (
+            "stable_livelihood",
+            "Có sinh kế ổn định",
+            "With a stable livelihood",
+            people(reached & reached_with("livelihood", ("stable_job", "self_employed"))),
+        ),
+        (
+            "children_in_school",
+            "Con được đi học",
+            "Children in school",
+            people(reached_with("children_in_school", ("yes",))),
+        ),
+        (
+            "retrafficked",
+            "Bị mua bán trở lại",
+            "Re-trafficked",
+            people(reached_with("retrafficked", ("yes",))),
+        ),
+    ]
+    for reason, vi, en in (
+        ("reintegrated", "đã tái hòa nhập", "reintegrated"),
+        ("moved", "chuyển đi nơi khác", "moved"),
+        ("declined", "từ chối hỗ trợ", "declined"),
+        ("deceased", "đã mất", "deceased"),
+        ("lost_contact", "mất liên lạc", "lost contact"),
+        ("referred", "đã chuyển gửi", "referred"),
+    ):
+        table.rows.append(
+            (
+                f"closed_{reason}",
+                f"Kết thúc: {vi}",
+                f"Closed: {en}",
+                people(
+                    c for c, row in cases.items() if period.contains(row[2]) and row[3] == reason
+                ),
+            )
+        )
+    table.rows.append(
+        (
+            "open_end",
+            "Hồ sơ đang theo dõi cuối kỳ",
+            "Cases open at the end",
+            people(c for c, row in cases.items() if open_on(period.end, row)),
+        )
+    )
+    table.notes.append("Visits count each visit; the other rows count persons once.")
+    return table
+
+
 def build_tables(store: Store, scope: UnitScope, period: Period) -> list[ReportTable]:
-    """Every table built so far, for one period and scope."""
+    """Every report table for one period and scope."""
     labels = choice_labels()
     persons = received(store, scope, period)
     return [
         table_t1(persons, labels),
         table_t2(persons, labels),
         table_t3(persons, labels),
+        table_t4(store, scope, period, labels),
         table_t5(store, scope, period, labels),
+        table_t6(store, scope, period),
         table_t7(store, scope, period),
         table_t8(store, scope, period),
     ]

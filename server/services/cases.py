@@ -122,6 +122,8 @@ def _summary(kind: str, data: dict[str, Any]) -> dict[str, Any]:
         ),
         "verification": (
             "verif_outcome",
+            "verif_start_date",
+            "decision_date",
             "victim_doc_type",
             "purpose_confirmed",
             "destination_confirmed",
@@ -135,6 +137,7 @@ def _summary(kind: str, data: dict[str, Any]) -> dict[str, Any]:
             "living_situation",
             "livelihood",
             "retrafficked",
+            "children_in_school",
             "case_status",
         ),
     }.get(kind, ())

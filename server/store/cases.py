@@ -206,3 +206,39 @@ def register_batch(
         .order_by(Case.id)
         .limit(limit)
     ).all()  # type: ignore[return-value]
+
+
+def events_of_kind(
+    session: Session, scope: UnitScope, kind: str, end: date
+) -> Sequence[tuple[int, date | None, dict[str, Any] | None]]:
+    """(case_id, event_date, summary) of every event of one kind dated up to `end`, in scope."""
+    return session.execute(
+        select(CaseEvent.case_id, CaseEvent.event_date, CaseEvent.summary)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(
+            CaseEvent.kind == kind,
+            CaseEvent.event_date <= end,
+            unit_clause(scope, Case.province_code, Case.commune_code),
+        )
+        .order_by(CaseEvent.event_date, CaseEvent.id)
+    ).all()  # type: ignore[return-value]
+
+
+def main_persons(
+    session: Session, scope: UnitScope, end: date
+) -> Sequence[tuple[int, date | None, date | None, str | None, str | None, int | None]]:
+    """(case_id, reception_date, closed_on, close_reason, sex, age) of cases received by `end`."""
+    return session.execute(
+        select(
+            Case.id,
+            Case.reception_date,
+            Case.closed_on,
+            Case.close_reason,
+            CasePerson.sex,
+            CasePerson.age_years,
+        )
+        .outerjoin(CasePerson, (CasePerson.case_id == Case.id) & (CasePerson.person_index == 0))
+        .where(
+            Case.reception_date <= end, unit_clause(scope, Case.province_code, Case.commune_code)
+        )
+    ).all()  # type: ignore[return-value]

@@ -74,11 +74,25 @@ def seed(store: Store) -> None:
         {
             "case_code": "01-2025-00001-01",
             "verif_outcome": "confirmed",
+            "verif_start_date": "2025-02-11",
             "decision_date": "2025-02-12",
+            "victim_doc_type": "police_certificate",
             "purpose_confirmed": "forced_marriage sexual_exploitation",
             "destination_confirmed": "cn",
         },
         "uuid:a-v",
+    )
+    store_decrypted(
+        store,
+        "vt05_followup",
+        {
+            "case_code": "01-2025-00001-01",
+            "visit_date": "2025-05-10",
+            "contact_made": "yes",
+            "livelihood": "stable_job",
+            "case_status": "follow_up",
+        },
+        "uuid:a-f",
     )
     store_decrypted(
         store,
@@ -106,10 +120,22 @@ def seed(store: Store) -> None:
         {
             "case_code": "01-2025-00003-03",
             "verif_outcome": "confirmed",
+            "verif_start_date": "2025-04-19",
             "decision_date": "2025-04-20",
             "destination_confirmed": "my",
         },
         "uuid:c-v",
+    )
+    store_decrypted(
+        store,
+        "vt05_followup",
+        {
+            "case_code": "01-2025-00002-02",
+            "visit_date": "2025-06-01",
+            "contact_made": "yes",
+            "case_status": "closed_reintegrated",
+        },
+        "uuid:b-f",
     )
     store_decrypted(
         store,
@@ -161,7 +187,7 @@ def rows(table: object) -> dict[str, list[int]]:
 
 def test_tables_t1_t2_t3_t7(store: Store) -> None:
     seed(store)
-    t1, t2, t3, _t5, t7, _t8 = build_tables(store, UnitScope.all_units(), H1)
+    t1, t2, t3, t4, _t5, t6, t7, _t8 = build_tables(store, UnitScope.all_units(), H1)
     #                     main: total F M <16 16-17 18+ minority foreign | minors: same
     assert rows(t1)["handover_foreign"] == [2, 2, 0, 1, 1, 0, 1, 0] + [1, 0, 1, 1, 0, 0, 0, 0]
     assert rows(t1)["self_return"] == [1, 1, 0, 0, 0, 1, 0, 1] + [0] * 8
@@ -180,6 +206,21 @@ def test_tables_t1_t2_t3_t7(store: Store) -> None:
     assert rows(t3)["other"] == [1, 1, 0, 1, 0, 0, 0, 0]
     assert rows(t3)["unknown"] == [1, 1, 0, 0, 0, 1, 0, 1]
     assert t3.notes == ["Other countries: my"]
+    #              total female under18 (main persons)
+    assert rows(t4)["received"] == [4, 3, 2]
+    assert rows(t4)["confirmed"] == [2, 2, 2]
+    assert rows(t4)["not_victim"] == [0, 0, 0]
+    assert rows(t4)["awaiting"] == [2, 1, 0]
+    assert rows(t4)["doc_police_certificate"] == [1, 1, 1]
+    assert rows(t4)["verified_3_days"] == [1, 1, 1]  # A in 1 day; C took 4
+    assert t4.notes == ["Initial verification within 3 days: 1 of 4 (25%)"]
+    assert rows(t6)["open_start"] == [0, 0, 0]
+    assert rows(t6)["new"] == [4, 3, 2]
+    assert rows(t6)["visits"] == [2, 1, 1]
+    assert rows(t6)["reached"] == [2, 1, 1]
+    assert rows(t6)["stable_livelihood"] == [1, 1, 1]
+    assert rows(t6)["closed_reintegrated"] == [1, 0, 0]
+    assert rows(t6)["open_end"] == [3, 3, 2]
     # activities, participants, female, male, <18, minority, officials, leaflets, posters
     assert rows(t7)["school_session"] == [2, 55, 30, 25, 6, 0, 0, 0, 0]
     assert rows(t7)["community_meeting"] == [1, 22, 12, 10, 3, 0, 0, 0, 0]
@@ -214,7 +255,7 @@ def test_cli_writes_csv_and_one_workbook(
         "handover_foreign,Phía nước ngoài trao trả / Handed over by foreign authorities,2,2" in t1
     )
     book = load_workbook(tmp_path / "2025-H1-report.xlsx")
-    assert book.sheetnames == ["T1", "T2", "T3", "T5", "T7", "T8"]
+    assert book.sheetnames == ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8"]
     bad = runner.invoke(main, ["export", "report", "--period", "2025-H3", "--out", str(tmp_path)])
     assert bad.exit_code == 2
 
@@ -250,7 +291,7 @@ def test_case_register_without_then_with_identifiers(
     assert len(lines) == 1 + 5
     assert "Tên Giả" not in out.read_text(encoding="utf-8")
     row_a = next(line for line in lines if line.startswith("01-2025-00001-01"))
-    assert row_a.startswith("01-2025-00001-01,confirmed,01,00004,2025-02-10,")
+    assert row_a.startswith("01-2025-00001-01,follow_up,01,00004,2025-02-10,")
     refused = runner.invoke(main, ["export", "cases", "--out", str(out), "--include-identifiers"])
     assert refused.exit_code == 2
     shown = runner.invoke(
