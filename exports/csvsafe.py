@@ -17,7 +17,7 @@ from typing import IO, Any
 
 BOM = "\ufeff"
 _FORMULA_START = frozenset("=+-@\t\r")
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d+)?|\d{1,3}([ ,.]\d{3})+)$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)?$")
 
 
 def neutralise(value: Any) -> Any:
