@@ -108,4 +108,48 @@ def decrypt_pending() -> None:
     click.echo(f"{len(done)} decrypted, {len(waiting)} pending")
 
 
-COMMANDS = [init, serve, users, decrypt_pending]
+@click.command()
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False))
+def backup(out_file: str) -> None:
+    """Write a consistent archive of the database, blobs and protected keys (tar.gz)."""
+    from pathlib import Path
+
+    from server.services.backup import BackupError
+    from server.services.backup import backup as make_backup
+
+    config = load_config()
+    store = open_store(config)
+    try:
+        summary = make_backup(config, store, Path(out_file))
+    except BackupError as exc:
+        fail(str(exc))
+    with store.session() as session:
+        audit.append(session, "cli", "backup", None, {"blobs": summary.blobs})
+    click.echo(
+        f"backup written to {out_file}: {sum(summary.rows.values())} rows, "
+        f"{summary.blobs} blobs (the key passphrase is not in it)"
+    )
+
+
+@click.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+def restore(archive: str) -> None:
+    """Restore a backup into a NEW data directory and an empty database."""
+    from pathlib import Path
+
+    from server.services.backup import BackupError
+    from server.services.backup import restore as restore_backup
+
+    config = load_config()
+    store = Store(config.database_url)
+    try:
+        summary = restore_backup(config, store, Path(archive))
+    except BackupError as exc:
+        fail(str(exc))
+    click.echo(
+        f"restored {sum(summary.rows.values())} rows and {summary.blobs} blobs into "
+        f"{config.data_dir}"
+    )
+
+
+COMMANDS = [init, serve, users, decrypt_pending, backup, restore]

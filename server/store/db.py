@@ -72,6 +72,11 @@ class Store:
         finally:
             session.close()
 
+    @property
+    def read_engine(self) -> Engine:
+        """The engine for read-only work (deferred transactions on SQLite)."""
+        return self._read_engine
+
     @contextmanager
     def reader(self) -> Iterator[Session]:
         """A session for reading only: never committed, never waits for writers."""
