@@ -131,7 +131,7 @@ class Services:
         self, collector: Collector, xml: bytes, parts: Sequence[IncomingPart]
     ) -> IngestResult:
         """Store a POST durably, then try to decrypt and project what is now complete."""
-        result = self.ingest.receive(collector, xml, parts)
+        result = self.ingest.receive(collector, xml, parts, self.processor)
         if result.status == 201 or result.new_parts:
             try:
                 self.processor.process(result.submission_id, result.stored)

@@ -26,9 +26,10 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from crypto.errors import ManifestError
 from crypto.manifest import parse_manifest
@@ -54,6 +55,25 @@ class IncomingPart:
     name: str
     stream: BinaryIO
     content_type: str
+
+
+class Processing(Protocol):
+    """What ingest needs of processing to record a complete submission already decrypted."""
+
+    def prepare(
+        self,
+        form_id: str,
+        form_version_id: int,
+        key_id: int | None,
+        encrypted: bool,
+        parts: dict[str, str],
+    ) -> Any:
+        """Decrypted and parsed data, or None when it cannot be done now."""
+        ...
+
+    def apply(self, session: Session, submission: Submission, prepared: Any) -> None:
+        """Write prepared data into a submission being recorded."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -131,9 +151,17 @@ class Ingest:
         self.max_part_bytes = max_part_bytes
 
     def receive(
-        self, collector: Collector, xml: bytes, parts: Sequence[IncomingPart]
+        self,
+        collector: Collector,
+        xml: bytes,
+        parts: Sequence[IncomingPart],
+        processing: Processing | None = None,
     ) -> IngestResult:
-        """Check, store durably and record one POST; raise a Problem to refuse it."""
+        """Check, store durably and record one POST; raise a Problem to refuse it.
+
+        With `processing`, a submission complete in this POST is decrypted before the record
+        transaction and written, already decrypted and projected, in that same transaction.
+        """
         header = _read_header(xml)
         names = [check_file_name(part.name) for part in parts]
         if len(set(names)) != len(names):
@@ -157,11 +185,24 @@ class Ingest:
             form_pk, version_pk, key_id = form.id, version.id, version.key_id
 
         manifest_sha, stored = self._store_blobs(xml, parts)
+        prepared = None
+        if processing is not None:
+            present = {MANIFEST_PART: manifest_sha, **{item[0]: item[1] for item in stored}}
+            if header.expected_parts is None or header.expected_parts <= set(present):
+                prepared = processing.prepare(
+                    header.form_id, version_pk, key_id, header.encrypted, present
+                )
 
         for attempt in (1, 2):
             try:
                 result = self._record(
-                    collector.id, form_pk, version_pk, header, (manifest_sha, len(xml)), stored
+                    collector.id,
+                    form_pk,
+                    version_pk,
+                    header,
+                    (manifest_sha, len(xml)),
+                    stored,
+                    (processing, prepared) if processing and prepared else None,
                 )
                 if result.stored is not None:
                     result = replace(result, stored=replace(result.stored, key_id=key_id))
@@ -197,6 +238,7 @@ class Ingest:
         header: _Header,
         manifest: tuple[str, int],
         stored: list[tuple[str, str, int, str]],
+        ready: tuple[Processing, Any] | None = None,
     ) -> IngestResult:
         manifest_sha, manifest_size = manifest
         with self.store.session() as session:
@@ -279,12 +321,22 @@ class Ingest:
                 old = submission_store.by_instance(session, form_pk, header.deprecated_id)
                 if old is not None and old.superseded_by_id is None:
                     old.superseded_by_id = submission.id
+            if ready is not None:
+                session.flush()
+                ready[0].apply(session, submission, ready[1])
             return IngestResult(
                 201,
                 submission.id,
                 header.instance_id,
                 len(stored),
-                StoredSubmission(header.form_id, version_pk, None, header.encrypted, parts, False),
+                StoredSubmission(
+                    header.form_id,
+                    version_pk,
+                    None,
+                    header.encrypted,
+                    parts,
+                    submission.decrypt_state == "decrypted",
+                ),
             )
 
 

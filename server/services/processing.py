@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from crypto.errors import CryptoError
 from crypto.manifest import parse_manifest
 from server.blobs import BlobStore
@@ -24,7 +26,7 @@ from server.services.instance import get_path, instance_data, parse_xml, repeat_
 from server.services.keyring import KeyRing
 from server.store import submissions as submission_store
 from server.store.db import Store
-from server.store.models import Form, FormVersion
+from server.store.models import Form, FormVersion, Submission
 
 log = logging.getLogger("server.processing")
 
@@ -151,37 +153,78 @@ class Processor:
         data: dict[str, Any],
         signature: str | None,
     ) -> Outcome:
-        described = case_service.describe(form_id, data)
+        prepared = Prepared(form_id, hashlib.sha256(xml).hexdigest(), data, signature)
         with self.store.session() as session:
             submission = submission_store.lock(session, submission_id)
             if submission is None or submission.decrypt_state == "decrypted":
                 return Outcome(submission_id, "decrypted", signature=signature)
-            submission.decrypt_state = "decrypted"
-            submission.decrypt_reason = (
-                None
-                if signature != "invalid"
-                else ("the signature does not match: review before use")
+            self.apply(session, submission, prepared)
+            return Outcome(
+                submission_id, submission.decrypt_state, submission.decrypt_reason, signature
             )
-            submission.signature = signature
-            submission.data = data
-            submission.xml_sha256 = hashlib.sha256(xml).hexdigest()
-            submission.case_code = described["case_code"]
-            submission.event_date = described["event_date"]
-            submission.province_code = described["province_code"]
-            submission.commune_code = described["commune_code"]
-            deprecated = get_path(data, "deprecatedID")
-            if isinstance(deprecated, str) and deprecated and not submission.deprecated_id:
-                submission.deprecated_id = deprecated
-                old = submission_store.by_instance(session, submission.form_id, deprecated)
-                if old is not None and old.id != submission.id and old.superseded_by_id is None:
-                    old.superseded_by_id = submission.id
-                    if old.case_code and old.case_code != submission.case_code:
-                        session.flush()
-                        case_service.rebuild(session, old.case_code)
-            session.flush()
-            if submission.case_code:
-                case_service.rebuild(session, submission.case_code)
-        return Outcome(submission_id, "decrypted", signature=signature)
+
+    def prepare(
+        self,
+        form_id: str,
+        form_version_id: int,
+        key_id: int | None,
+        encrypted: bool,
+        parts: dict[str, str],
+    ) -> Prepared | None:
+        """Decrypt and parse a complete submission before it is recorded, or None.
+
+        None whenever it cannot be done now (a part missing, key locked, any error): the
+        submission is then recorded as received and processed the usual way.
+        """
+        try:
+            xml, signature = self._plaintext(parts, encrypted, key_id)
+            data = instance_data(parse_xml(xml), self._repeats_of(form_version_id))
+        except Exception:
+            return None
+        return Prepared(form_id, hashlib.sha256(xml).hexdigest(), data, signature)
+
+    def apply(self, session: Session, submission: Submission, prepared: Prepared) -> None:
+        """Write what decryption gave into the submission and project its case.
+
+        The projection runs in a savepoint: if it fails, the submission keeps its data and is
+        marked failed with the reason, and what the caller is recording is not lost.
+        """
+        data, signature = prepared.data, prepared.signature
+        described = case_service.describe(prepared.form_id, data)
+        submission.decrypt_state = "decrypted"
+        submission.decrypt_reason = (
+            None if signature != "invalid" else "the signature does not match: review before use"
+        )
+        submission.signature = signature
+        submission.data = data
+        submission.xml_sha256 = prepared.xml_sha256
+        submission.case_code = described["case_code"]
+        submission.event_date = described["event_date"]
+        submission.province_code = described["province_code"]
+        submission.commune_code = described["commune_code"]
+        session.flush()
+        try:
+            with session.begin_nested():
+                self._project(session, submission, data)
+        except Exception as exc:
+            log.error("projecting submission %s failed: %s", submission.id, type(exc).__name__)
+            submission.decrypt_state = "failed"
+            submission.decrypt_reason = f"projection failed ({type(exc).__name__})"
+
+    @staticmethod
+    def _project(session: Session, submission: Submission, data: dict[str, Any]) -> None:
+        deprecated = get_path(data, "deprecatedID")
+        if isinstance(deprecated, str) and deprecated and not submission.deprecated_id:
+            submission.deprecated_id = deprecated
+            old = submission_store.by_instance(session, submission.form_id, deprecated)
+            if old is not None and old.id != submission.id and old.superseded_by_id is None:
+                old.superseded_by_id = submission.id
+                if old.case_code and old.case_code != submission.case_code:
+                    session.flush()
+                    case_service.rebuild(session, old.case_code)
+        session.flush()
+        if submission.case_code:
+            case_service.rebuild(session, submission.case_code)
 
     def mark_failed(self, submission_id: int, reason: str) -> None:
         """Record why processing stopped; the parts stay and it can be tried again."""
@@ -200,6 +243,16 @@ class Processor:
                 self.mark_failed(submission_id, reason)
                 outcomes.append(Outcome(submission_id, "failed", reason))
         return outcomes
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A submission decrypted and parsed, ready to be written."""
+
+    form_id: str
+    xml_sha256: str
+    data: dict[str, Any]
+    signature: str | None
 
 
 class _NotYet(Exception):
