@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -53,6 +52,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=0,
+        help="each client pauses after this many submissions (0: never)",
+    )
+    parser.add_argument("--pause", type=float, default=1.0, help="pause between bursts, s")
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
 
@@ -115,7 +121,11 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
         client = CollectClient(f"{server.url}/c/{token}")
         client.head()
         photo = os.urandom(8_000)
+        sent = 0
         while time.monotonic() < deadline:
+            if args.burst and sent and sent % args.burst == 0:
+                time.sleep(args.pause)  # phones come back into coverage in waves
+            sent += 1
             instance_id = f"uuid:{uuid.uuid4()}"
             xml = plain_instance(
                 form_id="vt01_intake",
@@ -153,16 +163,29 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
             )
             or 0
         )
-        stored = set(session.scalars(select(Submission.instance_id)))
-    lost = [i for i in acknowledged if i not in stored]
+        states = dict(
+            session.execute(select(Submission.instance_id, Submission.decrypt_state)).all()
+        )
+    lost = [i for i in acknowledged if i not in states]
+    undecrypted = [i for i in acknowledged if states.get(i) != "decrypted"]
     rate = decrypted / wall
     ceiling = rsa / 2
     latencies.sort()
-    p95 = latencies[int(len(latencies) * 0.95) - 1] if latencies else 0.0
+
+    def percentile(share: float) -> float:
+        return latencies[max(0, int(len(latencies) * share) - 1)] if latencies else 0.0
+
     print(f"RSA-2048 private-key operations/s: {rsa:.0f} (ceiling {ceiling:.0f} submissions/s)")
-    print(f"acknowledged: {len(acknowledged)}; errors: {len(errors)}; lost: {len(lost)}")
+    print(
+        f"requests: {len(acknowledged) + len(errors)}; acknowledged: {len(acknowledged)}; "
+        f"errors: {len(errors)}; lost: {len(lost)}; acknowledged but not decrypted: "
+        f"{len(undecrypted)}"
+    )
     print(f"stored, decrypted and projected: {decrypted} in {wall:.1f} s = {rate:.1f}/s")
-    print(f"latency p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+    print(
+        f"latency p50 {percentile(0.5) * 1000:.0f} ms, p95 {percentile(0.95) * 1000:.0f} ms, "
+        f"p99 {percentile(0.99) * 1000:.0f} ms"
+    )
     print(f"ratio to RSA rate / 2: {rate / ceiling:.0%} (target >= 25%)")
     store.dispose()
 
