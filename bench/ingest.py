@@ -181,6 +181,10 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
         f"errors: {len(errors)}; lost: {len(lost)}; acknowledged but not decrypted: "
         f"{len(undecrypted)}"
     )
+    if errors:
+        from collections import Counter
+
+        print("error statuses (0 = connection failed):", dict(Counter(errors)))
     print(f"stored, decrypted and projected: {decrypted} in {wall:.1f} s = {rate:.1f}/s")
     print(
         f"latency p50 {percentile(0.5) * 1000:.0f} ms, p95 {percentile(0.95) * 1000:.0f} ms, "

@@ -29,6 +29,9 @@ class FieldcaseServer(BaseApplication):  # type: ignore[misc]
             "worker_class": "gthread",
             "threads": config.threads,
             "timeout": 120,
+            # Phones on slow networks pause between uploads; a short keep-alive closes their
+            # connection under them and the next request fails.
+            "keepalive": 30,
             "graceful_timeout": 30,
             # No access log: URLs of collectors carry their secret token.
             "accesslog": None,
