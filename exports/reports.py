@@ -58,7 +58,7 @@ class ReportTable:
     title_vi: str
     title_en: str
     columns: list[tuple[str, str, str]]
-    rows: list[tuple[str, str, str, list[int]]] = field(default_factory=list)
+    rows: list[tuple[str, str, str, list[Any]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def header(self) -> list[str]:

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
+from exports.extract import write_extract
 from exports.register import write_register
 from exports.report_files import write_report
 from exports.reports import build_tables
 from exports.submissions import ExportOptions, export_form_to_file
+from exports.suppression import suppress
 from server.cli.common import fail, load_config, open_store
 from server.services.periods import parse_period
 from server.store import audit
@@ -148,7 +150,14 @@ def export_cases(
 @click.option("--period", required=True, help="2025, 2025-H1, 2025-H2 or 2025-Q3")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--unit", "units", multiple=True, help="Limit to these units (default: all).")
-def export_report(period: str, out_dir: str, units: tuple[str, ...]) -> None:
+@click.option(
+    "--suppress",
+    "threshold",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Hide cells below N (and those that would reveal them) for publication.",
+)
+def export_report(period: str, out_dir: str, units: tuple[str, ...], threshold: int | None) -> None:
     """Write the report tables for a period as CSV files and one XLSX workbook."""
     try:
         span = parse_period(period)
@@ -158,6 +167,8 @@ def export_report(period: str, out_dir: str, units: tuple[str, ...]) -> None:
     store = open_store(config)
     scope = UnitScope.of_units(units) if units else UnitScope.all_units()
     tables = build_tables(store, scope, span)
+    if threshold:
+        tables = [suppress(table, threshold) for table in tables]
     written = write_report(tables, Path(out_dir), span.name)
     with store.session() as session:
         audit.append(
@@ -165,10 +176,46 @@ def export_report(period: str, out_dir: str, units: tuple[str, ...]) -> None:
             "cli",
             "export.report",
             f"period:{span.name}",
-            {"units": sorted(units), "tables": [t.code for t in tables]},
+            {"units": sorted(units), "tables": [t.code for t in tables], "suppress": threshold},
         )
     for path in written:
         click.echo(str(path))
+
+
+@export.command("extract")
+@click.option("--period", required=True, help="2025, 2025-H1, 2025-H2 or 2025-Q3")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--k",
+    "k",
+    type=click.IntRange(min=2),
+    default=11,
+    show_default=True,
+    help="Every combination of quasi-identifiers occurs at least k times.",
+)
+def export_extract(period: str, out_file: str, k: int) -> None:
+    """The de-identified CTDC/HTCDS extract (A1), k-anonymised."""
+    try:
+        span = parse_period(period)
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    config = load_config()
+    store = open_store(config)
+    report = write_extract(store, Path(out_file), span, scope=UnitScope.all_units(), k=k)
+    with store.session() as session:
+        audit.append(
+            session,
+            "cli",
+            "export.extract",
+            f"period:{span.name}",
+            {"k": k, "records": report.records_out, "dropped": report.dropped},
+        )
+    for step in report.steps:
+        click.echo(f"generalised: {step}")
+    click.echo(
+        f"{report.records_in} persons, {report.generalised} generalised, "
+        f"{report.dropped} dropped, {report.records_out} written to {out_file} (k={k})"
+    )
 
 
 @export.command("scheduled")

@@ -242,3 +242,8 @@ def main_persons(
             Case.reception_date <= end, unit_clause(scope, Case.province_code, Case.commune_code)
         )
     ).all()  # type: ignore[return-value]
+
+
+def by_id(session: Session, case_id: int) -> Case | None:
+    """One case by id (no scope check: for exports that already chose their cases)."""
+    return session.get(Case, case_id)
