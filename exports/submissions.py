@@ -11,7 +11,7 @@ import io
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,10 @@ MAIN_META = ("SubmissionDate",)
 MAIN_TAIL = ("KEY", "SubmitterName", "ReviewState", "Signature", "FormVersion")
 REPEAT_TAIL = ("PARENT_KEY", "KEY")
 BATCH = 500
+
+
+# A submission's media files as (plain name, bytes), decrypted when needed.
+MediaSource = Callable[[int], Iterable[tuple[str, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,7 @@ def export_form(
     form_version: str | None = None,
     options: ExportOptions | None = None,
     progress: Callable[[int], None] | None = None,
+    media: MediaSource | None = None,
 ) -> ExportSummary:
     """Write the zip of one form's submissions to `out` (a binary file object)."""
     options = options or ExportOptions()
@@ -197,6 +202,7 @@ def export_form(
         return labels.display(column.path, value, options.language)
 
     count = 0
+    with_media: list[tuple[int, str]] = []
     with (
         tempfile.TemporaryDirectory(prefix="fieldcase-export-") as tmp,
         zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive,
@@ -224,6 +230,8 @@ def export_form(
                         ]
                     )
                     _repeat_rows(layout, data, row.instance_id, repeats, options, display)
+                    if media is not None:
+                        with_media.append((row.id, row.instance_id))
                     count += 1
                     if progress and count % BATCH == 0:
                         progress(count)
@@ -237,6 +245,10 @@ def export_form(
                 archive.open(f"{table.name}.csv", "w", force_zip64=True) as target,
             ):
                 shutil.copyfileobj(source, target, 1024 * 1024)
+        for submission_id, instance_id in with_media:
+            folder = "media/" + instance_id.replace(":", "_").replace("/", "_")
+            for name, content in media(submission_id) if media else ():
+                archive.writestr(f"{folder}/{name}", content)
     if progress:
         progress(count)
     return ExportSummary(count, [f"{t.name}.csv" for t in all_tables(layout)])

@@ -147,6 +147,44 @@ class Services:
         return result
 
 
+def submission_media(services: Services, submission_id: int) -> list[tuple[str, bytes]]:
+    """A submission's media files (plain names), decrypted in memory when encrypted.
+
+    Files that cannot be read now (key locked, part missing, too large) are left out.
+    """
+    from server.services.ingest import MANIFEST_PART
+    from server.services.media import ENCRYPTED_SUFFIX, read_media
+    from server.store import submissions as submission_store
+    from server.store.models import FormVersion
+
+    with services.store.reader() as session:
+        submission = submission_store.by_id(session, submission_id)
+        if submission is None:
+            return []
+        parts = {p.name: p for p in submission_store.parts(session, submission_id)}
+        version = session.get(FormVersion, submission.form_version_id)
+        key_id = version.key_id if version else None
+    names = [
+        name.removesuffix(ENCRYPTED_SUFFIX)
+        for name in parts
+        if name != MANIFEST_PART and name != "submission.xml.enc"
+    ]
+    files = []
+    for name in names:
+        try:
+            files.append(
+                (
+                    name,
+                    read_media(
+                        submission, parts, name, services.blobs, services.keyring, key_id
+                    ).content,
+                )
+            )
+        except errors.Problem:
+            continue
+    return files
+
+
 def services() -> Services:
     """The services of the app handling the current request."""
     found: Services = current_app.extensions[SERVICES_KEY]

@@ -11,11 +11,13 @@ from exports.extract import write_extract
 from exports.register import write_register
 from exports.report_files import write_report
 from exports.reports import build_tables
-from exports.submissions import ExportOptions, export_form_to_file
+from exports.submissions import ExportOptions, MediaSource, export_form_to_file
 from exports.suppression import suppress
 from server.cli.common import fail, load_config, open_store
+from server.config import Config
 from server.services.periods import parse_period
 from server.store import audit
+from server.store.db import Store
 from server.store.scope import UnitScope
 from server.store.submissions import SubmissionFilter
 
@@ -35,6 +37,11 @@ def export() -> None:
 @click.option("--labels", type=click.Choice(["codes", "vi", "en"]), default="codes")
 @click.option("--split-select-multiple", is_flag=True)
 @click.option(
+    "--attachments",
+    is_flag=True,
+    help="Add each submission's media files (decrypted) under media/.",
+)
+@click.option(
     "--include-identifiers",
     is_flag=True,
     help="Add identifying (P3) columns; needs --reason and is audited.",
@@ -49,6 +56,7 @@ def export_submissions(
     form_version: str | None,
     labels: str,
     split_select_multiple: bool,
+    attachments: bool,
     include_identifiers: bool,
     reason: str | None,
 ) -> None:
@@ -85,6 +93,7 @@ def export_submissions(
             progress=(lambda n: click.echo(f"\r{n} submissions", nl=False, err=True))
             if show
             else None,
+            media=_media_source(config, store) if attachments else None,
         )
     except LookupError as exc:
         fail(str(exc.args[0]))
@@ -107,6 +116,14 @@ def export_submissions(
     click.echo(
         f"{summary.submissions} submissions exported to {out_file} ({', '.join(summary.files)})"
     )
+
+
+def _media_source(config: Config, store: Store) -> MediaSource:
+    """Each submission's media, decrypted with the server key (FIELDCASE_KEY_PASSPHRASE)."""
+    from server.app_context import Services, submission_media
+
+    services = Services(config, store)
+    return lambda submission_id: submission_media(services, submission_id)
 
 
 @export.command("cases")

@@ -150,3 +150,30 @@ def test_decrypt_pending_lists_what_cannot_be_done(
     lines = result.output.strip().splitlines()
     assert "pending: waiting for part" in lines[0]
     assert lines[-1] == "0 decrypted, 1 pending"
+
+
+def test_export_with_decrypted_attachments(
+    encrypted: Deployment, runner: CliRunner, tmp_path: object
+) -> None:
+    import zipfile
+    from pathlib import Path
+
+    manifest, files = encrypted_instance(
+        encrypted.public_key_b64 or "",
+        "vt01_intake",
+        "1",
+        "uuid:att",
+        media=[("anh.jpg", b"\xff\xd8 photo bytes")],
+    )
+    assert (
+        post_submission(encrypted.client, encrypted.url_prefix, manifest, dict(files)).status_code
+        == 201
+    )
+    out = Path(str(tmp_path)) / "intake.zip"
+    result = runner.invoke(
+        main, ["export", "submissions", "--form", "vt01_intake", "--out", str(out), "--attachments"]
+    )
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as archive:
+        assert archive.read("media/uuid_att/anh.jpg") == b"\xff\xd8 photo bytes"
+        assert not [n for n in archive.namelist() if n.endswith(".enc")]
