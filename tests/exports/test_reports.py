@@ -308,3 +308,64 @@ def test_case_register_without_then_with_identifiers(
     )
     assert shown.exit_code == 0, shown.output
     assert "Tên Giả" in out.read_text(encoding="utf-8")
+
+
+def test_tables_t5_and_t8(store: Store) -> None:
+    store_decrypted(
+        store,
+        "vt04_support",
+        {
+            "case_code": "01-2025-00001-01",
+            "person_index": "0",
+            "support_item": [
+                {"support_date": "2025-02-15", "support_type": "ess_food", "amount_vnd": "600000"},
+                {"support_date": "2025-02-16", "support_type": "ess_food", "amount_vnd": "400000"},
+                {"support_date": "2025-02-16", "support_type": "medical"},
+                {"support_date": "2025-08-01", "support_type": "medical"},
+            ],
+        },
+        "uuid:s1",
+    )
+    store_decrypted(
+        store,
+        "vt04_support",
+        {
+            "case_code": "01-2025-00002-02",
+            "person_index": "0",
+            "support_item": [
+                {"support_date": "2025-03-01", "support_type": "ess_food", "amount_vnd": "300000"}
+            ],
+        },
+        "uuid:s2",
+    )
+    for instance, sex, age, risk, suspected, actions in (
+        ("uuid:k1", "female", "16", "high", "yes", "referred hotline_given"),
+        ("uuid:k2", "female", "30", "medium", "no", "info_given"),
+        ("uuid:k3", "male", "17", "low", "no", "none"),
+    ):
+        store_decrypted(
+            store,
+            "vt07_screening",
+            {
+                "screen_date": "2025-04-01",
+                "province": "01",
+                "sex": sex,
+                "age_years": age,
+                "risk_level": risk,
+                "suspected_current": suspected,
+                "actions_taken": actions,
+            },
+            instance,
+        )
+    tables = {t.code: t for t in build_tables(store, UnitScope.all_units(), H1)}
+    # persons supported, times given, amount (the August item is outside H1)
+    assert rows(tables["T5"])["ess_food"] == [2, 3, 1_300_000]
+    assert rows(tables["T5"])["medical"] == [1, 1, 0]
+    assert rows(tables["T5"])["legal_aid"] == [0, 0, 0]
+    # total, female, male, under 18
+    assert rows(tables["T8"])["screened"] == [3, 2, 1, 2]
+    assert rows(tables["T8"])["high"] == [1, 1, 0, 1]
+    assert rows(tables["T8"])["medium"] == [1, 1, 0, 0]
+    assert rows(tables["T8"])["suspected"] == [1, 1, 0, 1]
+    assert rows(tables["T8"])["referred"] == [1, 1, 0, 1]
+    assert rows(tables["T8"])["informed"] == [2, 2, 0, 1]
