@@ -22,6 +22,12 @@ from server.store.scope import UnitScope
 from server.store.submissions import SubmissionFilter
 
 
+def _require_reason(include_identifiers: bool, reason: str | None) -> None:
+    """Identifying fields leave only with a written reason (it goes to the audit log)."""
+    if include_identifiers and not (reason and len(reason.strip()) >= 10):
+        fail("--include-identifiers needs --reason (at least 10 characters)", code=2)
+
+
 @click.group()
 def export() -> None:
     """Exports and statutory report tables."""
@@ -61,8 +67,7 @@ def export_submissions(
     reason: str | None,
 ) -> None:
     """Export one form's submissions as a zip of CSVs (one per repeat group)."""
-    if include_identifiers and not (reason and len(reason.strip()) >= 10):
-        fail("--include-identifiers needs --reason (at least 10 characters)", code=2)
+    _require_reason(include_identifiers, reason)
     try:
         span = parse_period(period) if period else None
     except ValueError as exc:
@@ -139,8 +144,7 @@ def export_cases(
     out_file: str, units: tuple[str, ...], include_identifiers: bool, reason: str | None
 ) -> None:
     """The case register: one row per case with status and key dates."""
-    if include_identifiers and not (reason and len(reason.strip()) >= 10):
-        fail("--include-identifiers needs --reason (at least 10 characters)", code=2)
+    _require_reason(include_identifiers, reason)
     config = load_config()
     store = open_store(config)
     scope = UnitScope.of_units(units) if units else UnitScope.all_units()

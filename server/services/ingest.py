@@ -21,7 +21,6 @@ OpenRosa rules kept here, with the reasons:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -250,18 +249,7 @@ class Ingest:
                     p.name: p.blob_sha256 for p in submission_store.parts(session, existing.id)
                 }
                 new = [item for item in stored if item[0] not in parts]
-                for name, sha, size, content_type in new:
-                    submission_store.add_part(
-                        session,
-                        SubmissionPart(
-                            submission_id=existing.id,
-                            name=name,
-                            blob_sha256=sha,
-                            size=size,
-                            content_type=content_type,
-                        ),
-                    )
-                    parts[name] = sha
+                _add_parts(session, existing.id, new, parts)
                 if new:
                     existing.updated_at = utcnow()
                 return IngestResult(
@@ -305,18 +293,7 @@ class Ingest:
                     content_type="text/xml",
                 ),
             )
-            for name, sha, size, content_type in stored:
-                submission_store.add_part(
-                    session,
-                    SubmissionPart(
-                        submission_id=submission.id,
-                        name=name,
-                        blob_sha256=sha,
-                        size=size,
-                        content_type=content_type,
-                    ),
-                )
-                parts[name] = sha
+            _add_parts(session, submission.id, stored, parts)
             if header.deprecated_id:
                 old = submission_store.by_instance(session, form_pk, header.deprecated_id)
                 if old is not None and old.superseded_by_id is None:
@@ -340,6 +317,22 @@ class Ingest:
             )
 
 
-def sha256_hex(data: bytes) -> str:
-    """Hex SHA-256 of some bytes."""
-    return hashlib.sha256(data).hexdigest()
+def _add_parts(
+    session: Session,
+    submission_id: int,
+    items: list[tuple[str, str, int, str]],
+    parts: dict[str, str],
+) -> None:
+    """Record stored blobs as parts of a submission; `parts` gains their names."""
+    for name, sha, size, content_type in items:
+        submission_store.add_part(
+            session,
+            SubmissionPart(
+                submission_id=submission_id,
+                name=name,
+                blob_sha256=sha,
+                size=size,
+                content_type=content_type,
+            ),
+        )
+        parts[name] = sha
