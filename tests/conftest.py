@@ -7,6 +7,7 @@ PostgreSQL half skips with a message when no server answers, unless FIELDCASE_RE
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -150,3 +151,51 @@ def deployment(app: Flask, config: Config, store: Store) -> Deployment:
     publish(app, simple_xform(), {"admin_units.csv": "code,name\n01,Hà Nội\n".encode()})
     token, collector_id = add_collector(app)
     return Deployment(app, app.test_client(), token, f"/c/{token}", collector_id, None)
+
+
+# Names the fixtures give to people. None of them may reach a log line, whatever the test.
+IDENTIFYING_TEST_VALUES = (
+    "Nguyễn Thị Lan",
+    "Nguyễn Văn Tí",
+    "Nguyễn Thị Hoa",
+    "Trần Văn Bình",
+    "Lò Thị Mai",
+    "Tên Giả",
+    "0912 345 678",
+)
+
+
+class _RecordEverything(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken record must not break the check
+            text = str(record.msg)
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        self.lines.append(text)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_identifying_value_in_any_log_line() -> Iterator[None]:
+    """Every log record of the whole run is checked for the fixtures' names and phone."""
+    handler = _RecordEverything()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+    leaked = [
+        line[:200]
+        for line in handler.lines
+        if any(value in line for value in IDENTIFYING_TEST_VALUES)
+    ]
+    assert leaked == [], f"identifying values in log lines: {leaked[:3]}"
