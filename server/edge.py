@@ -12,6 +12,12 @@ import uuid
 from xml.sax.saxutils import escape
 
 from flask import Flask, Response, render_template, request
+from sqlalchemy.exc import (
+    InterfaceError,
+    OperationalError,
+    PendingRollbackError,
+    SQLAlchemyError,
+)
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from server import errors
@@ -86,6 +92,19 @@ def register_error_handlers(app: Flask) -> None:
             return render_problem(errors.bad_request("The request is malformed."))
         code = exc.code or 500
         return render_problem(Problem(f"{code}.0", exc.name))
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PendingRollbackError)
+    def _database_down(exc: SQLAlchemyError) -> Response:
+        # The database restarted or is unreachable: nothing was acknowledged, so the phone
+        # keeps the submission and sends it again. The type only: SQL text may hold values.
+        log.error(
+            "database unavailable path=%s type=%s",
+            request.endpoint,
+            type(getattr(exc, "orig", None) or exc).__name__,
+        )
+        return render_problem(errors.storage_unavailable())
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

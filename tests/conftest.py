@@ -187,7 +187,7 @@ def no_identifying_value_in_any_log_line() -> Iterator[None]:
     root = logging.getLogger()
     previous = root.level
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    root.setLevel(min(previous, logging.INFO) if previous else logging.INFO)
     try:
         yield
     finally:

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from crypto.errors import CryptoError
@@ -206,6 +207,8 @@ class Processor:
         try:
             with session.begin_nested():
                 self._project(session, submission, data)
+        except DBAPIError:
+            raise  # the database itself failed: the caller's whole transaction is lost
         except Exception as exc:
             log.error("projecting submission %s failed: %s", submission.id, type(exc).__name__)
             submission.decrypt_state = "failed"
