@@ -11,9 +11,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,17 +19,11 @@ from sqlalchemy import select
 
 from server.app_context import Services
 from server.config import Config
-from server.services import collectors as collector_service
-from server.services.forms import publish_xform
-from server.services.setup import initialise
-from server.store import keys as key_store
 from server.store.db import Store
 from server.store.models import Submission
-from tests.collect_client import CollectClient
 from tests.conftest import TEST_ADMIN_PASSWORD, TEST_PASSPHRASE, env_for
-from tests.factories import simple_xform
 from tests.serving import ServerProcess, free_port
-from tests.submissions import encrypted_instance
+from tests.streaming import SubmissionStream, prepare
 
 pytestmark = pytest.mark.slow
 BIN = Path("/usr/lib/postgresql")
@@ -89,52 +80,25 @@ def test_database_restart_loses_no_acknowledged_submission(
         admin_password=TEST_ADMIN_PASSWORD,
     )
     store = Store(url)
-    initialise(config, store)
-    services = Services(config, store)
-    with store.session() as session:
-        public_key = key_store.active(session).public_key_b64
-        publish_xform(session, services.blobs, simple_xform(public_key=public_key), {}, "t")
-        token = collector_service.create(session, "http://x", "phone", "01", "t").token
+    public_key, token = prepare(config, store)
     server = ServerProcess(env_for(config), log_path=tmp_path / "server.log")
     server.start()
-    acknowledged: list[str] = []
-    refused: list[int] = []
-    stop = threading.Event()
-
-    def send_stream() -> None:
-        client = CollectClient(f"{server.url}/c/{token}", timeout=10)
-        while not stop.is_set():
-            instance_id = f"uuid:{uuid.uuid4()}"
-            xml, files = encrypted_instance(public_key, "vt_test", "1", instance_id)
-            report = client.submit(xml, files, retries=0)
-            if report.acknowledged:
-                acknowledged.append(instance_id)
-            else:
-                refused.append(report.statuses[-1] if report.statuses else 0)
-
-    senders = [threading.Thread(target=send_stream) for _ in range(3)]
-    for sender in senders:
-        sender.start()
+    stream = SubmissionStream(server.url, token, public_key, threads=3)
+    stream.start()
     try:
-        while len(acknowledged) < 15:
-            time.sleep(0.05)
+        assert stream.wait_for(15)
         subprocess.run([*ctl, "restart", "-m", "fast"], check=True, capture_output=True)
-        after_restart = len(acknowledged)
-        deadline = time.monotonic() + 30
-        while len(acknowledged) < after_restart + 15 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        resumed = stream.wait_for(len(stream.acknowledged) + 15, timeout=30)
     finally:
-        stop.set()
-        for sender in senders:
-            sender.join(15)
+        stream.stop()
         server.stop()
-    assert len(acknowledged) >= after_restart + 15, "ingest did not resume after the restart"
-    assert all(status in (0, 503) for status in refused), refused
+    assert resumed, "ingest did not resume after the restart"
+    assert all(status in (0, 503) for status in stream.refused), stream.refused
     Services(config, store).processor.process_pending()
     with store.reader() as session:
         states = dict(
             session.execute(select(Submission.instance_id, Submission.decrypt_state)).all()
         )
     store.dispose()
-    assert [i for i in acknowledged if i not in states] == []
-    assert [i for i in acknowledged if states[i] != "decrypted"] == []
+    assert [i for i in stream.acknowledged if i not in states] == []
+    assert [i for i in stream.acknowledged if states[i] != "decrypted"] == []
