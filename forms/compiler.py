@@ -32,6 +32,8 @@ OWN_SURVEY_COLUMNS = ("sensitivity",)
 OWN_SETTINGS_COLUMNS = ("encrypted",)
 _FILE_TYPE = re.compile(r"^select_(?:one|multiple)_from_file\s+(\S+)$")
 _SELECT = re.compile(r"^select_(?:one|multiple)\s+(\S+)$")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$")
+_FORM_ID = re.compile(r"^[^\W\d][\w.-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ def _attachments(workbook: Workbook, media_dir: Path) -> dict[str, bytes]:
         match = _FILE_TYPE.match(str(row.get("type", "")))
         if match:
             name = match.group(1)
+            if not _PLAIN_NAME.match(name):
+                raise FormError(
+                    workbook.name, f"attachment name {name!r} must be a plain file name"
+                )
             path = media_dir / name
             if not path.is_file():
                 raise FormError(workbook.name, f"attachment {name} is not in {media_dir}")
@@ -154,6 +160,12 @@ def compile_form(
     version = "c" + workbook.content_hash(*extra)[:10]
     settings["version"] = version
     form_id = str(settings.get("form_id") or workbook.name)
+    if not _FORM_ID.match(form_id):
+        raise FormError(
+            form_id,
+            "form_id must be letters, digits, '_', '-' or '.', starting "
+            "with a letter or '_' (it appears in URLs and file names)",
+        )
 
     warnings: list[str] = []
     if wants_encryption and not public_key:
@@ -191,7 +203,7 @@ def _choices(workbook: Workbook) -> dict[str, list[Row]]:
 def validate_xform(form_id: str, xml: bytes, attachments: dict[str, bytes]) -> list[str]:
     """Run ODK Validate (JavaRosa, needs java) on an XForm; FormError when it is invalid."""
     with tempfile.TemporaryDirectory(prefix="fieldcase-validate-") as folder:
-        path = Path(folder) / f"{form_id}.xml"
+        path = Path(folder) / "form.xml"  # never a name from the sheet
         path.write_bytes(xml)
         for name, content in attachments.items():
             (Path(folder) / name).write_bytes(content)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import mimetypes
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,10 @@ def read_xform(xml: str) -> XFormInfo:
             public_key = element.get("base64RsaPublicKey", "").strip()
     if instance_root is None or not instance_root.get("id"):
         raise errors.validation_failed("The XForm has no primary instance with an id.")
+    if re.search(r"[/\\\s\x00-\x1f]", instance_root.get("id", "")):
+        raise errors.validation_failed(
+            "A form id cannot hold slashes, spaces or control characters: it appears in URLs."
+        )
     return XFormInfo(
         form_id=nfc(instance_root.get("id", "")),
         version=instance_root.get("version") or "",

@@ -276,3 +276,20 @@ def test_data_dictionary_is_up_to_date(compiled: dict[str, CompiledForm]) -> Non
     for form in compiled.values():
         for field in form.fields:
             assert f"`{field.name}`" in expected
+
+
+def test_unsafe_form_id_and_attachment_names_are_refused(tmp_path: Path) -> None:
+    for column, value, message in (
+        ("settings", "a/b", "form_id must be"),
+        ("survey", "select_one_from_file ../etc.csv", "plain file"),
+    ):
+        broken = tmp_path / "unsafe.xlsx"
+        shutil.copy(SOURCE_DIR / "vt02_verification.xlsx", broken)
+        book = load_workbook(broken)
+        if column == "settings":
+            book["settings"]["A2"] = value
+        else:
+            book["survey"].append([value, "x", "X", "X"])
+        book.save(broken)
+        with pytest.raises(FormError, match=message):
+            compile_form(broken, public_key=None, validate=False)
