@@ -170,6 +170,7 @@ def rebuild(session: Session, case_code: str) -> Case | None:
     status = "awaiting_verification"
     reception: date | None = None
     last_visit: date | None = None
+    planned: date | None = None
     closed_on: date | None = None
     close_reason: str | None = None
     search_parts = [case_code]
@@ -202,6 +203,9 @@ def rebuild(session: Session, case_code: str) -> Case | None:
                 status = VERIFICATION_STATUS[outcome]
         elif kind == "followup":
             visit = submission.event_date
+            if visit and (last_visit is None or visit >= last_visit):
+                # The latest visit says when the next one is planned, if it does.
+                planned = parse_date(get_path(data, "next_visit_date"))
             last_visit = max(filter(None, (last_visit, visit)), default=None)
             case_status = _text(get_path(data, "case_status")) or ""
             if case_status.startswith("closed_"):
@@ -220,7 +224,9 @@ def rebuild(session: Session, case_code: str) -> Case | None:
     case.close_reason = close_reason
     case.next_followup_due = None
     if status != "closed" and status != "not_victim":
-        if last_visit:
+        if planned:
+            case.next_followup_due = planned
+        elif last_visit:
             case.next_followup_due = last_visit + NEXT_FOLLOWUP_AFTER
         elif reception:
             case.next_followup_due = reception + FIRST_FOLLOWUP_AFTER

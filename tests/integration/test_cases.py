@@ -123,3 +123,28 @@ def test_closing_visit_closes_and_a_rejected_one_takes_its_effect_away(store: St
         case = case_store.by_code(session, CODE)
         assert case.status == "awaiting_verification"
         assert case.closed_on is None
+
+
+def test_the_latest_visit_plans_the_next(store: Store) -> None:
+    _submit(store, "vt01_intake", INTAKE, "uuid:i1")
+    _submit(
+        store,
+        "vt05_followup",
+        {
+            "case_code": CODE,
+            "visit_date": "2025-04-01",
+            "case_status": "follow_up",
+            "next_visit_date": "2025-04-20",
+        },
+        "uuid:f1",
+    )
+    with store.session() as session:
+        assert case_store.by_code(session, CODE).next_followup_due == date(2025, 4, 20)
+    _submit(
+        store,
+        "vt05_followup",
+        {"case_code": CODE, "visit_date": "2025-04-21", "case_status": "follow_up"},
+        "uuid:f2",
+    )
+    with store.session() as session:  # no plan given at the latest visit: 90 days after it
+        assert case_store.by_code(session, CODE).next_followup_due == date(2025, 7, 20)
