@@ -17,14 +17,14 @@ from server.blobs import FileBlobStore
 from server.config import Config
 from server.security.passwords import verify_password
 from server.services import collectors as collector_service
-from server.services.ingest import IncomingPart, Ingest, IngestResult
+from server.services.ingest import IncomingPart, Ingest, IngestResult, Sender
 from server.services.keyring import KeyRing
 from server.services.processing import Processor
 from server.store import collectors as collector_store
 from server.store import forms as form_store
 from server.store import users as user_store
 from server.store.db import Store
-from server.store.models import Collector, FormAttachment, FormVersion
+from server.store.models import FormAttachment, FormVersion
 
 SERVICES_KEY = "fieldcase.services"
 log = logging.getLogger("server.services")
@@ -56,17 +56,18 @@ class Services:
 
     def authenticate_collector(
         self, token: str | None, authorization: Authorization | None
-    ) -> Collector:
+    ) -> Sender:
         """The collector making this request, from its URL token or HTTP Basic credentials."""
+        if token is not None:
+            with self.store.read() as connection:
+                found = collector_service.authenticate_token(connection, token)
+            if found is None:
+                raise errors.forbidden(
+                    "This server URL is not valid or has been revoked. Ask your supervisor "
+                    "for a new one."
+                )
+            return found
         with self.store.reader() as session:
-            if token is not None:
-                collector = collector_service.authenticate(session, token)
-                if collector is None:
-                    raise errors.forbidden(
-                        "This server URL is not valid or has been revoked. Ask your supervisor "
-                        "for a new one."
-                    )
-                return collector
             if authorization is None or authorization.type != "basic":
                 raise errors.unauthenticated()
             user = user_store.by_username(session, authorization.username or "")
@@ -80,7 +81,7 @@ class Services:
 
     # Forms --------------------------------------------------------------------------------
 
-    def form_list(self, collector: Collector) -> list[FormListEntry]:
+    def form_list(self, collector: Sender) -> list[FormListEntry]:
         """Current versions of the forms assigned to the collector."""
         entries = []
         with self.store.reader() as session:
@@ -99,7 +100,7 @@ class Services:
                 )
         return entries
 
-    def form_for_collector(self, collector: Collector, form_id: str) -> FormVersion:
+    def form_for_collector(self, collector: Sender, form_id: str) -> FormVersion:
         """The current version of a form the collector may download."""
         with self.store.reader() as session:
             form = form_store.by_xml_form_id(session, form_id)
@@ -128,7 +129,7 @@ class Services:
     # Submissions --------------------------------------------------------------------------
 
     def receive_submission(
-        self, collector: Collector, xml: bytes, parts: Sequence[IncomingPart]
+        self, collector: Sender, xml: bytes, parts: Sequence[IncomingPart]
     ) -> IngestResult:
         """Store a POST durably, then try to decrypt and project what is now complete."""
         result = self.ingest.receive(collector, xml, parts, self.processor)

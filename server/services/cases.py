@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from server.clock import utcnow
@@ -18,7 +18,6 @@ from server.services.instance import get_path
 from server.services.textsearch import fold
 from server.store import cases as case_store
 from server.store import submissions as submission_store
-from server.store.models import Case, CaseEvent, CasePerson, Submission
 
 # Which kind of timeline entry each form makes, and the field holding its date.
 FORM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -152,20 +151,26 @@ def _summary(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def rebuild(session: Session, case_code: str) -> Case | None:
-    """Recompute a case from its current submissions; removes it when none is left."""
-    submissions = submission_store.for_case(session, case_code)
-    case = case_store.by_code(session, case_code)
-    if case is not None:
-        session.execute(delete(CaseEvent).where(CaseEvent.case_id == case.id))
-        session.execute(delete(CasePerson).where(CasePerson.case_id == case.id))
-    if not submissions:
-        if case is not None:
-            session.delete(case)
-            session.flush()
+def rebuild(session: Session, case_code: str) -> int | None:
+    """Recompute a case from its current submissions; its id, or None when none is left.
+
+    Pending ORM changes are flushed first, then the case is written with SQL statements on the
+    session's connection: ORM objects of this case loaded earlier in the session are stale.
+    """
+    session.flush()
+    return project_case(session.connection(), case_code)
+
+
+def project_case(connection: Connection, case_code: str) -> int | None:
+    """`rebuild` on a connection inside the caller's transaction (the ingest hot path)."""
+    rows = submission_store.rows_of_case(connection, case_code)
+    case_id = case_store.id_by_code(connection, case_code)
+    if case_id is not None:
+        case_store.clear_projection(connection, case_id)
+    if not rows:
+        if case_id is not None:
+            case_store.delete_case(connection, case_id)
         return None
-    if case is None:
-        case = case_store.add(session, Case(case_code=case_code, status="awaiting_verification"))
 
     status = "awaiting_verification"
     reception: date | None = None
@@ -176,25 +181,24 @@ def rebuild(session: Session, case_code: str) -> Case | None:
     search_parts = [case_code]
     latest_intake: dict[str, Any] | None = None
     province = commune = None
-    for submission in submissions:
-        data = submission.data or {}
-        form_id = _form_id_of(session, submission)
-        kind = FORM_KINDS.get(form_id, ("other", ()))[0]
-        session.add(
-            CaseEvent(
-                case_id=case.id,
-                submission_id=submission.id,
-                kind=kind,
-                event_date=submission.event_date,
-                summary=_summary(kind, data),
-            )
+    events: list[dict[str, Any]] = []
+    for row in rows:
+        data = row.data or {}
+        kind = FORM_KINDS.get(row.xml_form_id, ("other", ()))[0]
+        events.append(
+            {
+                "submission_id": row.id,
+                "kind": kind,
+                "event_date": row.event_date,
+                "summary": _summary(kind, data),
+            }
         )
         if kind == "intake":
             # A person received twice keeps the first reception date; the persons and the
             # unit come from the latest intake (submissions are in event order).
             reception = reception or parse_date(get_path(data, "reception_date"))
-            province = submission.province_code or province
-            commune = submission.commune_code or commune
+            province = row.province_code or province
+            commune = row.commune_code or commune
             latest_intake = data
             search_parts += [v for k in SEARCHABLE if (v := _text(get_path(data, k)))]
         elif kind == "verification":
@@ -202,7 +206,7 @@ def rebuild(session: Session, case_code: str) -> Case | None:
             if outcome in VERIFICATION_STATUS and status not in ("closed",):
                 status = VERIFICATION_STATUS[outcome]
         elif kind == "followup":
-            visit = submission.event_date
+            visit = row.event_date
             if visit and (last_visit is None or visit >= last_visit):
                 # The latest visit says when the next one is planned, if it does.
                 planned = parse_date(get_path(data, "next_visit_date"))
@@ -214,40 +218,48 @@ def rebuild(session: Session, case_code: str) -> Case | None:
             elif case_status in ("active", "follow_up"):
                 status, closed_on, close_reason = "follow_up", None, None
 
-    if latest_intake is not None:
-        _project_persons(session, case.id, latest_intake)
-    case.status = status
-    case.reception_date = reception
-    case.province_code = province
-    case.commune_code = commune
-    case.closed_on = closed_on
-    case.close_reason = close_reason
-    case.next_followup_due = None
+    next_due = None
     if status != "closed" and status != "not_victim":
         if planned:
-            case.next_followup_due = planned
+            next_due = planned
         elif last_visit:
-            case.next_followup_due = last_visit + NEXT_FOLLOWUP_AFTER
+            next_due = last_visit + NEXT_FOLLOWUP_AFTER
         elif reception:
-            case.next_followup_due = reception + FIRST_FOLLOWUP_AFTER
-    case.search_text = fold(" ".join(search_parts))
-    case.updated_at = utcnow()
-    for submission in submissions:
-        if submission.province_code is None:
-            submission.province_code, submission.commune_code = province, commune
-    session.flush()
-    return case
+            next_due = reception + FIRST_FOLLOWUP_AFTER
+    values = {
+        "case_code": case_code,
+        "status": status,
+        "reception_date": reception,
+        "province_code": province,
+        "commune_code": commune,
+        "closed_on": closed_on,
+        "close_reason": close_reason,
+        "next_followup_due": next_due,
+        "search_text": fold(" ".join(search_parts)),
+        "updated_at": utcnow(),
+    }
+    case_id = case_store.write(connection, case_id, values)
+    case_store.add_projection(
+        connection,
+        [{"case_id": case_id, **event} for event in events],
+        _persons(case_id, latest_intake) if latest_intake is not None else [],
+    )
+    without_unit = [row.id for row in rows if row.province_code is None]
+    if without_unit and (province or commune):
+        submission_store.fill_units(connection, without_unit, province, commune)
+    return case_id
 
 
-def _project_persons(session: Session, case_id: int, data: dict[str, Any]) -> None:
-    session.add(
-        CasePerson(
-            case_id=case_id,
-            person_index=0,
-            person_type=_text(get_path(data, "person_type")),
-            sex=_text(get_path(data, "sex")),
-            age_years=_int(get_path(data, "age_years")),
-            facts={
+def _persons(case_id: int, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The case's persons from its latest intake: the person received, then each minor."""
+    persons = [
+        {
+            "case_id": case_id,
+            "person_index": 0,
+            "person_type": _text(get_path(data, "person_type")),
+            "sex": _text(get_path(data, "sex")),
+            "age_years": _int(get_path(data, "age_years")),
+            "facts": {
                 key: get_path(data, key)
                 for key in (
                     "age_band_vn",
@@ -259,24 +271,18 @@ def _project_persons(session: Session, case_id: int, data: dict[str, Any]) -> No
                 )
                 if get_path(data, key) not in (None, "")
             },
-        )
-    )
+        }
+    ]
     minors = get_path(data, "minors") or []
     for position, minor in enumerate(m for m in minors if isinstance(m, dict)):
-        session.add(
-            CasePerson(
-                case_id=case_id,
-                person_index=_int(minor.get("minor_index")) or position + 1,
-                person_type="minor_accompanying",
-                sex=_text(minor.get("minor_sex")),
-                age_years=_int(minor.get("minor_age_years")),
-                facts={"relation": minor.get("minor_relation")},
-            )
+        persons.append(
+            {
+                "case_id": case_id,
+                "person_index": _int(minor.get("minor_index")) or position + 1,
+                "person_type": "minor_accompanying",
+                "sex": _text(minor.get("minor_sex")),
+                "age_years": _int(minor.get("minor_age_years")),
+                "facts": {"relation": minor.get("minor_relation")},
+            }
         )
-
-
-def _form_id_of(session: Session, submission: Submission) -> str:
-    from server.store.models import Form
-
-    form = session.get(Form, submission.form_id)
-    return form.xml_form_id if form else ""
+    return persons

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import segno
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from server import errors
@@ -86,6 +87,22 @@ def authenticate(session: Session, token: str) -> Collector | None:
     if collector is None or collector.revoked_at is not None:
         return None
     return collector
+
+
+@dataclass(frozen=True)
+class CollectorRef:
+    """The collector behind a request: enough to check what it may send."""
+
+    id: int
+    name: str
+
+
+def authenticate_token(connection: Connection, token: str) -> CollectorRef | None:
+    """`authenticate` on a Core connection, for every OpenRosa request."""
+    if not token or len(token) > 200:
+        return None
+    row = collector_store.active_by_token_sha256(connection, token_digest(token))
+    return CollectorRef(row.id, row.name) if row is not None else None
 
 
 def revoke(session: Session, collector_id: int, actor: str) -> None:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO, Protocol
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,7 @@ from server.services.instance import nfc, parse_xml, plain_header
 from server.store import forms as form_store
 from server.store import submissions as submission_store
 from server.store.db import Store
-from server.store.models import Collector, Submission, SubmissionPart
+from server.store.models import SubmissionPart
 
 log = logging.getLogger("server.ingest")
 
@@ -56,6 +57,15 @@ class IncomingPart:
     content_type: str
 
 
+class Sender(Protocol):
+    """Who sends: a collector, known by its id (an ORM Collector or a lighter reference)."""
+
+    @property
+    def id(self) -> int:
+        """The collector's id."""
+        ...
+
+
 class Processing(Protocol):
     """What ingest needs of processing to record a complete submission already decrypted."""
 
@@ -70,8 +80,15 @@ class Processing(Protocol):
         """Decrypted and parsed data, or None when it cannot be done now."""
         ...
 
-    def apply(self, session: Session, submission: Submission, prepared: Any) -> None:
-        """Write prepared data into a submission being recorded."""
+    def apply(
+        self,
+        connection: Connection,
+        submission_id: int,
+        form_pk: int,
+        deprecated_id: str | None,
+        prepared: Any,
+    ) -> Any:
+        """Write prepared data into a submission being recorded; an outcome with `.state`."""
         ...
 
 
@@ -148,10 +165,11 @@ class Ingest:
         self.store = store
         self.blobs = blobs
         self.max_part_bytes = max_part_bytes
+        self._versions: dict[tuple[str, str], tuple[int, int, int | None]] = {}
 
     def receive(
         self,
-        collector: Collector,
+        collector: Sender,
         xml: bytes,
         parts: Sequence[IncomingPart],
         processing: Processing | None = None,
@@ -172,17 +190,7 @@ class Ingest:
                     f"File {unexpected[0]!r} is not listed in the encrypted submission."
                 )
 
-        with self.store.reader() as session:
-            form = form_store.by_xml_form_id(session, header.form_id)
-            if form is None:
-                raise errors.form_not_found(header.form_id)
-            if not form_store.is_assigned(session, collector.id, form.id):
-                raise errors.form_not_assigned(header.form_id)
-            version = form_store.version(session, form.id, header.version or "")
-            if version is None:
-                raise errors.form_version_unknown(header.form_id, header.version)
-            form_pk, version_pk, key_id = form.id, version.id, version.key_id
-
+        form_pk, version_pk, key_id = self._form_version(collector.id, header)
         manifest_sha, stored = self._store_blobs(xml, parts)
         prepared = None
         if processing is not None:
@@ -213,6 +221,28 @@ class Ingest:
                     raise
         raise AssertionError("unreachable")
 
+    def _form_version(self, collector_id: int, header: _Header) -> tuple[int, int, int | None]:
+        """(form, version, key) ids of the submitted form version, checked in this order: the
+        form exists, it is assigned to the collector, the version exists.
+
+        Published versions never change, so they are cached for the life of the process; the
+        assignment is read every time (a supervisor may withdraw it at any moment).
+        """
+        wanted = (header.form_id, header.version or "")
+        cached = self._versions.get(wanted)
+        with self.store.read() as connection:
+            form_pk = cached[0] if cached else form_store.pk_by_xml_form_id(connection, wanted[0])
+            if form_pk is None:
+                raise errors.form_not_found(header.form_id)
+            if not form_store.assigned(connection, collector_id, form_pk):
+                raise errors.form_not_assigned(header.form_id)
+            if cached is None:
+                version = form_store.version_key(connection, form_pk, wanted[1])
+                if version is None:
+                    raise errors.form_version_unknown(header.form_id, header.version)
+                cached = self._versions[wanted] = (form_pk, version.id, version.key_id)
+        return cached
+
     def _store_blobs(
         self, xml: bytes, parts: Sequence[IncomingPart]
     ) -> tuple[str, list[tuple[str, str, int, str]]]:
@@ -240,79 +270,115 @@ class Ingest:
         ready: tuple[Processing, Any] | None = None,
     ) -> IngestResult:
         manifest_sha, manifest_size = manifest
-        with self.store.session() as session:
-            existing = submission_store.by_instance(session, form_pk, header.instance_id)
-            if existing is not None:
-                if existing.manifest_sha256 != manifest_sha:
-                    raise errors.xml_differs(header.instance_id)
-                parts = {
-                    p.name: p.blob_sha256 for p in submission_store.parts(session, existing.id)
-                }
-                new = [item for item in stored if item[0] not in parts]
-                _add_parts(session, existing.id, new, parts)
-                if new:
-                    existing.updated_at = utcnow()
-                return IngestResult(
-                    202,
-                    existing.id,
-                    header.instance_id,
-                    len(new),
-                    StoredSubmission(
-                        header.form_id,
-                        existing.form_version_id,
-                        None,
-                        existing.encrypted,
-                        parts,
-                        existing.decrypt_state == "decrypted",
-                    ),
+        with self.store.transaction() as connection:
+            known = submission_store.find_id(connection, form_pk, header.instance_id)
+            if known is None:
+                return self._record_new(
+                    connection,
+                    collector_id,
+                    form_pk,
+                    version_pk,
+                    header,
+                    (MANIFEST_PART, manifest_sha, manifest_size, "text/xml"),
+                    stored,
+                    ready,
                 )
+        return self._record_known(known, header, manifest_sha, stored)
 
-            submission = submission_store.add(
-                session,
-                Submission(
-                    form_id=form_pk,
-                    form_version_id=version_pk,
-                    instance_id=header.instance_id,
-                    deprecated_id=header.deprecated_id,
-                    collector_id=collector_id,
-                    manifest_sha256=manifest_sha,
-                    encrypted=header.encrypted,
-                    decrypt_state="pending",
-                    decrypt_reason="received",
-                    review_state="received",
-                ),
+    @staticmethod
+    def _record_new(
+        connection: Connection,
+        collector_id: int,
+        form_pk: int,
+        version_pk: int,
+        header: _Header,
+        manifest_part: tuple[str, str, int, str],
+        stored: list[tuple[str, str, int, str]],
+        ready: tuple[Processing, Any] | None,
+    ) -> IngestResult:
+        submission_id = submission_store.insert_received(
+            connection,
+            {
+                "form_id": form_pk,
+                "form_version_id": version_pk,
+                "instance_id": header.instance_id,
+                "deprecated_id": header.deprecated_id,
+                "collector_id": collector_id,
+                "manifest_sha256": manifest_part[1],
+                "encrypted": header.encrypted,
+                "decrypt_state": "pending",
+                "decrypt_reason": "received",
+                "review_state": "received",
+            },
+        )
+        rows = [manifest_part, *stored]
+        submission_store.insert_parts(
+            connection,
+            [
+                {
+                    "submission_id": submission_id,
+                    "name": name,
+                    "blob_sha256": sha,
+                    "size": size,
+                    "content_type": content_type,
+                }
+                for name, sha, size, content_type in rows
+            ],
+        )
+        if header.deprecated_id:
+            submission_store.supersede(connection, form_pk, header.deprecated_id, submission_id)
+        decrypted = False
+        if ready is not None:
+            outcome = ready[0].apply(
+                connection, submission_id, form_pk, header.deprecated_id, ready[1]
             )
-            parts = {MANIFEST_PART: manifest_sha}
-            submission_store.add_part(
-                session,
-                SubmissionPart(
-                    submission_id=submission.id,
-                    name=MANIFEST_PART,
-                    blob_sha256=manifest_sha,
-                    size=manifest_size,
-                    content_type="text/xml",
-                ),
-            )
-            _add_parts(session, submission.id, stored, parts)
-            if header.deprecated_id:
-                old = submission_store.by_instance(session, form_pk, header.deprecated_id)
-                if old is not None and old.superseded_by_id is None:
-                    old.superseded_by_id = submission.id
-            if ready is not None:
-                session.flush()
-                ready[0].apply(session, submission, ready[1])
+            decrypted = outcome.state == "decrypted"
+        return IngestResult(
+            201,
+            submission_id,
+            header.instance_id,
+            len(stored),
+            StoredSubmission(
+                header.form_id,
+                version_pk,
+                None,
+                header.encrypted,
+                {name: sha for name, sha, _size, _type in rows},
+                decrypted,
+            ),
+        )
+
+    def _record_known(
+        self,
+        submission_id: int,
+        header: _Header,
+        manifest_sha: str,
+        stored: list[tuple[str, str, int, str]],
+    ) -> IngestResult:
+        """A POST for a known instanceID: 202 with the parts not seen before, or 409."""
+        with self.store.session() as session:
+            existing = submission_store.lock(session, submission_id)
+            if existing is None:
+                raise LookupError(submission_id)
+            if existing.manifest_sha256 != manifest_sha:
+                raise errors.xml_differs(header.instance_id)
+            parts = {p.name: p.blob_sha256 for p in submission_store.parts(session, existing.id)}
+            new = [item for item in stored if item[0] not in parts]
+            _add_parts(session, existing.id, new, parts)
+            if new:
+                existing.updated_at = utcnow()
             return IngestResult(
-                201,
-                submission.id,
+                202,
+                existing.id,
                 header.instance_id,
-                len(stored),
+                len(new),
                 StoredSubmission(
                     header.form_id,
-                    version_pk,
+                    existing.form_version_id,
                     None,
-                    header.encrypted,
+                    existing.encrypted,
                     parts,
-                    submission.decrypt_state == "decrypted",
+                    existing.decrypt_state == "decrypted",
                 ),
             )
 

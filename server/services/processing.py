@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from crypto.errors import CryptoError
 from crypto.manifest import parse_manifest
@@ -27,7 +27,7 @@ from server.services.instance import get_path, instance_data, parse_xml, repeat_
 from server.services.keyring import KeyRing
 from server.store import submissions as submission_store
 from server.store.db import Store
-from server.store.models import Form, FormVersion, Submission
+from server.store.models import Form, FormVersion
 
 log = logging.getLogger("server.processing")
 
@@ -155,14 +155,11 @@ class Processor:
         signature: str | None,
     ) -> Outcome:
         prepared = Prepared(form_id, hashlib.sha256(xml).hexdigest(), data, signature)
-        with self.store.session() as session:
-            submission = submission_store.lock(session, submission_id)
-            if submission is None or submission.decrypt_state == "decrypted":
+        with self.store.transaction() as connection:
+            row = submission_store.for_processing(connection, submission_id)
+            if row is None or row.decrypt_state == "decrypted":
                 return Outcome(submission_id, "decrypted", signature=signature)
-            self.apply(session, submission, prepared)
-            return Outcome(
-                submission_id, submission.decrypt_state, submission.decrypt_reason, signature
-            )
+            return self.apply(connection, submission_id, row.form_id, row.deprecated_id, prepared)
 
     def prepare(
         self,
@@ -184,50 +181,87 @@ class Processor:
             return None
         return Prepared(form_id, hashlib.sha256(xml).hexdigest(), data, signature)
 
-    def apply(self, session: Session, submission: Submission, prepared: Prepared) -> None:
+    def apply(
+        self,
+        connection: Connection,
+        submission_id: int,
+        form_pk: int,
+        deprecated_id: str | None,
+        prepared: Prepared,
+    ) -> Outcome:
         """Write what decryption gave into the submission and project its case.
 
-        The projection runs in a savepoint: if it fails, the submission keeps its data and is
-        marked failed with the reason, and what the caller is recording is not lost.
+        Runs inside the caller's transaction. A submission already decrypted by someone else
+        is left alone. The projection runs in a savepoint: if it fails, the submission keeps
+        its data and is marked failed with the reason, and what the caller records is kept.
         """
         data, signature = prepared.data, prepared.signature
         described = case_service.describe(prepared.form_id, data)
-        submission.decrypt_state = "decrypted"
-        submission.decrypt_reason = (
+        reason = (
             None if signature != "invalid" else "the signature does not match: review before use"
         )
-        submission.signature = signature
-        submission.data = data
-        submission.xml_sha256 = prepared.xml_sha256
-        submission.case_code = described["case_code"]
-        submission.event_date = described["event_date"]
-        submission.province_code = described["province_code"]
-        submission.commune_code = described["commune_code"]
-        session.flush()
+        written = submission_store.write_decrypted(
+            connection,
+            submission_id,
+            {
+                "decrypt_state": "decrypted",
+                "decrypt_reason": reason,
+                "signature": signature,
+                "data": data,
+                "xml_sha256": prepared.xml_sha256,
+                "case_code": described["case_code"],
+                "event_date": described["event_date"],
+                "province_code": described["province_code"],
+                "commune_code": described["commune_code"],
+            },
+        )
+        if not written:
+            return Outcome(submission_id, "decrypted", signature=signature)
         try:
-            with session.begin_nested():
-                self._project(session, submission, data)
+            with connection.begin_nested():
+                self._project(
+                    connection, submission_id, form_pk, deprecated_id, described["case_code"], data
+                )
         except DBAPIError:
             raise  # the database itself failed: the caller's whole transaction is lost
         except Exception as exc:
-            log.error("projecting submission %s failed: %s", submission.id, type(exc).__name__)
-            submission.decrypt_state = "failed"
-            submission.decrypt_reason = f"projection failed ({type(exc).__name__})"
+            log.error("projecting submission %s failed: %s", submission_id, type(exc).__name__)
+            reason = f"projection failed ({type(exc).__name__})"
+            submission_store.set_columns(
+                connection, submission_id, {"decrypt_state": "failed", "decrypt_reason": reason}
+            )
+            return Outcome(submission_id, "failed", reason, signature)
+        return Outcome(submission_id, "decrypted", reason, signature)
 
     @staticmethod
-    def _project(session: Session, submission: Submission, data: dict[str, Any]) -> None:
-        deprecated = get_path(data, "deprecatedID")
-        if isinstance(deprecated, str) and deprecated and not submission.deprecated_id:
-            submission.deprecated_id = deprecated
-            old = submission_store.by_instance(session, submission.form_id, deprecated)
-            if old is not None and old.id != submission.id and old.superseded_by_id is None:
-                old.superseded_by_id = submission.id
-                if old.case_code and old.case_code != submission.case_code:
-                    session.flush()
-                    case_service.rebuild(session, old.case_code)
-        session.flush()
-        if submission.case_code:
-            case_service.rebuild(session, submission.case_code)
+    def _project(
+        connection: Connection,
+        submission_id: int,
+        form_pk: int,
+        deprecated_id: str | None,
+        case_code: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        named = get_path(data, "deprecatedID")
+        if not deprecated_id and isinstance(named, str) and named:
+            # An encrypted edit names the submission it replaces only inside its XML.
+            deprecated_id = named
+            submission_store.set_columns(connection, submission_id, {"deprecated_id": named})
+        if deprecated_id:
+            old = submission_store.edited(connection, form_pk, deprecated_id)
+            if old is not None and old.id != submission_id:
+                if old.superseded_by_id is None:
+                    submission_store.set_columns(
+                        connection, old.id, {"superseded_by_id": submission_id}
+                    )
+                if old.superseded_by_id in (None, submission_id) and old.case_code not in (
+                    None,
+                    case_code,
+                ):
+                    # The edit moved the submission to another case: the old one loses it.
+                    case_service.project_case(connection, old.case_code)
+        if case_code:
+            case_service.project_case(connection, case_code)
 
     def mark_failed(self, submission_id: int, reason: str) -> None:
         """Record why processing stopped; the parts stay and it can be tried again."""

@@ -6,11 +6,70 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from server.store.models import Case, CaseEvent, CasePerson, Submission
 from server.store.scope import UnitScope, unit_clause, unit_filter_clause
+
+_C = Case.__table__
+_E = CaseEvent.__table__
+_P = CasePerson.__table__
+_ID_BY_CODE = select(_C.c.id).where(_C.c.case_code == bindparam("b_code"))
+_CLEAR_EVENTS = delete(_E).where(_E.c.case_id == bindparam("b_case"))
+_CLEAR_PERSONS = delete(_P).where(_P.c.case_id == bindparam("b_case"))
+_DELETE = delete(_C).where(_C.c.id == bindparam("b_case"))
+_INSERT = insert(_C).returning(_C.c.id)
+_UPDATE = update(_C).where(_C.c.id == bindparam("b_case"))
+_INSERT_EVENTS = insert(_E)
+_INSERT_PERSONS = insert(_P)
+
+
+def id_by_code(connection: Connection, case_code: str) -> int | None:
+    """The id of the case with this case_code."""
+    found: int | None = connection.scalar(_ID_BY_CODE, {"b_code": case_code})
+    return found
+
+
+def clear_projection(connection: Connection, case_id: int) -> None:
+    """Remove a case's timeline and persons before they are projected again."""
+    connection.execute(_CLEAR_EVENTS, {"b_case": case_id})
+    connection.execute(_CLEAR_PERSONS, {"b_case": case_id})
+
+
+def delete_case(connection: Connection, case_id: int) -> None:
+    """Remove a case left without submissions (its projection cleared first)."""
+    connection.execute(_DELETE, {"b_case": case_id})
+
+
+def write(connection: Connection, case_id: int | None, values: dict[str, Any]) -> int:
+    """Insert (case_id None) or update a case row; its id."""
+    if case_id is None:
+        new_id: int = connection.execute(_INSERT, values).scalar_one()
+        return new_id
+    connection.execute(_UPDATE, {"b_case": case_id, **values})
+    return case_id
+
+
+def add_projection(
+    connection: Connection, events: list[dict[str, Any]], persons: list[dict[str, Any]]
+) -> None:
+    """Insert a case's timeline entries and persons."""
+    if events:
+        connection.execute(_INSERT_EVENTS, events)
+    if persons:
+        connection.execute(_INSERT_PERSONS, persons)
 
 
 def by_code(session: Session, case_code: str) -> Case | None:

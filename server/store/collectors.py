@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from server.store.models import Collector
+
+_C = Collector.__table__
+_ACTIVE_BY_TOKEN = select(_C.c.id, _C.c.name).where(
+    _C.c.token_sha256 == bindparam("b_sha"), _C.c.revoked_at.is_(None)
+)
+
+
+def active_by_token_sha256(connection: Connection, token_sha256: str) -> Row[Any] | None:
+    """(id, name) of the collector, not revoked, whose token hashes to this digest."""
+    return connection.execute(_ACTIVE_BY_TOKEN, {"b_sha": token_sha256}).first()
 
 
 def by_token_sha256(session: Session, token_sha256: str) -> Collector | None:

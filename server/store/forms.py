@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from server.store.models import CollectorForm, Form, FormAttachment, FormVersion
+
+_F = Form.__table__
+_V = FormVersion.__table__
+_A = CollectorForm.__table__
+_PK_BY_XML_ID = select(_F.c.id).where(_F.c.xml_form_id == bindparam("b_xml_id"))
+_VERSION_KEY = select(_V.c.id, _V.c.key_id).where(
+    _V.c.form_id == bindparam("b_form"), _V.c.version == bindparam("b_version")
+)
+_ASSIGNED = select(_A.c.form_id).where(
+    _A.c.collector_id == bindparam("b_collector"), _A.c.form_id == bindparam("b_form")
+)
+
+
+def pk_by_xml_form_id(connection: Connection, xml_form_id: str) -> int | None:
+    """The primary key of the form with this XForm id (ingest hot path)."""
+    found: int | None = connection.scalar(_PK_BY_XML_ID, {"b_xml_id": xml_form_id})
+    return found
+
+
+def version_key(connection: Connection, form_id: int, version: str) -> Row[Any] | None:
+    """(id, key_id) of a given version of a form (ingest hot path)."""
+    return connection.execute(_VERSION_KEY, {"b_form": form_id, "b_version": version}).first()
+
+
+def assigned(connection: Connection, collector_id: int, form_id: int) -> bool:
+    """True when the form is assigned to the collector (ingest hot path)."""
+    found = connection.scalar(_ASSIGNED, {"b_collector": collector_id, "b_form": form_id})
+    return found is not None
 
 
 def by_xml_form_id(session: Session, xml_form_id: str) -> Form | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, select
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.store.models import Collector, Form, Submission, SubmissionPart
@@ -80,6 +80,114 @@ def for_case(session: Session, case_code: str) -> Sequence[Submission]:
         )
         .order_by(Submission.event_date, Submission.id)
     ).all()
+
+
+# The ingest hot path: statements built once, run on a Connection (no ORM unit of work).
+# Building a statement costs more than running it on SQLite; these are reused per request.
+
+_S = Submission.__table__
+_P = SubmissionPart.__table__
+_F = Form.__table__
+_FIND = select(_S.c.id).where(
+    _S.c.form_id == bindparam("b_form"), _S.c.instance_id == bindparam("b_instance")
+)
+_INSERT = insert(_S).returning(_S.c.id)
+_INSERT_PARTS = insert(_P)
+_SUPERSEDE = (
+    update(_S)
+    .where(
+        _S.c.form_id == bindparam("b_form"),
+        _S.c.instance_id == bindparam("b_instance"),
+        _S.c.superseded_by_id.is_(None),
+    )
+    .values(superseded_by_id=bindparam("b_by"))
+)
+_WRITE_DECRYPTED = update(_S).where(_S.c.id == bindparam("b_id"), _S.c.decrypt_state != "decrypted")
+_SET = update(_S).where(_S.c.id == bindparam("b_id"))
+_EDITED = select(_S.c.id, _S.c.case_code, _S.c.superseded_by_id).where(
+    _S.c.form_id == bindparam("b_form"), _S.c.instance_id == bindparam("b_instance")
+)
+_FOR_PROCESSING = (
+    select(_S.c.form_id, _S.c.deprecated_id, _S.c.decrypt_state)
+    .where(_S.c.id == bindparam("b_id"))
+    .with_for_update()
+)
+_OF_CASE = (
+    select(
+        _S.c.id,
+        _S.c.data,
+        _S.c.event_date,
+        _S.c.province_code,
+        _S.c.commune_code,
+        _F.c.xml_form_id,
+    )
+    .join(_F, _F.c.id == _S.c.form_id)
+    .where(
+        _S.c.case_code == bindparam("b_code"),
+        _S.c.decrypt_state == "decrypted",
+        _S.c.superseded_by_id.is_(None),
+        _S.c.review_state != "rejected",
+    )
+    .order_by(_S.c.event_date, _S.c.id)
+)
+
+
+def find_id(connection: Connection, form_id: int, instance_id: str) -> int | None:
+    """The id of the submission of a form with this instanceID."""
+    found: int | None = connection.scalar(_FIND, {"b_form": form_id, "b_instance": instance_id})
+    return found
+
+
+def insert_received(connection: Connection, values: dict[str, Any]) -> int:
+    """Insert a submission row; its id."""
+    submission_id: int = connection.execute(_INSERT, values).scalar_one()
+    return submission_id
+
+
+def insert_parts(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert part rows (submission_id, name, blob_sha256, size, content_type)."""
+    connection.execute(_INSERT_PARTS, rows)
+
+
+def supersede(connection: Connection, form_id: int, instance_id: str, by_id: int) -> None:
+    """Mark the submission with this instanceID as replaced by `by_id`, unless it already is."""
+    connection.execute(_SUPERSEDE, {"b_form": form_id, "b_instance": instance_id, "b_by": by_id})
+
+
+def write_decrypted(connection: Connection, submission_id: int, values: dict[str, Any]) -> bool:
+    """Write decrypted columns unless someone already did; True when this call wrote them."""
+    return connection.execute(_WRITE_DECRYPTED, {"b_id": submission_id, **values}).rowcount > 0
+
+
+def set_columns(connection: Connection, submission_id: int, values: dict[str, Any]) -> None:
+    """Update some columns of one submission."""
+    connection.execute(_SET, {"b_id": submission_id, **values})
+
+
+def edited(connection: Connection, form_id: int, instance_id: str) -> Row[Any] | None:
+    """(id, case_code, superseded_by_id) of the submission an edit replaces, if stored."""
+    return connection.execute(_EDITED, {"b_form": form_id, "b_instance": instance_id}).first()
+
+
+def for_processing(connection: Connection, submission_id: int) -> Row[Any] | None:
+    """(form_id, deprecated_id, decrypt_state), locked for update on PostgreSQL."""
+    return connection.execute(_FOR_PROCESSING, {"b_id": submission_id}).first()
+
+
+def rows_of_case(connection: Connection, case_code: str) -> Sequence[Row[Any]]:
+    """The submissions that make up a case (as `for_case`), with their form's XForm id."""
+    return connection.execute(_OF_CASE, {"b_code": case_code}).all()
+
+
+def fill_units(
+    connection: Connection, ids: list[int], province: str | None, commune: str | None
+) -> None:
+    """Give submissions without a unit the unit of their case."""
+    connection.execute(
+        update(_S)
+        .where(_S.c.id.in_(ids), _S.c.province_code.is_(None))
+        .values(province_code=province, commune_code=commune)
+    )
 
 
 # Web view queries. Every one takes the user's UnitScope (server/store/scope.py).
