@@ -12,12 +12,13 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 CHUNK = 1024 * 1024
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -66,7 +67,8 @@ class FileBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._tmp = root / "tmp"
+        self._root = str(root)
+        self._tmp = os.path.join(self._root, "tmp")
 
     def _path(self, sha256: str) -> Path:
         if not _SHA256.match(sha256):
@@ -75,11 +77,7 @@ class FileBlobStore:
 
     def put(self, source: BinaryIO, limit: int | None = None) -> tuple[str, int]:
         """Copy `source` into the store, fsynced; refuses streams longer than `limit`."""
-        try:
-            self._tmp.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=self._tmp)
-        except OSError as exc:
-            raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
+        fd, tmp_name = self._temporary()
         digest = hashlib.sha256()
         size = 0
         try:
@@ -92,29 +90,55 @@ class FileBlobStore:
                     handle.write(chunk)
                 handle.flush()
                 os.fsync(handle.fileno())
-            sha256 = digest.hexdigest()
-            final = self._path(sha256)
-            final.parent.mkdir(exist_ok=True)
-            if final.exists():
-                os.unlink(tmp_name)
-            else:
-                os.replace(tmp_name, final)
-                _fsync_dir(final.parent)
-            return sha256, size
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
+            return self._keep(tmp_name, digest.hexdigest()), size
+        except BaseException as exc:
+            _discard(tmp_name)
+            if isinstance(exc, OSError):
+                raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
             raise
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """Store bytes already in memory."""
-        import io
+        fd, tmp_name = self._temporary()
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            return self._keep(tmp_name, hashlib.sha256(data).hexdigest()), len(data)
+        except BaseException as exc:
+            _discard(tmp_name)
+            if isinstance(exc, OSError):
+                raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
+            raise
 
-        return self.put(io.BytesIO(data))
+    def _temporary(self) -> tuple[int, str]:
+        """A new private file in the store's tmp directory: (descriptor, path)."""
+        name = os.path.join(self._tmp, secrets.token_hex(16))
+        try:
+            try:
+                return os.open(name, _NEW_FILE, 0o600), name
+            except FileNotFoundError:
+                os.makedirs(self._tmp, exist_ok=True)
+                return os.open(name, _NEW_FILE, 0o600), name
+        except OSError as exc:
+            raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
+
+    def _keep(self, tmp_name: str, sha256: str) -> str:
+        """Move a written, fsynced temporary file to its address and make the name durable."""
+        folder = os.path.join(self._root, sha256[:2])
+        final = os.path.join(folder, sha256[2:])
+        if os.path.exists(final):
+            os.unlink(tmp_name)
+            return sha256
+        try:
+            os.replace(tmp_name, final)
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+            _fsync_dir(self._root)  # the new folder's own name must survive a crash too
+            os.replace(tmp_name, final)
+        _fsync_dir(folder)
+        return sha256
 
     def open(self, sha256: str) -> BinaryIO:
         """Read a stored blob."""
@@ -139,7 +163,12 @@ class FileBlobStore:
             yield path.parent.name + path.name
 
 
-def _fsync_dir(path: Path) -> None:
+def _discard(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _fsync_dir(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -80,7 +80,7 @@ class Processing(Protocol):
         """Decrypted and parsed data, or None when it cannot be done now."""
         ...
 
-    def apply(
+    def project(
         self,
         connection: Connection,
         submission_id: int,
@@ -88,7 +88,7 @@ class Processing(Protocol):
         deprecated_id: str | None,
         prepared: Any,
     ) -> Any:
-        """Write prepared data into a submission being recorded; an outcome with `.state`."""
+        """Project a submission inserted with `prepared.columns()`; an outcome with `.state`."""
         ...
 
 
@@ -309,6 +309,8 @@ class Ingest:
                 "decrypt_state": "pending",
                 "decrypt_reason": "received",
                 "review_state": "received",
+                # A submission decrypted before recording is inserted with its data at once.
+                **(ready[1].columns() if ready is not None else {}),
             },
         )
         rows = [manifest_part, *stored]
@@ -329,7 +331,7 @@ class Ingest:
             submission_store.supersede(connection, form_pk, header.deprecated_id, submission_id)
         decrypted = False
         if ready is not None:
-            outcome = ready[0].apply(
+            outcome = ready[0].project(
                 connection, submission_id, form_pk, header.deprecated_id, ready[1]
             )
             decrypted = outcome.state == "decrypted"

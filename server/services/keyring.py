@@ -39,7 +39,7 @@ class KeyRing:
         with self._lock:
             if key_id in self._decryptors:
                 return self._decryptors[key_id]
-            with self._store.session() as session:
+            with self._store.reader() as session:
                 key = key_store.by_id(session, key_id)
                 pem = key.private_key_pem if key else None
             if pem is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection
@@ -195,32 +196,33 @@ class Processor:
         is left alone. The projection runs in a savepoint: if it fails, the submission keeps
         its data and is marked failed with the reason, and what the caller records is kept.
         """
-        data, signature = prepared.data, prepared.signature
-        described = case_service.describe(prepared.form_id, data)
-        reason = (
-            None if signature != "invalid" else "the signature does not match: review before use"
-        )
-        written = submission_store.write_decrypted(
-            connection,
-            submission_id,
-            {
-                "decrypt_state": "decrypted",
-                "decrypt_reason": reason,
-                "signature": signature,
-                "data": data,
-                "xml_sha256": prepared.xml_sha256,
-                "case_code": described["case_code"],
-                "event_date": described["event_date"],
-                "province_code": described["province_code"],
-                "commune_code": described["commune_code"],
-            },
-        )
-        if not written:
-            return Outcome(submission_id, "decrypted", signature=signature)
+        if not submission_store.write_decrypted(connection, submission_id, prepared.columns()):
+            return Outcome(submission_id, "decrypted", signature=prepared.signature)
+        return self.project(connection, submission_id, form_pk, deprecated_id, prepared)
+
+    def project(
+        self,
+        connection: Connection,
+        submission_id: int,
+        form_pk: int,
+        deprecated_id: str | None,
+        prepared: Prepared,
+    ) -> Outcome:
+        """Project a submission whose decrypted columns are written into its case.
+
+        In a savepoint: if the projection fails, the submission keeps its data and is marked
+        failed with the reason, and what the caller records is kept.
+        """
+        signature = prepared.signature
         try:
             with connection.begin_nested():
                 self._project(
-                    connection, submission_id, form_pk, deprecated_id, described["case_code"], data
+                    connection,
+                    submission_id,
+                    form_pk,
+                    deprecated_id,
+                    prepared.described["case_code"],
+                    prepared.data,
                 )
         except DBAPIError:
             raise  # the database itself failed: the caller's whole transaction is lost
@@ -231,7 +233,7 @@ class Processor:
                 connection, submission_id, {"decrypt_state": "failed", "decrypt_reason": reason}
             )
             return Outcome(submission_id, "failed", reason, signature)
-        return Outcome(submission_id, "decrypted", reason, signature)
+        return Outcome(submission_id, "decrypted", prepared.columns()["decrypt_reason"], signature)
 
     @staticmethod
     def _project(
@@ -282,7 +284,7 @@ class Processor:
         return outcomes
 
 
-@dataclass(frozen=True)
+@dataclass
 class Prepared:
     """A submission decrypted and parsed, ready to be written."""
 
@@ -290,6 +292,30 @@ class Prepared:
     xml_sha256: str
     data: dict[str, Any]
     signature: str | None
+
+    @cached_property
+    def described(self) -> dict[str, Any]:
+        """The columns the data gives (case_code, units, event date)."""
+        return case_service.describe(self.form_id, self.data)
+
+    def columns(self) -> dict[str, Any]:
+        """The submission columns a successful decryption writes."""
+        described = self.described
+        return {
+            "decrypt_state": "decrypted",
+            "decrypt_reason": (
+                "the signature does not match: review before use"
+                if self.signature == "invalid"
+                else None
+            ),
+            "signature": self.signature,
+            "data": self.data,
+            "xml_sha256": self.xml_sha256,
+            "case_code": described["case_code"],
+            "event_date": described["event_date"],
+            "province_code": described["province_code"],
+            "commune_code": described["commune_code"],
+        }
 
 
 class _NotYet(Exception):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,11 +14,13 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option of SQLite connections whose statements each run on their own (no BEGIN).
+_SINGLE_STATEMENTS = "fieldcase_single_statements"
 
 
 def make_engine(url: str, *, for_writing: bool = True) -> Engine:
@@ -31,9 +36,30 @@ def make_engine(url: str, *, for_writing: bool = True) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         begin = "BEGIN IMMEDIATE" if for_writing else "BEGIN"
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+
+        def _begin(conn: Connection) -> None:
+            if not conn.get_execution_options().get(_SINGLE_STATEMENTS):
+                conn.exec_driver_sql(begin)
+
+        event.listen(engine, "begin", _begin)
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _writer_queue(url: str) -> WriterQueue | _NoQueue:
+    """A writer queue for a SQLite file; PostgreSQL queues writers itself."""
+    if not url.startswith("sqlite"):
+        return _NoQueue()
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return WriterQueue(None)
+    return WriterQueue(Path(database + ".writer-lock"))
+
+
+class _NoQueue:
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        yield
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -47,6 +73,47 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class WriterQueue:
+    """Makes SQLite writers wait in line instead of polling for the database lock.
+
+    SQLite lets one writer in at a time; the others retry on the busy timeout with sleeps of
+    growing length, so under load the lock is often free while every writer sleeps. Writers
+    here first take a lock of this process (threads) and an flock on a file beside the database
+    (processes); both wake the next waiter as soon as the holder is done. Reentrant within a
+    thread, since a session may be opened inside another on the same thread.
+    """
+
+    def __init__(self, lock_path: Path | None) -> None:
+        self._path = lock_path
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():  # not inherited across a fork
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the writer's turn for the block."""
+        with self._lock:
+            fd = self._file() if self._depth == 0 else None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 class Store:
     """The database of one deployment: an engine, a session factory and the migrations."""
 
@@ -58,19 +125,26 @@ class Store:
             make_engine(url, for_writing=False) if url.startswith("sqlite") else self.engine
         )
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
+        self._writers = _writer_queue(url)
+        self._single_reads = (
+            self._read_engine.execution_options(**{_SINGLE_STATEMENTS: True})
+            if url.startswith("sqlite")
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session committed when the block ends normally, rolled back otherwise."""
-        session = self.sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self._writers.turn():
+            session = self.sessions()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -78,13 +152,14 @@ class Store:
 
         For hot paths that run prepared statements without the ORM unit of work.
         """
-        with self.engine.begin() as connection:
+        with self._writers.turn(), self.engine.begin() as connection:
             yield connection
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A Core connection for reading only (deferred transaction on SQLite)."""
-        with self._read_engine.connect() as connection:
+        """A Core connection for single-statement reads: each statement sees the latest commit
+        on its own, with no transaction around them (no BEGIN or ROLLBACK to pay for)."""
+        with self._single_reads.connect() as connection:
             yield connection
 
     @property
