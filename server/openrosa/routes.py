@@ -7,12 +7,11 @@ from email.utils import formatdate
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, g, request, send_file
-from werkzeug.datastructures import FileStorage
 
 from server import errors
 from server.app_context import services
 from server.edge import openrosa_response
-from server.services.ingest import MANIFEST_PART, IncomingPart, check_file_name
+from server.openrosa.upload import read_upload
 from server.services.instance import nfc
 
 log = logging.getLogger("server.openrosa")
@@ -134,28 +133,15 @@ def submission_post() -> Response:
     """Receive one POST of a submission (a split submission comes in several)."""
     if not request.mimetype.startswith("multipart/"):
         raise errors.unsupported_media_type("Submissions must be sent as multipart/form-data.")
-    manifest: FileStorage | None = request.files.get(MANIFEST_PART)
-    if manifest is None:
-        raise errors.missing_submission_file()
-    xml = manifest.stream.read(services().config.max_part_bytes + 1)
-    if len(xml) > services().config.max_part_bytes:
-        raise errors.too_large(services().config.max_part_bytes)
-    parts = []
-    for key, storage in request.files.items(multi=True):
-        if key == MANIFEST_PART:
-            continue
-        # Collect names both the field and the file after the file; a client may set only one.
-        # Both are checked, since a form parser may already have trimmed a path from one.
-        check_file_name(key)
-        name = check_file_name(storage.filename or key)
-        parts.append(
-            IncomingPart(
-                name=name,
-                stream=storage.stream,
-                content_type=storage.mimetype or "application/octet-stream",
-            )
-        )
-    result = services().receive_submission(g.collector, xml, parts)
+    config = services().config
+    with read_upload(
+        request.stream,
+        request.mimetype_params.get("boundary"),
+        request.content_length,
+        config.max_part_bytes,
+        config.max_request_bytes,
+    ) as upload:
+        result = services().receive_submission(g.collector, upload.xml, upload.parts)
     message = (
         "Đã gửi thành công. Full submission upload was successful!"
         if result.status == 201
