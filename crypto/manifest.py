@@ -78,6 +78,11 @@ def parse_manifest(data: bytes, max_bytes: int = MAX_MANIFEST_BYTES) -> Manifest
         raise ManifestError(
             f"manifest is not well-formed XML (line {line}, column {column})"
         ) from exc
+    return manifest_from_root(root)
+
+
+def manifest_from_root(root: Element) -> Manifest:
+    """`parse_manifest` for XML already parsed (safely) by the caller."""
     if not is_encrypted_manifest(root):
         raise ManifestError('manifest root has no encrypted="yes"')
     form_id = root.get("id", "").strip()

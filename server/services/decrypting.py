@@ -26,9 +26,16 @@ class _Discard(io.RawIOBase):
 
 
 def decrypt_stored(
-    decryptors: Sequence[Decryptor], manifest: Manifest, parts: dict[str, str], blobs: BlobStore
+    decryptors: Sequence[Decryptor],
+    manifest: Manifest,
+    parts: dict[str, str],
+    blobs: BlobStore,
+    in_memory: dict[str, bytes] | None = None,
 ) -> tuple[bytes, str]:
     """(plaintext XML, signature result) with the first decryptor whose key fits.
+
+    Parts in `in_memory` (just received, already stored) are read from there, the others from
+    the blob store.
 
     Raises WrongKeyError when no key fits, and the crypto errors of a file that does not
     decrypt.
@@ -42,6 +49,8 @@ def decrypt_stored(
             yield xml if name == XML_NAME else _Discard()  # type: ignore[misc]
 
         def open_part(name: str) -> BinaryIO | None:
+            if in_memory and name in in_memory:
+                return io.BytesIO(in_memory[name])
             sha = parts.get(name)
             return blobs.open(sha) if sha else None
 

@@ -21,6 +21,7 @@ OpenRosa rules kept here, with the reasons:
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crypto.errors import ManifestError
-from crypto.manifest import parse_manifest
+from crypto.manifest import MAX_MANIFEST_BYTES, Manifest, manifest_from_root
 from server import errors
 from server.blobs import BlobStore, BlobStoreUnavailable, BlobTooLarge
 from server.clock import utcnow
@@ -66,6 +67,15 @@ class Sender(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Received:
+    """What the request already holds, so processing need not read it back from the store."""
+
+    xml: bytes
+    manifest: Manifest | None
+    contents: dict[str, bytes]  # parts small enough to have stayed in memory, by name
+
+
 class Processing(Protocol):
     """What ingest needs of processing to record a complete submission already decrypted."""
 
@@ -76,6 +86,7 @@ class Processing(Protocol):
         key_id: int | None,
         encrypted: bool,
         parts: dict[str, str],
+        received: Received | None = None,
     ) -> Any:
         """Decrypted and parsed data, or None when it cannot be done now."""
         ...
@@ -123,6 +134,7 @@ class _Header:
     deprecated_id: str | None
     encrypted: bool
     expected_parts: frozenset[str] | None  # None: any media name (plain submissions)
+    manifest: Manifest | None = None  # the encrypted submission's manifest, already parsed
 
 
 def check_file_name(name: str) -> str:
@@ -135,8 +147,10 @@ def check_file_name(name: str) -> str:
 def _read_header(xml: bytes) -> _Header:
     root = parse_xml(xml)
     if root.get("encrypted", "").strip().lower() == "yes":
+        if len(xml) > MAX_MANIFEST_BYTES:
+            raise errors.malformed_xml(f"manifest larger than {MAX_MANIFEST_BYTES} bytes")
         try:
-            manifest = parse_manifest(xml)
+            manifest = manifest_from_root(root)
         except ManifestError as exc:
             raise errors.malformed_xml(str(exc)) from None
         return _Header(
@@ -146,6 +160,7 @@ def _read_header(xml: bytes) -> _Header:
             deprecated_id=None,
             encrypted=True,
             expected_parts=frozenset([*manifest.media, manifest.xml_file]),
+            manifest=manifest,
         )
     header = plain_header(root)
     return _Header(
@@ -191,13 +206,18 @@ class Ingest:
                 )
 
         form_pk, version_pk, key_id = self._form_version(collector.id, header)
-        manifest_sha, stored = self._store_blobs(xml, parts)
+        manifest_sha, stored, in_memory = self._store_blobs(xml, parts)
         prepared = None
         if processing is not None:
             present = {MANIFEST_PART: manifest_sha, **{item[0]: item[1] for item in stored}}
             if header.expected_parts is None or header.expected_parts <= set(present):
                 prepared = processing.prepare(
-                    header.form_id, version_pk, key_id, header.encrypted, present
+                    header.form_id,
+                    version_pk,
+                    key_id,
+                    header.encrypted,
+                    present,
+                    Received(xml, header.manifest, in_memory),
                 )
 
         for attempt in (1, 2):
@@ -245,19 +265,28 @@ class Ingest:
 
     def _store_blobs(
         self, xml: bytes, parts: Sequence[IncomingPart]
-    ) -> tuple[str, list[tuple[str, str, int, str]]]:
+    ) -> tuple[str, list[tuple[str, str, int, str]], dict[str, bytes]]:
+        """Store every part durably: (manifest sha256, stored parts, small parts' bytes)."""
+        in_memory: dict[str, bytes] = {}
         try:
             manifest_sha, _ = self.blobs.put_bytes(xml)
             stored = []
             for part in parts:
-                sha, size = self.blobs.put(part.stream, limit=self.max_part_bytes)
+                if isinstance(part.stream, io.BytesIO):  # small: the parser kept it in memory
+                    content = part.stream.getvalue()
+                    if len(content) > self.max_part_bytes:
+                        raise BlobTooLarge(self.max_part_bytes)
+                    sha, size = self.blobs.put_bytes(content)
+                    in_memory[part.name] = content
+                else:
+                    sha, size = self.blobs.put(part.stream, limit=self.max_part_bytes)
                 stored.append((part.name, sha, size, part.content_type))
         except BlobTooLarge:
             raise errors.too_large(self.max_part_bytes) from None
         except BlobStoreUnavailable as exc:
             log.error("blob store refused a write: %s", exc)
             raise errors.storage_unavailable() from None
-        return manifest_sha, stored
+        return manifest_sha, stored, in_memory
 
     def _record(
         self,

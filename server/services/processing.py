@@ -23,7 +23,7 @@ from crypto.manifest import parse_manifest
 from server.blobs import BlobStore
 from server.services import cases as case_service
 from server.services.decrypting import decrypt_stored
-from server.services.ingest import MANIFEST_PART, StoredSubmission
+from server.services.ingest import MANIFEST_PART, Received, StoredSubmission
 from server.services.instance import get_path, instance_data, parse_xml, repeat_paths_of_xform
 from server.services.keyring import KeyRing
 from server.store import submissions as submission_store
@@ -122,12 +122,16 @@ class Processor:
         return self._repeat_paths[version.id]
 
     def _plaintext(
-        self, parts: dict[str, str], encrypted: bool, key_id: int | None
+        self,
+        parts: dict[str, str],
+        encrypted: bool,
+        key_id: int | None,
+        received: Received | None = None,
     ) -> tuple[bytes, str | None]:
-        manifest_bytes = self.blobs.read(parts[MANIFEST_PART])
+        manifest_bytes = received.xml if received else self.blobs.read(parts[MANIFEST_PART])
         if not encrypted:
             return manifest_bytes, None
-        manifest = parse_manifest(manifest_bytes)
+        manifest = (received.manifest if received else None) or parse_manifest(manifest_bytes)
         missing = [name for name in (*manifest.media, manifest.xml_file) if name not in parts]
         if missing:
             raise _NotYet(f"waiting for part {missing[0]}")
@@ -137,7 +141,9 @@ class Processor:
         decryptors = [d for k in key_ids if (d := self.keyring.decryptor(k)) is not None]
         if not decryptors:
             raise _NotYet("the server key does not unlock with the configured passphrase")
-        return decrypt_stored(decryptors, manifest, parts, self.blobs)
+        return decrypt_stored(
+            decryptors, manifest, parts, self.blobs, received.contents if received else None
+        )
 
     def _save_state(self, submission_id: int, state: str, reason: str) -> Outcome:
         with self.store.session() as session:
@@ -169,6 +175,7 @@ class Processor:
         key_id: int | None,
         encrypted: bool,
         parts: dict[str, str],
+        received: Received | None = None,
     ) -> Prepared | None:
         """Decrypt and parse a complete submission before it is recorded, or None.
 
@@ -176,7 +183,7 @@ class Processor:
         submission is then recorded as received and processed the usual way.
         """
         try:
-            xml, signature = self._plaintext(parts, encrypted, key_id)
+            xml, signature = self._plaintext(parts, encrypted, key_id, received)
             data = instance_data(parse_xml(xml), self._repeats_of(form_version_id))
         except Exception:
             return None

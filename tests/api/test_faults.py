@@ -26,14 +26,14 @@ class FullDisk(FileBlobStore):
         self.room = room
 
     def put(self, source: BinaryIO, limit: int | None = None) -> tuple[str, int]:
-        data = source.read()
+        return self.put_bytes(source.read())
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
         if len(data) > self.room:
             # What the kernel does when the disk fills mid-write.
             raise_enospc(self.root)
         self.room -= len(data)
-        import io
-
-        return super().put(io.BytesIO(data), limit)
+        return super().put_bytes(data)
 
 
 def raise_enospc(root: Path) -> None:
