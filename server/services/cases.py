@@ -7,10 +7,12 @@ and the case never drifts from the data. Field names are those of the forms in f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
 from server.clock import utcnow
@@ -162,16 +164,60 @@ def rebuild(session: Session, case_code: str) -> int | None:
 
 
 def project_case(connection: Connection, case_code: str) -> int | None:
-    """`rebuild` on a connection inside the caller's transaction (the ingest hot path)."""
-    rows = submission_store.rows_of_case(connection, case_code)
-    case_id = case_store.id_by_code(connection, case_code)
-    if case_id is not None:
-        case_store.clear_projection(connection, case_id)
-    if not rows:
-        if case_id is not None:
-            case_store.delete_case(connection, case_id)
-        return None
+    """`rebuild` on a connection inside the caller's transaction."""
+    return project_cases(connection, [case_code]).get(case_code)
 
+
+@dataclass
+class _Projection:
+    """One case recomputed from its rows, before it is written."""
+
+    values: dict[str, Any]
+    events: list[dict[str, Any]]
+    intake: dict[str, Any] | None
+    without_unit: list[int]
+
+
+def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str, int]:
+    """Rebuild several cases with a handful of statements (the ingest hot path projects every
+    submission of a batch at once); the ids of the cases left, by code."""
+    codes = sorted(set(case_codes))
+    if not codes:
+        return {}
+    rows_by_case: dict[str, list[Row[Any]]] = {code: [] for code in codes}
+    for row in submission_store.rows_of_cases(connection, codes):
+        rows_by_case[row.case_code].append(row)  # in event order within each case
+    existing = case_store.ids_by_code(connection, codes)
+    case_store.clear_projections(connection, list(existing.values()))
+    gone = [existing[code] for code in codes if code in existing and not rows_by_case[code]]
+    case_store.delete_cases(connection, gone)
+    projections = {code: _project(code, rows) for code, rows in rows_by_case.items() if rows}
+    ids = case_store.write_many(
+        connection,
+        {code: existing.get(code) for code in projections},
+        {code: projection.values for code, projection in projections.items()},
+    )
+    events: list[dict[str, Any]] = []
+    persons: list[dict[str, Any]] = []
+    for code, projection in projections.items():
+        events += [{"case_id": ids[code], **event} for event in projection.events]
+        if projection.intake is not None:
+            persons += _persons(ids[code], projection.intake)
+        if projection.without_unit and (
+            projection.values["province_code"] or projection.values["commune_code"]
+        ):
+            submission_store.fill_units(
+                connection,
+                projection.without_unit,
+                projection.values["province_code"],
+                projection.values["commune_code"],
+            )
+    case_store.add_projection(connection, events, persons)
+    return ids
+
+
+def _project(case_code: str, rows: list[Row[Any]]) -> _Projection:
+    """A case's columns, timeline and persons from its current submissions, in event order."""
     status = "awaiting_verification"
     reception: date | None = None
     last_visit: date | None = None
@@ -238,16 +284,8 @@ def project_case(connection: Connection, case_code: str) -> int | None:
         "search_text": fold(" ".join(search_parts)),
         "updated_at": utcnow(),
     }
-    case_id = case_store.write(connection, case_id, values)
-    case_store.add_projection(
-        connection,
-        [{"case_id": case_id, **event} for event in events],
-        _persons(case_id, latest_intake) if latest_intake is not None else [],
-    )
     without_unit = [row.id for row in rows if row.province_code is None]
-    if without_unit and (province or commune):
-        submission_store.fill_units(connection, without_unit, province, commune)
-    return case_id
+    return _Projection(values, events, latest_intake, without_unit)
 
 
 def _persons(case_id: int, data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -26,46 +26,61 @@ from server.store.scope import UnitScope, unit_clause, unit_filter_clause
 _C = Case.__table__
 _E = CaseEvent.__table__
 _P = CasePerson.__table__
-_ID_BY_CODE = select(_C.c.id).where(_C.c.case_code == bindparam("b_code"))
-_CLEAR_EVENTS = delete(_E).where(_E.c.case_id == bindparam("b_case"))
-_CLEAR_PERSONS = delete(_P).where(_P.c.case_id == bindparam("b_case"))
-_DELETE = delete(_C).where(_C.c.id == bindparam("b_case"))
-_INSERT = insert(_C).returning(_C.c.id)
+_IDS_BY_CODE = select(_C.c.case_code, _C.c.id).where(
+    _C.c.case_code.in_(bindparam("b_codes", expanding=True))
+)
+_CLEAR_EVENTS = delete(_E).where(_E.c.case_id.in_(bindparam("b_cases", expanding=True)))
+_CLEAR_PERSONS = delete(_P).where(_P.c.case_id.in_(bindparam("b_cases", expanding=True)))
+_DELETE = delete(_C).where(_C.c.id.in_(bindparam("b_cases", expanding=True)))
+_INSERT = insert(_C)
 _UPDATE = update(_C).where(_C.c.id == bindparam("b_case"))
 _INSERT_EVENTS = insert(_E)
 _INSERT_PERSONS = insert(_P)
 
 
-def id_by_code(connection: Connection, case_code: str) -> int | None:
-    """The id of the case with this case_code."""
-    found: int | None = connection.scalar(_ID_BY_CODE, {"b_code": case_code})
-    return found
+def ids_by_code(connection: Connection, case_codes: list[str]) -> dict[str, int]:
+    """The ids of the cases with these codes that exist."""
+    return {
+        code: case_id for code, case_id in connection.execute(_IDS_BY_CODE, {"b_codes": case_codes})
+    }
 
 
-def clear_projection(connection: Connection, case_id: int) -> None:
-    """Remove a case's timeline and persons before they are projected again."""
-    connection.execute(_CLEAR_EVENTS, {"b_case": case_id})
-    connection.execute(_CLEAR_PERSONS, {"b_case": case_id})
+def clear_projections(connection: Connection, case_ids: list[int]) -> None:
+    """Remove cases' timelines and persons before they are projected again."""
+    if case_ids:
+        connection.execute(_CLEAR_EVENTS, {"b_cases": case_ids})
+        connection.execute(_CLEAR_PERSONS, {"b_cases": case_ids})
 
 
-def delete_case(connection: Connection, case_id: int) -> None:
-    """Remove a case left without submissions (its projection cleared first)."""
-    connection.execute(_DELETE, {"b_case": case_id})
+def delete_cases(connection: Connection, case_ids: list[int]) -> None:
+    """Remove cases left without submissions (their projections cleared first)."""
+    if case_ids:
+        connection.execute(_DELETE, {"b_cases": case_ids})
 
 
-def write(connection: Connection, case_id: int | None, values: dict[str, Any]) -> int:
-    """Insert (case_id None) or update a case row; its id."""
-    if case_id is None:
-        new_id: int = connection.execute(_INSERT, values).scalar_one()
-        return new_id
-    connection.execute(_UPDATE, {"b_case": case_id, **values})
-    return case_id
+def write_many(
+    connection: Connection,
+    ids: dict[str, int | None],
+    values: dict[str, dict[str, Any]],
+) -> dict[str, int]:
+    """Insert the cases whose id is None and update the others; every id, by code."""
+    new = [values[code] for code, case_id in ids.items() if case_id is None]
+    if new:
+        connection.execute(_INSERT, new)
+    known = [
+        {"b_case": case_id, **values[code]} for code, case_id in ids.items() if case_id is not None
+    ]
+    if known:
+        connection.execute(_UPDATE, known)
+    if not new:
+        return {code: case_id for code, case_id in ids.items() if case_id is not None}
+    return ids_by_code(connection, list(ids))
 
 
 def add_projection(
     connection: Connection, events: list[dict[str, Any]], persons: list[dict[str, Any]]
 ) -> None:
-    """Insert a case's timeline entries and persons."""
+    """Insert cases' timeline entries and persons."""
     if events:
         connection.execute(_INSERT_EVENTS, events)
     if persons:

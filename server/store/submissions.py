@@ -112,8 +112,9 @@ _FOR_PROCESSING = (
     .where(_S.c.id == bindparam("b_id"))
     .with_for_update()
 )
-_OF_CASE = (
+_OF_CASES = (
     select(
+        _S.c.case_code,
         _S.c.id,
         _S.c.data,
         _S.c.event_date,
@@ -123,12 +124,12 @@ _OF_CASE = (
     )
     .join(_F, _F.c.id == _S.c.form_id)
     .where(
-        _S.c.case_code == bindparam("b_code"),
+        _S.c.case_code.in_(bindparam("b_codes", expanding=True)),
         _S.c.decrypt_state == "decrypted",
         _S.c.superseded_by_id.is_(None),
         _S.c.review_state != "rejected",
     )
-    .order_by(_S.c.event_date, _S.c.id)
+    .order_by(_S.c.case_code, _S.c.event_date, _S.c.id)
 )
 
 
@@ -174,9 +175,10 @@ def for_processing(connection: Connection, submission_id: int) -> Row[Any] | Non
     return connection.execute(_FOR_PROCESSING, {"b_id": submission_id}).first()
 
 
-def rows_of_case(connection: Connection, case_code: str) -> Sequence[Row[Any]]:
-    """The submissions that make up a case (as `for_case`), with their form's XForm id."""
-    return connection.execute(_OF_CASE, {"b_code": case_code}).all()
+def rows_of_cases(connection: Connection, case_codes: list[str]) -> Sequence[Row[Any]]:
+    """The submissions that make up these cases (as `for_case`), with their form's XForm id,
+    by case and in event order."""
+    return connection.execute(_OF_CASES, {"b_codes": case_codes}).all()
 
 
 def fill_units(
