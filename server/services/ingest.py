@@ -38,6 +38,7 @@ from server import errors
 from server.blobs import BlobStore, BlobStoreUnavailable, BlobTooLarge
 from server.clock import utcnow
 from server.services.instance import nfc, parse_xml, plain_header
+from server.services.recording import GroupCommit, NewSubmission
 from server.store import forms as form_store
 from server.store import submissions as submission_store
 from server.store.db import Store
@@ -91,15 +92,8 @@ class Processing(Protocol):
         """Decrypted and parsed data, or None when it cannot be done now."""
         ...
 
-    def project(
-        self,
-        connection: Connection,
-        submission_id: int,
-        form_pk: int,
-        deprecated_id: str | None,
-        prepared: Any,
-    ) -> Any:
-        """Project a submission inserted with `prepared.columns()`; an outcome with `.state`."""
+    def project_batch(self, connection: Connection, items: Sequence[Any]) -> Sequence[Any]:
+        """Project submissions inserted with `prepared.columns()`; outcomes with `.state`."""
         ...
 
 
@@ -181,6 +175,7 @@ class Ingest:
         self.blobs = blobs
         self.max_part_bytes = max_part_bytes
         self._versions: dict[tuple[str, str], tuple[int, int, int | None]] = {}
+        self._group = GroupCommit(store)
 
     def receive(
         self,
@@ -299,74 +294,25 @@ class Ingest:
         ready: tuple[Processing, Any] | None = None,
     ) -> IngestResult:
         manifest_sha, manifest_size = manifest
-        with self.store.transaction() as connection:
-            known = submission_store.find_id(connection, form_pk, header.instance_id)
-            if known is None:
-                return self._record_new(
-                    connection,
-                    collector_id,
-                    form_pk,
-                    version_pk,
-                    header,
-                    (MANIFEST_PART, manifest_sha, manifest_size, "text/xml"),
-                    stored,
-                    ready,
-                )
-        return self._record_known(known, header, manifest_sha, stored)
-
-    @staticmethod
-    def _record_new(
-        connection: Connection,
-        collector_id: int,
-        form_pk: int,
-        version_pk: int,
-        header: _Header,
-        manifest_part: tuple[str, str, int, str],
-        stored: list[tuple[str, str, int, str]],
-        ready: tuple[Processing, Any] | None,
-    ) -> IngestResult:
-        submission_id = submission_store.insert_received(
-            connection,
-            {
-                "form_id": form_pk,
-                "form_version_id": version_pk,
-                "instance_id": header.instance_id,
-                "deprecated_id": header.deprecated_id,
-                "collector_id": collector_id,
-                "manifest_sha256": manifest_part[1],
-                "encrypted": header.encrypted,
-                "decrypt_state": "pending",
-                "decrypt_reason": "received",
-                "review_state": "received",
-                # A submission decrypted before recording is inserted with its data at once.
-                **(ready[1].columns() if ready is not None else {}),
-            },
-        )
-        rows = [manifest_part, *stored]
-        submission_store.insert_parts(
-            connection,
-            [
-                {
-                    "submission_id": submission_id,
-                    "name": name,
-                    "blob_sha256": sha,
-                    "size": size,
-                    "content_type": content_type,
-                }
-                for name, sha, size, content_type in rows
-            ],
-        )
-        if header.deprecated_id:
-            submission_store.supersede(connection, form_pk, header.deprecated_id, submission_id)
-        decrypted = False
-        if ready is not None:
-            outcome = ready[0].project(
-                connection, submission_id, form_pk, header.deprecated_id, ready[1]
+        parts = [(MANIFEST_PART, manifest_sha, manifest_size, "text/xml"), *stored]
+        recorded = self._group.record(
+            NewSubmission(
+                collector_id,
+                form_pk,
+                version_pk,
+                header.instance_id,
+                header.deprecated_id,
+                header.encrypted,
+                parts,
+                ready[1] if ready else None,
+                ready[0] if ready else None,
             )
-            decrypted = outcome.state == "decrypted"
+        )
+        if recorded is None:
+            return self._record_known(form_pk, header, manifest_sha, stored)
         return IngestResult(
             201,
-            submission_id,
+            recorded.submission_id,
             header.instance_id,
             len(stored),
             StoredSubmission(
@@ -374,23 +320,25 @@ class Ingest:
                 version_pk,
                 None,
                 header.encrypted,
-                {name: sha for name, sha, _size, _type in rows},
-                decrypted,
+                {name: sha for name, sha, _size, _type in parts},
+                recorded.decrypted,
             ),
         )
 
     def _record_known(
         self,
-        submission_id: int,
+        form_pk: int,
         header: _Header,
         manifest_sha: str,
         stored: list[tuple[str, str, int, str]],
     ) -> IngestResult:
         """A POST for a known instanceID: 202 with the parts not seen before, or 409."""
         with self.store.session() as session:
-            existing = submission_store.lock(session, submission_id)
+            existing = submission_store.by_instance(session, form_pk, header.instance_id)
             if existing is None:
-                raise LookupError(submission_id)
+                raise LookupError(header.instance_id)
+            existing = submission_store.lock(session, existing.id)
+            assert existing is not None
             if existing.manifest_sha256 != manifest_sha:
                 raise errors.xml_differs(header.instance_id)
             parts = {p.name: p.blob_sha256 for p in submission_store.parts(session, existing.id)}

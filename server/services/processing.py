@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -223,14 +224,10 @@ class Processor:
         signature = prepared.signature
         try:
             with connection.begin_nested():
-                self._project(
-                    connection,
-                    submission_id,
-                    form_pk,
-                    deprecated_id,
-                    prepared.described["case_code"],
-                    prepared.data,
+                codes = self._edit_links(
+                    connection, submission_id, form_pk, deprecated_id, prepared
                 )
+                case_service.project_cases(connection, codes)
         except DBAPIError:
             raise  # the database itself failed: the caller's whole transaction is lost
         except Exception as exc:
@@ -242,16 +239,42 @@ class Processor:
             return Outcome(submission_id, "failed", reason, signature)
         return Outcome(submission_id, "decrypted", prepared.columns()["decrypt_reason"], signature)
 
+    def project_batch(self, connection: Connection, items: Sequence[ToProject]) -> list[Outcome]:
+        """`project` for several submissions at once: one savepoint and one projection of all
+        their cases; if that fails, each is projected on its own so only the failing one is
+        marked failed."""
+        try:
+            with connection.begin_nested():
+                codes: set[str] = set()
+                for item in items:
+                    codes |= self._edit_links(connection, *item)
+                case_service.project_cases(connection, codes)
+        except DBAPIError:
+            raise
+        except Exception:
+            return [self.project(connection, *item) for item in items]
+        return [
+            Outcome(
+                submission_id,
+                "decrypted",
+                prepared.columns()["decrypt_reason"],
+                prepared.signature,
+            )
+            for submission_id, _form, _deprecated, prepared in items
+        ]
+
     @staticmethod
-    def _project(
+    def _edit_links(
         connection: Connection,
         submission_id: int,
         form_pk: int,
         deprecated_id: str | None,
-        case_code: str | None,
-        data: dict[str, Any],
-    ) -> None:
-        named = get_path(data, "deprecatedID")
+        prepared: Prepared,
+    ) -> set[str]:
+        """Link an edit to the submission it replaces; the cases to project again."""
+        case_code = prepared.described["case_code"]
+        codes = {case_code} if case_code else set()
+        named = get_path(prepared.data, "deprecatedID")
         if not deprecated_id and isinstance(named, str) and named:
             # An encrypted edit names the submission it replaces only inside its XML.
             deprecated_id = named
@@ -263,14 +286,10 @@ class Processor:
                     submission_store.set_columns(
                         connection, old.id, {"superseded_by_id": submission_id}
                     )
-                if old.superseded_by_id in (None, submission_id) and old.case_code not in (
-                    None,
-                    case_code,
-                ):
-                    # The edit moved the submission to another case: the old one loses it.
-                    case_service.project_case(connection, old.case_code)
-        if case_code:
-            case_service.project_case(connection, case_code)
+                if old.superseded_by_id in (None, submission_id) and old.case_code:
+                    # An edit that moved the submission to another case takes it from the old.
+                    codes.add(old.case_code)
+        return codes
 
     def mark_failed(self, submission_id: int, reason: str) -> None:
         """Record why processing stopped; the parts stay and it can be tried again."""
@@ -323,6 +342,10 @@ class Prepared:
             "province_code": described["province_code"],
             "commune_code": described["commune_code"],
         }
+
+
+# (submission id, form id, deprecatedID known at ingest, prepared data)
+ToProject = tuple[int, int, "str | None", Prepared]
 
 
 class _NotYet(Exception):

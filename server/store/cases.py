@@ -40,9 +40,8 @@ _INSERT_PERSONS = insert(_P)
 
 def ids_by_code(connection: Connection, case_codes: list[str]) -> dict[str, int]:
     """The ids of the cases with these codes that exist."""
-    return {
-        code: case_id for code, case_id in connection.execute(_IDS_BY_CODE, {"b_codes": case_codes})
-    }
+    rows = connection.execute(_IDS_BY_CODE, {"b_codes": case_codes})
+    return {row.case_code: row.id for row in rows}
 
 
 def clear_projections(connection: Connection, case_ids: list[int]) -> None:

@@ -92,6 +92,10 @@ _FIND = select(_S.c.id).where(
     _S.c.form_id == bindparam("b_form"), _S.c.instance_id == bindparam("b_instance")
 )
 _INSERT = insert(_S).returning(_S.c.id)
+_INSERT_MANY = insert(_S)
+_IDS_BY_INSTANCE = select(_S.c.id, _S.c.form_id, _S.c.instance_id).where(
+    _S.c.instance_id.in_(bindparam("b_instances", expanding=True))
+)
 _INSERT_PARTS = insert(_P)
 _SUPERSEDE = (
     update(_S)
@@ -137,6 +141,26 @@ def find_id(connection: Connection, form_id: int, instance_id: str) -> int | Non
     """The id of the submission of a form with this instanceID."""
     found: int | None = connection.scalar(_FIND, {"b_form": form_id, "b_instance": instance_id})
     return found
+
+
+def ids_by_instance(
+    connection: Connection, wanted: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], int]:
+    """The ids of the stored submissions among these (form id, instanceID) pairs."""
+    if not wanted:
+        return {}
+    rows = connection.execute(_IDS_BY_INSTANCE, {"b_instances": sorted({i for _f, i in wanted})})
+    pairs = set(wanted)
+    return {
+        (row.form_id, row.instance_id): row.id
+        for row in rows
+        if (row.form_id, row.instance_id) in pairs
+    }
+
+
+def insert_many(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert submission rows (all with the same columns)."""
+    connection.execute(_INSERT_MANY, rows)
 
 
 def insert_received(connection: Connection, values: dict[str, Any]) -> int:
