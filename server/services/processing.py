@@ -29,9 +29,10 @@ from server.services.instance import get_path, instance_data, parse_xml, repeat_
 from server.services.keyring import KeyRing
 from server.store import submissions as submission_store
 from server.store.db import Store
-from server.store.models import Form, FormVersion
+from server.store.models import FormVersion
 
 log = logging.getLogger("server.processing")
+PENDING_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -53,60 +54,112 @@ class Processor:
         self.keyring = keyring
         self._repeat_paths: dict[int, list[str]] = {}
 
-    def process(self, submission_id: int, stored: StoredSubmission | None = None) -> Outcome:
-        """Decrypt and project one submission if it can be done now; idempotent.
-
-        `stored` is what ingest just recorded; without it the submission is read back.
-        """
-        if stored is not None:
-            if stored.decrypted:
-                return Outcome(submission_id, "decrypted")
-            return self._process(
-                submission_id,
-                stored.parts,
-                stored.encrypted,
-                stored.key_id,
-                stored.form_id,
-                self._repeats_of(stored.form_version_id),
-            )
-        with self.store.reader() as session:
-            submission = submission_store.by_id(session, submission_id)
-            if submission is None:
-                raise LookupError(submission_id)
-            if submission.decrypt_state == "decrypted":
-                return Outcome(submission_id, "decrypted", signature=submission.signature)
-            version = session.get(FormVersion, submission.form_version_id)
-            form = session.get(Form, submission.form_id)
-            if version is None or form is None:
-                raise LookupError(submission_id)
-            parts = {p.name: p.blob_sha256 for p in submission_store.parts(session, submission.id)}
-            encrypted, key_id, form_id = submission.encrypted, version.key_id, form.xml_form_id
-            repeats = self._repeats(version)
-        return self._process(submission_id, parts, encrypted, key_id, form_id, repeats)
-
-    def _process(
+    def process(
         self,
         submission_id: int,
-        parts: dict[str, str],
-        encrypted: bool,
-        key_id: int | None,
-        form_id: str,
-        repeats: list[str],
+        stored: StoredSubmission | None = None,
+        received: Received | None = None,
     ) -> Outcome:
-        try:
-            xml, signature = self._plaintext(parts, encrypted, key_id)
-        except _NotYet as wait:
-            return self._save_state(submission_id, "pending", wait.reason)
-        except CryptoError as exc:
-            return self._save_state(submission_id, "failed", str(exc))
+        """Decrypt and project one submission if it can be done now; idempotent.
 
+        `stored` is what ingest just recorded (and `received` what the request still holds);
+        without them the submission is read back.
+        """
+        return self.process_batch([Job(submission_id, stored, received)])[0]
+
+    def process_batch(self, jobs: Sequence[Job]) -> list[Outcome]:
+        """Decrypt several submissions outside any transaction, then write them all and project
+        their cases in one transaction; an outcome per job, in order.
+
+        A submission that cannot be decrypted now keeps its parts and gets the reason; one that
+        is already decrypted (by another worker, say) is left as it is.
+        """
+        known = {job.submission_id: job.stored for job in jobs if job.stored is not None}
+        missing = [job.submission_id for job in jobs if job.stored is None]
+        known.update(self._read_back(missing))
+        results: dict[int, Outcome | Prepared] = {}
+        for job in jobs:
+            stored = known.get(job.submission_id)
+            if stored is None:
+                results[job.submission_id] = Outcome(job.submission_id, "missing")
+            elif stored.decrypted:
+                results[job.submission_id] = Outcome(job.submission_id, "decrypted")
+            else:
+                results[job.submission_id] = self._decrypt(job.submission_id, stored, job.received)
+        if any(
+            not isinstance(result, Outcome) or result.state != "decrypted"
+            for result in results.values()
+        ):
+            with self.store.transaction() as connection:
+                self._write(connection, results)
+        return [result for job in jobs if isinstance(result := results[job.submission_id], Outcome)]
+
+    def _decrypt(
+        self, submission_id: int, stored: StoredSubmission, received: Received | None
+    ) -> Outcome | Prepared:
         try:
-            data = instance_data(parse_xml(xml), repeats)
-        except Exception as exc:  # a Problem from parse_xml: the decrypted XML is unreadable
-            return self._save_state(
-                submission_id, "failed", f"the decrypted XML cannot be read ({type(exc).__name__})"
+            xml, signature = self._plaintext(
+                stored.parts, stored.encrypted, stored.key_id, received
             )
-        return self._save_result(submission_id, form_id, xml, data, signature)
+        except _NotYet as wait:
+            return Outcome(submission_id, "pending", wait.reason)
+        except CryptoError as exc:
+            return Outcome(submission_id, "failed", str(exc))
+        except Exception as exc:  # a part unreadable in the blob store, say
+            return Outcome(submission_id, "failed", f"processing failed ({type(exc).__name__})")
+        try:
+            data = instance_data(parse_xml(xml), self._repeats_of(stored.form_version_id))
+        except Exception as exc:  # a Problem from parse_xml: the decrypted XML is unreadable
+            return Outcome(
+                submission_id,
+                "failed",
+                f"the decrypted XML cannot be read ({type(exc).__name__})",
+            )
+        return Prepared(stored.form_id, hashlib.sha256(xml).hexdigest(), data, signature)
+
+    def _write(self, connection: Connection, results: dict[int, Outcome | Prepared]) -> None:
+        """Write every result into its submission (replacing each Prepared by its outcome)."""
+        rows = submission_store.processing_rows(connection, list(results))
+        to_project: list[ToProject] = []
+        for submission_id, result in list(results.items()):
+            row = rows.get(submission_id)
+            if row is None or row.decrypt_state == "decrypted":
+                if isinstance(result, Prepared):
+                    results[submission_id] = Outcome(
+                        submission_id, "decrypted", signature=result.signature
+                    )
+                continue
+            if isinstance(result, Outcome):
+                if result.state in ("pending", "failed"):
+                    submission_store.set_columns(
+                        connection,
+                        submission_id,
+                        {"decrypt_state": result.state, "decrypt_reason": result.reason},
+                    )
+                continue
+            submission_store.set_columns(connection, submission_id, result.columns())
+            to_project.append((submission_id, row.form_id, row.deprecated_id, result))
+        for outcome in self.project_batch(connection, to_project) if to_project else []:
+            results[outcome.submission_id] = outcome
+
+    def _read_back(self, ids: list[int]) -> dict[int, StoredSubmission]:
+        """What processing needs of submissions recorded earlier (a sweep, decrypt-pending)."""
+        if not ids:
+            return {}
+        with self.store.read() as connection:
+            rows = submission_store.to_process(connection, ids)
+            parts = submission_store.part_digests(connection, ids)
+        return {
+            row.id: StoredSubmission(
+                row.xml_form_id,
+                row.form_version_id,
+                row.key_id,
+                row.encrypted,
+                parts.get(row.id, {}),
+                row.decrypt_state == "decrypted",
+            )
+            for row in rows
+        }
 
     def _repeats_of(self, form_version_id: int) -> list[str]:
         if form_version_id not in self._repeat_paths:
@@ -146,29 +199,6 @@ class Processor:
             decryptors, manifest, parts, self.blobs, received.contents if received else None
         )
 
-    def _save_state(self, submission_id: int, state: str, reason: str) -> Outcome:
-        with self.store.session() as session:
-            submission = submission_store.lock(session, submission_id)
-            if submission is not None and submission.decrypt_state != "decrypted":
-                submission.decrypt_state = state
-                submission.decrypt_reason = reason
-        return Outcome(submission_id, state, reason)
-
-    def _save_result(
-        self,
-        submission_id: int,
-        form_id: str,
-        xml: bytes,
-        data: dict[str, Any],
-        signature: str | None,
-    ) -> Outcome:
-        prepared = Prepared(form_id, hashlib.sha256(xml).hexdigest(), data, signature)
-        with self.store.transaction() as connection:
-            row = submission_store.for_processing(connection, submission_id)
-            if row is None or row.decrypt_state == "decrypted":
-                return Outcome(submission_id, "decrypted", signature=signature)
-            return self.apply(connection, submission_id, row.form_id, row.deprecated_id, prepared)
-
     def prepare(
         self,
         form_id: str,
@@ -189,24 +219,6 @@ class Processor:
         except Exception:
             return None
         return Prepared(form_id, hashlib.sha256(xml).hexdigest(), data, signature)
-
-    def apply(
-        self,
-        connection: Connection,
-        submission_id: int,
-        form_pk: int,
-        deprecated_id: str | None,
-        prepared: Prepared,
-    ) -> Outcome:
-        """Write what decryption gave into the submission and project its case.
-
-        Runs inside the caller's transaction. A submission already decrypted by someone else
-        is left alone. The projection runs in a savepoint: if it fails, the submission keeps
-        its data and is marked failed with the reason, and what the caller records is kept.
-        """
-        if not submission_store.write_decrypted(connection, submission_id, prepared.columns()):
-            return Outcome(submission_id, "decrypted", signature=prepared.signature)
-        return self.project(connection, submission_id, form_pk, deprecated_id, prepared)
 
     def project(
         self,
@@ -293,20 +305,32 @@ class Processor:
 
     def mark_failed(self, submission_id: int, reason: str) -> None:
         """Record why processing stopped; the parts stay and it can be tried again."""
-        self._save_state(submission_id, "failed", reason)
+        with self.store.transaction() as connection:
+            row = submission_store.processing_rows(connection, [submission_id]).get(submission_id)
+            if row is not None and row.decrypt_state != "decrypted":
+                submission_store.set_columns(
+                    connection, submission_id, {"decrypt_state": "failed", "decrypt_reason": reason}
+                )
 
     def process_pending(self) -> list[Outcome]:
         """Try every submission not decrypted yet."""
         with self.store.reader() as session:
             ids = submission_store.pending_ids(session)
         outcomes = []
-        for submission_id in ids:
+        for start in range(0, len(ids), PENDING_BATCH):
+            batch = ids[start : start + PENDING_BATCH]
             try:
-                outcomes.append(self.process(submission_id))
-            except Exception as exc:  # one bad submission must not stop the others
-                reason = f"processing failed ({type(exc).__name__})"
-                self.mark_failed(submission_id, reason)
-                outcomes.append(Outcome(submission_id, "failed", reason))
+                outcomes += self.process_batch([Job(submission_id) for submission_id in batch])
+                continue
+            except Exception as exc:  # tried again one submission at a time
+                log.error("processing a batch failed: %s", type(exc).__name__)
+            for submission_id in batch:
+                try:
+                    outcomes.append(self.process(submission_id))
+                except Exception as exc:  # one bad submission must not stop the others
+                    reason = f"processing failed ({type(exc).__name__})"
+                    self.mark_failed(submission_id, reason)
+                    outcomes.append(Outcome(submission_id, "failed", reason))
         return outcomes
 
 
@@ -346,6 +370,15 @@ class Prepared:
 
 # (submission id, form id, deprecatedID known at ingest, prepared data)
 ToProject = tuple[int, int, "str | None", Prepared]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A submission to process, with what its request still holds when there is one."""
+
+    submission_id: int
+    stored: StoredSubmission | None = None
+    received: Received | None = None
 
 
 class _NotYet(Exception):

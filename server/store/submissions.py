@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from server.store.models import Collector, Form, Submission, SubmissionPart
+from server.store.models import Collector, Form, FormVersion, Submission, SubmissionPart
 from server.store.scope import UnitScope, unit_clause, unit_filter_clause
 
 
@@ -106,15 +106,31 @@ _SUPERSEDE = (
     )
     .values(superseded_by_id=bindparam("b_by"))
 )
-_WRITE_DECRYPTED = update(_S).where(_S.c.id == bindparam("b_id"), _S.c.decrypt_state != "decrypted")
 _SET = update(_S).where(_S.c.id == bindparam("b_id"))
 _EDITED = select(_S.c.id, _S.c.case_code, _S.c.superseded_by_id).where(
     _S.c.form_id == bindparam("b_form"), _S.c.instance_id == bindparam("b_instance")
 )
-_FOR_PROCESSING = (
-    select(_S.c.form_id, _S.c.deprecated_id, _S.c.decrypt_state)
-    .where(_S.c.id == bindparam("b_id"))
+_V = FormVersion.__table__
+_PROCESSING_ROWS = (
+    select(_S.c.id, _S.c.form_id, _S.c.deprecated_id, _S.c.decrypt_state)
+    .where(_S.c.id.in_(bindparam("b_ids", expanding=True)))
     .with_for_update()
+)
+_TO_PROCESS = (
+    select(
+        _S.c.id,
+        _S.c.form_version_id,
+        _S.c.encrypted,
+        _S.c.decrypt_state,
+        _F.c.xml_form_id,
+        _V.c.key_id,
+    )
+    .join(_F, _F.c.id == _S.c.form_id)
+    .join(_V, _V.c.id == _S.c.form_version_id)
+    .where(_S.c.id.in_(bindparam("b_ids", expanding=True)))
+)
+_PART_DIGESTS = select(_P.c.submission_id, _P.c.name, _P.c.blob_sha256).where(
+    _P.c.submission_id.in_(bindparam("b_ids", expanding=True))
 )
 _OF_CASES = (
     select(
@@ -179,11 +195,6 @@ def supersede(connection: Connection, form_id: int, instance_id: str, by_id: int
     connection.execute(_SUPERSEDE, {"b_form": form_id, "b_instance": instance_id, "b_by": by_id})
 
 
-def write_decrypted(connection: Connection, submission_id: int, values: dict[str, Any]) -> bool:
-    """Write decrypted columns unless someone already did; True when this call wrote them."""
-    return connection.execute(_WRITE_DECRYPTED, {"b_id": submission_id, **values}).rowcount > 0
-
-
 def set_columns(connection: Connection, submission_id: int, values: dict[str, Any]) -> None:
     """Update some columns of one submission."""
     connection.execute(_SET, {"b_id": submission_id, **values})
@@ -194,9 +205,22 @@ def edited(connection: Connection, form_id: int, instance_id: str) -> Row[Any] |
     return connection.execute(_EDITED, {"b_form": form_id, "b_instance": instance_id}).first()
 
 
-def for_processing(connection: Connection, submission_id: int) -> Row[Any] | None:
-    """(form_id, deprecated_id, decrypt_state), locked for update on PostgreSQL."""
-    return connection.execute(_FOR_PROCESSING, {"b_id": submission_id}).first()
+def processing_rows(connection: Connection, ids: list[int]) -> dict[int, Row[Any]]:
+    """(id, form_id, deprecated_id, decrypt_state) by id, locked for update on PostgreSQL."""
+    return {row.id: row for row in connection.execute(_PROCESSING_ROWS, {"b_ids": ids})}
+
+
+def to_process(connection: Connection, ids: list[int]) -> Sequence[Row[Any]]:
+    """What processing needs to know of these submissions, with their form and key."""
+    return connection.execute(_TO_PROCESS, {"b_ids": ids}).all()
+
+
+def part_digests(connection: Connection, ids: list[int]) -> dict[int, dict[str, str]]:
+    """Each submission's parts: name -> blob sha256."""
+    found: dict[int, dict[str, str]] = {}
+    for row in connection.execute(_PART_DIGESTS, {"b_ids": ids}):
+        found.setdefault(row.submission_id, {})[row.name] = row.blob_sha256
+    return found
 
 
 def rows_of_cases(connection: Connection, case_codes: list[str]) -> Sequence[Row[Any]]:
