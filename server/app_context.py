@@ -17,9 +17,10 @@ from server.blobs import FileBlobStore
 from server.config import Config
 from server.security.passwords import verify_password
 from server.services import collectors as collector_service
+from server.services.background import BackgroundProcessing
 from server.services.ingest import IncomingPart, Ingest, IngestResult, Sender
 from server.services.keyring import KeyRing
-from server.services.processing import Processor
+from server.services.processing import Job, Processor
 from server.store import collectors as collector_store
 from server.store import forms as form_store
 from server.store import users as user_store
@@ -51,6 +52,9 @@ class Services:
         self.keyring = KeyRing(store, config.key_passphrase)
         self.ingest = Ingest(store, self.blobs, config.max_part_bytes)
         self.processor = Processor(store, self.blobs, self.keyring)
+        self.background = (
+            BackgroundProcessing(self.processor) if config.background_processing else None
+        )
 
     # Collectors ---------------------------------------------------------------------------
 
@@ -131,7 +135,13 @@ class Services:
     def receive_submission(
         self, collector: Sender, xml: bytes, parts: Sequence[IncomingPart]
     ) -> IngestResult:
-        """Store a POST durably, then try to decrypt and project what is now complete."""
+        """Store a POST durably, then decrypt and project what is now complete: right away, or
+        on the background thread (after the answer) under `fieldcase serve`."""
+        if self.background is not None:
+            result = self.ingest.receive(collector, xml, parts)
+            if result.status == 201 or result.new_parts:
+                self.background.submit(Job(result.submission_id, result.stored))
+            return result
         result = self.ingest.receive(collector, xml, parts, self.processor)
         if result.status == 201 or result.new_parts:
             try:

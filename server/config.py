@@ -130,6 +130,8 @@ class Config:
     log_level: str = "INFO"
     project_name: str = "fieldcase"
     testing: bool = False
+    # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
+    background_processing: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:

@@ -40,14 +40,30 @@ class FieldcaseServer(BaseApplication):  # type: ignore[misc]
             "limit_request_line": 8190,
             "proc_name": "fieldcase",
             "forwarded_allow_ips": "127.0.0.1",
+            "worker_exit": _finish_processing,
         }
         for key, value in settings.items():
             self.cfg.set(key, value)
 
     def load(self) -> Any:
         from server.app import create_app
+        from server.app_context import SERVICES_KEY
 
-        return create_app(self.fieldcase_config)
+        # Phones get their answer once a submission is stored; decryption follows on a thread.
+        app = create_app(self.fieldcase_config.with_changes(background_processing=True))
+        background = app.extensions[SERVICES_KEY].background
+        background.start()
+        return app
+
+
+def _finish_processing(_server: Any, worker: Any) -> None:
+    """On a worker's way out, process what it has queued (what it cannot is swept later)."""
+    from server.app_context import SERVICES_KEY
+
+    app = getattr(worker, "wsgi", None)
+    background = app.extensions[SERVICES_KEY].background if app is not None else None
+    if background is not None:
+        background.stop(timeout=10.0)
 
 
 def serve(config: Config) -> None:

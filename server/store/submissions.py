@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
@@ -203,6 +203,22 @@ def set_columns(connection: Connection, submission_id: int, values: dict[str, An
 def edited(connection: Connection, form_id: int, instance_id: str) -> Row[Any] | None:
     """(id, case_code, superseded_by_id) of the submission an edit replaces, if stored."""
     return connection.execute(_EDITED, {"b_form": form_id, "b_instance": instance_id}).first()
+
+
+def received_before(connection: Connection, before: datetime, limit: int) -> list[int]:
+    """Submissions recorded before `before` and not processed since (none tried them)."""
+    return list(
+        connection.scalars(
+            select(_S.c.id)
+            .where(
+                _S.c.decrypt_state == "pending",
+                _S.c.decrypt_reason == "received",
+                _S.c.received_at < before,
+            )
+            .order_by(_S.c.id)
+            .limit(limit)
+        )
+    )
 
 
 def processing_rows(connection: Connection, ids: list[int]) -> dict[int, Row[Any]]:

@@ -1,0 +1,119 @@
+"""Decryption and case projection on a thread of the worker process, after the phone's answer.
+
+Under `fieldcase serve` a submission is acknowledged (201) as soon as it is stored durably, which
+is all the phone needs before it may delete its copy; decrypting it and projecting its case
+follow here moments later. Submissions that arrive together are processed together: one
+transaction writes a whole batch, so the work per submission falls as the load rises.
+
+Nothing depends on this thread for safety: a submission it has not reached when the worker
+stops (or is killed) stays "received" in the store, and a sweep (here, in any worker, or
+`fieldcase decrypt-pending`) picks it up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from datetime import timedelta
+
+from server.clock import utcnow
+from server.services.processing import Job, Processor
+from server.store import submissions as submission_store
+
+log = logging.getLogger("server.background")
+
+MAX_BATCH = 200
+SWEEP_EVERY = 15.0  # seconds between looks for submissions no worker took care of
+SWEEP_AGE = timedelta(seconds=30)  # a submission this long "received" was left behind
+
+
+class BackgroundProcessing:
+    """A queue of recorded submissions and the thread that decrypts and projects them."""
+
+    def __init__(self, processor: Processor) -> None:
+        self.processor = processor
+        self._queue: deque[Job] = deque()
+        self._wake = threading.Condition()
+        self._busy = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._next_sweep = time.monotonic()  # a worker's first act: take over what was left
+
+    def start(self) -> None:
+        """Start the thread now (a serving worker does, to take over what was left behind)."""
+        with self._wake:
+            self._start()
+
+    def submit(self, job: Job) -> None:
+        """Queue a submission just recorded (or given a missing part)."""
+        with self._wake:
+            self._queue.append(job)
+            self._start()
+            self._wake.notify()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the queue is empty and no batch is being written; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            while self._queue or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.wait(min(remaining, 0.05))
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish what is queued (up to `timeout`), then end the thread."""
+        self.wait_idle(timeout)
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._run, name="fieldcase-processing", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue and not self._stopping and not self._sweep_due():
+                    self._wake.wait(max(0.0, self._next_sweep - time.monotonic()))
+                if self._stopping:
+                    return
+                batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+                self._busy = True
+            try:
+                if not batch:
+                    batch = self._left_behind()
+                if batch:
+                    self._process(batch)
+            finally:
+                with self._wake:
+                    self._busy = False
+                    self._wake.notify_all()
+
+    def _sweep_due(self) -> bool:
+        return time.monotonic() >= self._next_sweep
+
+    def _left_behind(self) -> list[Job]:
+        self._next_sweep = time.monotonic() + SWEEP_EVERY
+        try:
+            with self.processor.store.read() as connection:
+                ids = submission_store.received_before(connection, utcnow() - SWEEP_AGE, MAX_BATCH)
+        except Exception as exc:  # the database may be down; the next sweep tries again
+            log.error("looking for unprocessed submissions failed: %s", type(exc).__name__)
+            return []
+        return [Job(submission_id) for submission_id in ids]
+
+    def _process(self, batch: list[Job]) -> None:
+        try:
+            self.processor.process_batch(batch)
+        except Exception as exc:
+            # The type only: exception text (SQL parameters) may hold a victim's data. The
+            # submissions stay "received"; the sweep or decrypt-pending takes them again.
+            log.error("processing %d submissions failed: %s", len(batch), type(exc).__name__)

@@ -1,0 +1,93 @@
+"""Processing after the answer, as `fieldcase serve` does: 201 once stored, decryption later."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, update
+
+from server.app import create_app
+from server.clock import utcnow
+from server.config import Config
+from server.services.background import BackgroundProcessing
+from server.services.setup import initialise
+from server.store.db import Store
+from server.store.models import Case, Submission
+from tests.factories import (
+    add_collector,
+    post_submission,
+    publish,
+    server_public_key,
+    services_of,
+    simple_xform,
+)
+from tests.submissions import encrypted_instance
+
+
+@pytest.fixture
+def serving_app(config: Config, store: Store) -> Iterator[Flask]:
+    """An app as a serving worker builds it: background processing on."""
+    initialise(config, store)
+    app = create_app(config.with_changes(background_processing=True), store)
+    publish(app, simple_xform(form_id="vt01_intake", public_key=server_public_key(app)))
+    yield app
+    background = services_of(app).background
+    assert background is not None
+    background.stop()
+
+
+def _states(app: Flask) -> dict[str, str]:
+    with services_of(app).store.session() as session:
+        return dict(session.execute(select(Submission.instance_id, Submission.decrypt_state)).all())
+
+
+def test_answered_once_stored_then_decrypted_and_projected(serving_app: Flask) -> None:
+    token, _ = add_collector(serving_app, "phone-bg")
+    public_key = server_public_key(serving_app)
+    client = serving_app.test_client()
+    for n in range(12):
+        xml, files = encrypted_instance(
+            public_key, "vt01_intake", instance_id=f"uuid:bg-{n}", case_code=f"01-2025-bg{n:04d}"
+        )
+        response = post_submission(client, f"/c/{token}", xml, dict(files))
+        assert response.status_code == 201
+    background = services_of(serving_app).background
+    assert background is not None
+    assert background.wait_idle(timeout=30)
+    assert set(_states(serving_app).values()) == {"decrypted"}
+    with services_of(serving_app).store.session() as session:
+        codes = set(session.scalars(select(Case.case_code)))
+    assert codes == {f"01-2025-bg{n:04d}" for n in range(12)}
+
+
+def test_a_submission_left_behind_is_swept(serving_app: Flask, monkeypatch) -> None:
+    """A worker killed before processing leaves the submission 'received'; a sweep takes it."""
+    token, _ = add_collector(serving_app, "phone-left")
+    services = services_of(serving_app)
+    background = services.background
+    assert background is not None
+    # Record without queueing, as if the worker had died right after answering.
+    monkeypatch.setattr(BackgroundProcessing, "submit", lambda self, job: None)
+    xml, files = encrypted_instance(
+        server_public_key(serving_app), "vt01_intake", instance_id="uuid:left"
+    )
+    assert (
+        post_submission(serving_app.test_client(), f"/c/{token}", xml, dict(files)).status_code
+        == 201
+    )
+    assert _states(serving_app) == {"uuid:left": "pending"}
+    with services.store.session() as session:
+        session.execute(update(Submission).values(received_at=utcnow() - timedelta(minutes=5)))
+    fresh = BackgroundProcessing(services.processor)  # a worker starting up sweeps first
+    fresh.start()
+    try:
+        for _ in range(200):
+            if _states(serving_app) == {"uuid:left": "decrypted"}:
+                break
+            fresh.wait_idle(timeout=0.1)
+        assert _states(serving_app) == {"uuid:left": "decrypted"}
+    finally:
+        fresh.stop()
