@@ -140,7 +140,7 @@ class Services:
         if self.background is not None:
             result = self.ingest.receive(collector, xml, parts)
             if result.status == 201 or result.new_parts:
-                self.background.submit(Job(result.submission_id, result.stored))
+                self.background.submit(Job(result.submission_id, result.stored, result.received))
             return result
         result = self.ingest.receive(collector, xml, parts, self.processor)
         if result.status == 201 or result.new_parts:

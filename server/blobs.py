@@ -142,7 +142,9 @@ class FileBlobStore:
 
     def open(self, sha256: str) -> BinaryIO:
         """Read a stored blob."""
-        return self._path(sha256).open("rb")
+        if not _SHA256.match(sha256):
+            raise ValueError("not a SHA-256 hex digest")
+        return open(os.path.join(self._root, sha256[:2], sha256[2:]), "rb")
 
     def read(self, sha256: str) -> bytes:
         """A stored blob's bytes (for small blobs: manifests, forms)."""

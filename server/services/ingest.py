@@ -25,7 +25,7 @@ import io
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy import Connection
@@ -118,6 +118,8 @@ class IngestResult:
     instance_id: str
     new_parts: int
     stored: StoredSubmission | None = None
+    # What the request held (small parts' bytes), for processing after the answer.
+    received: Received | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,11 @@ class Ingest:
                     (processing, prepared) if processing and prepared else None,
                 )
                 if result.stored is not None:
-                    result = replace(result, stored=replace(result.stored, key_id=key_id))
+                    result = replace(
+                        result,
+                        stored=replace(result.stored, key_id=key_id),
+                        received=Received(xml, header.manifest, in_memory),
+                    )
                 return result
             except IntegrityError:
                 # Another request recorded the same instanceID between our read and insert;
