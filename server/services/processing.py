@@ -121,6 +121,7 @@ class Processor:
         """Write every result into its submission (replacing each Prepared by its outcome)."""
         rows = submission_store.processing_rows(connection, list(results))
         to_project: list[ToProject] = []
+        updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for submission_id, result in list(results.items()):
             row = rows.get(submission_id)
             if row is None or row.decrypt_state == "decrypted":
@@ -131,14 +132,15 @@ class Processor:
                 continue
             if isinstance(result, Outcome):
                 if result.state in ("pending", "failed"):
-                    submission_store.set_columns(
-                        connection,
-                        submission_id,
-                        {"decrypt_state": result.state, "decrypt_reason": result.reason},
-                    )
-                continue
-            submission_store.set_columns(connection, submission_id, result.columns())
-            to_project.append((submission_id, row.form_id, row.deprecated_id, result))
+                    values = {"decrypt_state": result.state, "decrypt_reason": result.reason}
+                else:
+                    continue
+            else:
+                values = result.columns()
+                to_project.append((submission_id, row.form_id, row.deprecated_id, result))
+            updates.setdefault(tuple(values), []).append({"b_id": submission_id, **values})
+        for same_columns in updates.values():
+            submission_store.set_columns_many(connection, same_columns)
         for outcome in self.project_batch(connection, to_project) if to_project else []:
             results[outcome.submission_id] = outcome
 

@@ -76,11 +76,9 @@ def record_new(connection: Connection, jobs: Sequence[NewSubmission]) -> list[Re
     for job in fresh:
         row = _row(job)
         by_columns.setdefault(tuple(row), []).append(row)
+    ids: dict[tuple[int, str], int] = {}
     for rows in by_columns.values():
-        submission_store.insert_many(connection, rows)
-    ids = submission_store.ids_by_instance(
-        connection, [(job.form_pk, job.instance_id) for job in fresh]
-    )
+        ids.update(submission_store.insert_many(connection, rows))
     submission_store.insert_parts(
         connection,
         [

@@ -32,7 +32,7 @@ _IDS_BY_CODE = select(_C.c.case_code, _C.c.id).where(
 _CLEAR_EVENTS = delete(_E).where(_E.c.case_id.in_(bindparam("b_cases", expanding=True)))
 _CLEAR_PERSONS = delete(_P).where(_P.c.case_id.in_(bindparam("b_cases", expanding=True)))
 _DELETE = delete(_C).where(_C.c.id.in_(bindparam("b_cases", expanding=True)))
-_INSERT = insert(_C)
+_INSERT = insert(_C).returning(_C.c.id, _C.c.case_code)
 _UPDATE = update(_C).where(_C.c.id == bindparam("b_case"))
 _INSERT_EVENTS = insert(_E)
 _INSERT_PERSONS = insert(_P)
@@ -63,17 +63,14 @@ def write_many(
     values: dict[str, dict[str, Any]],
 ) -> dict[str, int]:
     """Insert the cases whose id is None and update the others; every id, by code."""
-    new = [values[code] for code, case_id in ids.items() if case_id is None]
-    if new:
-        connection.execute(_INSERT, new)
-    known = [
-        {"b_case": case_id, **values[code]} for code, case_id in ids.items() if case_id is not None
-    ]
+    written = {code: case_id for code, case_id in ids.items() if case_id is not None}
+    known = [{"b_case": case_id, **values[code]} for code, case_id in written.items()]
     if known:
         connection.execute(_UPDATE, known)
-    if not new:
-        return {code: case_id for code, case_id in ids.items() if case_id is not None}
-    return ids_by_code(connection, list(ids))
+    new = [values[code] for code, case_id in ids.items() if case_id is None]
+    if new:
+        written.update({row.case_code: row.id for row in connection.execute(_INSERT, new)})
+    return written
 
 
 def add_projection(

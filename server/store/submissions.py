@@ -92,7 +92,7 @@ _FIND = select(_S.c.id).where(
     _S.c.form_id == bindparam("b_form"), _S.c.instance_id == bindparam("b_instance")
 )
 _INSERT = insert(_S).returning(_S.c.id)
-_INSERT_MANY = insert(_S)
+_INSERT_MANY = insert(_S).returning(_S.c.id, _S.c.form_id, _S.c.instance_id)
 _IDS_BY_INSTANCE = select(_S.c.id, _S.c.form_id, _S.c.instance_id).where(
     _S.c.instance_id.in_(bindparam("b_instances", expanding=True))
 )
@@ -174,9 +174,11 @@ def ids_by_instance(
     }
 
 
-def insert_many(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert submission rows (all with the same columns)."""
-    connection.execute(_INSERT_MANY, rows)
+def insert_many(connection: Connection, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
+    """Insert submission rows (all with the same columns); their ids by (form, instanceID)."""
+    return {
+        (row.form_id, row.instance_id): row.id for row in connection.execute(_INSERT_MANY, rows)
+    }
 
 
 def insert_received(connection: Connection, values: dict[str, Any]) -> int:
@@ -198,6 +200,12 @@ def supersede(connection: Connection, form_id: int, instance_id: str, by_id: int
 def set_columns(connection: Connection, submission_id: int, values: dict[str, Any]) -> None:
     """Update some columns of one submission."""
     connection.execute(_SET, {"b_id": submission_id, **values})
+
+
+def set_columns_many(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Update the same columns of several submissions (each row has `b_id`)."""
+    if rows:
+        connection.execute(_SET, rows)
 
 
 def edited(connection: Connection, form_id: int, instance_id: str) -> Row[Any] | None:
