@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from email.utils import formatdate
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, g, request, send_file
@@ -39,7 +38,8 @@ def _before() -> None:
 @bp.after_request
 def _after(response: Response) -> Response:
     response.headers["X-OpenRosa-Version"] = "1.0"
-    response.headers.setdefault("Date", formatdate(usegmt=True))
+    # The Date header OpenRosa asks for comes from the HTTP server (gunicorn sends its own,
+    # so setting one here would send it twice).
     return response
 
 
