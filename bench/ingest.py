@@ -187,7 +187,7 @@ def main() -> None:
         help="each client pauses after this many submissions (0: never)",
     )
     parser.add_argument("--pause", type=float, default=1.0, help="pause between bursts, s")
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=32)
     parser.add_argument(
         "--per-client-rate",
         type=float,

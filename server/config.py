@@ -123,7 +123,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2
-    threads: int = 8
+    threads: int = 32
     max_part_bytes: int = 100 * 1024 * 1024
     max_request_bytes: int = 250 * 1024 * 1024
     secure_cookies: bool = False

@@ -35,7 +35,11 @@ def make_engine(url: str, *, for_writing: bool = True) -> Engine:
     """
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            # Enough for every thread of a worker (FIELDCASE_THREADS) to read at once.
+            pool_size=20,
+            max_overflow=40,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         begin = "BEGIN IMMEDIATE" if for_writing else "BEGIN"
