@@ -17,5 +17,6 @@ from bench import ingest
 
 if __name__ == "__main__":
     defaults = ["--clients", "200", "--seconds", "60", "--burst", "5", "--pause", "2"]
+    defaults += ["--per-client-rate", "4"]  # bursts of 5 then 2 s pause: under 2.5/s each
     sys.argv = [sys.argv[0], *defaults, *sys.argv[1:]]
     ingest.main()

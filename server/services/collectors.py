@@ -95,6 +95,7 @@ class CollectorRef:
 
     id: int
     name: str
+    form_ids: frozenset[int]  # the forms assigned to it when the request began
 
 
 def authenticate_token(connection: Connection, token: str) -> CollectorRef | None:
@@ -102,7 +103,10 @@ def authenticate_token(connection: Connection, token: str) -> CollectorRef | Non
     if not token or len(token) > 200:
         return None
     row = collector_store.active_by_token_sha256(connection, token_digest(token))
-    return CollectorRef(row.id, row.name) if row is not None else None
+    if row is None:
+        return None
+    assigned = frozenset(int(form_id) for form_id in (row.form_ids or "").split(",") if form_id)
+    return CollectorRef(row.id, row.name, assigned)
 
 
 def revoke(session: Session, collector_id: int, actor: str) -> None:

@@ -202,7 +202,7 @@ class Ingest:
                     f"File {unexpected[0]!r} is not listed in the encrypted submission."
                 )
 
-        form_pk, version_pk, key_id = self._form_version(collector.id, header)
+        form_pk, version_pk, key_id = self._form_version(collector, header)
         manifest_sha, stored, in_memory = self._store_blobs(xml, parts)
         prepared = None
         if processing is not None:
@@ -242,20 +242,30 @@ class Ingest:
                     raise
         raise AssertionError("unreachable")
 
-    def _form_version(self, collector_id: int, header: _Header) -> tuple[int, int, int | None]:
+    def _form_version(self, collector: Sender, header: _Header) -> tuple[int, int, int | None]:
         """(form, version, key) ids of the submitted form version, checked in this order: the
         form exists, it is assigned to the collector, the version exists.
 
         Published versions never change, so they are cached for the life of the process; the
-        assignment is read every time (a supervisor may withdraw it at any moment).
+        assignment is read for every request (a supervisor may withdraw it at any moment),
+        with the collector's credentials when they were checked (`form_ids`).
         """
         wanted = (header.form_id, header.version or "")
         cached = self._versions.get(wanted)
+        assigned_ids: frozenset[int] | None = getattr(collector, "form_ids", None)
+        if cached is not None and assigned_ids is not None:
+            if cached[0] not in assigned_ids:
+                raise errors.form_not_assigned(header.form_id)
+            return cached
         with self.store.read() as connection:
             form_pk = cached[0] if cached else form_store.pk_by_xml_form_id(connection, wanted[0])
             if form_pk is None:
                 raise errors.form_not_found(header.form_id)
-            if not form_store.assigned(connection, collector_id, form_pk):
+            if not (
+                form_pk in assigned_ids
+                if assigned_ids is not None
+                else form_store.assigned(connection, collector.id, form_pk)
+            ):
                 raise errors.form_not_assigned(header.form_id)
             if cached is None:
                 version = form_store.version_key(connection, form_pk, wanted[1])

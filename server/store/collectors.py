@@ -5,19 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, Row, String, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
-from server.store.models import Collector
+from server.store.models import Collector, CollectorForm
 
 _C = Collector.__table__
-_ACTIVE_BY_TOKEN = select(_C.c.id, _C.c.name).where(
-    _C.c.token_sha256 == bindparam("b_sha"), _C.c.revoked_at.is_(None)
-)
+_A = CollectorForm.__table__
+_ACTIVE_BY_TOKEN = select(
+    _C.c.id,
+    _C.c.name,
+    select(func.aggregate_strings(cast(_A.c.form_id, String), ","))
+    .where(_A.c.collector_id == _C.c.id)
+    .scalar_subquery()
+    .label("form_ids"),
+).where(_C.c.token_sha256 == bindparam("b_sha"), _C.c.revoked_at.is_(None))
 
 
 def active_by_token_sha256(connection: Connection, token_sha256: str) -> Row[Any] | None:
-    """(id, name) of the collector, not revoked, whose token hashes to this digest."""
+    """(id, name, form_ids) of the collector, not revoked, whose token hashes to this digest;
+    form_ids lists the ids of its assigned forms, comma-separated (None when there are none)."""
     return connection.execute(_ACTIVE_BY_TOKEN, {"b_sha": token_sha256}).first()
 
 
