@@ -98,14 +98,26 @@ class FileBlobStore:
             raise
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
-        """Store bytes already in memory."""
+        """Store bytes already in memory (hashed first, so a blob already stored is not
+        written again)."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        folder = os.path.join(self._root, sha256[:2])
+        if os.path.exists(os.path.join(folder, sha256[2:])):
+            try:
+                _fsync_dir(folder)  # its writer may not have made the name durable yet
+            except OSError as exc:
+                raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
+            return sha256, len(data)
         fd, tmp_name = self._temporary()
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            return self._keep(tmp_name, hashlib.sha256(data).hexdigest()), len(data)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return self._keep(tmp_name, sha256), len(data)
         except BaseException as exc:
             _discard(tmp_name)
             if isinstance(exc, OSError):
