@@ -76,9 +76,11 @@ def record_new(connection: Connection, jobs: Sequence[NewSubmission]) -> list[Re
     for job in fresh:
         row = _row(job)
         by_columns.setdefault(tuple(row), []).append(row)
-    ids: dict[tuple[int, str], int] = {}
     for rows in by_columns.values():
-        ids.update(submission_store.insert_many(connection, rows))
+        submission_store.insert_many(connection, rows)
+    ids = submission_store.ids_by_instance(
+        connection, [(job.form_pk, job.instance_id) for job in fresh]
+    )
     submission_store.insert_parts(
         connection,
         [

@@ -32,7 +32,7 @@ _IDS_BY_CODE = select(_C.c.case_code, _C.c.id).where(
 _CLEAR_EVENTS = delete(_E).where(_E.c.case_id.in_(bindparam("b_cases", expanding=True)))
 _CLEAR_PERSONS = delete(_P).where(_P.c.case_id.in_(bindparam("b_cases", expanding=True)))
 _DELETE = delete(_C).where(_C.c.id.in_(bindparam("b_cases", expanding=True)))
-_INSERT = insert(_C).returning(_C.c.id, _C.c.case_code)
+_INSERT = insert(_C)
 _UPDATE = update(_C).where(_C.c.id == bindparam("b_case"))
 _INSERT_EVENTS = insert(_E)
 _INSERT_PERSONS = insert(_P)
@@ -68,8 +68,9 @@ def write_many(
     if known:
         connection.execute(_UPDATE, known)
     new = [values[code] for code, case_id in ids.items() if case_id is None]
-    if new:
-        written.update({row.case_code: row.id for row in connection.execute(_INSERT, new)})
+    if new:  # a plain executemany, then the ids (see submissions.insert_many)
+        connection.execute(_INSERT, new)
+        written.update(ids_by_code(connection, [row["case_code"] for row in new]))
     return written
 
 

@@ -92,7 +92,7 @@ _FIND = select(_S.c.id).where(
     _S.c.form_id == bindparam("b_form"), _S.c.instance_id == bindparam("b_instance")
 )
 _INSERT = insert(_S).returning(_S.c.id)
-_INSERT_MANY = insert(_S).returning(_S.c.id, _S.c.form_id, _S.c.instance_id)
+_INSERT_MANY = insert(_S)
 _IDS_BY_INSTANCE = select(_S.c.id, _S.c.form_id, _S.c.instance_id).where(
     _S.c.instance_id.in_(bindparam("b_instances", expanding=True))
 )
@@ -174,11 +174,13 @@ def ids_by_instance(
     }
 
 
-def insert_many(connection: Connection, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
-    """Insert submission rows (all with the same columns); their ids by (form, instanceID)."""
-    return {
-        (row.form_id, row.instance_id): row.id for row in connection.execute(_INSERT_MANY, rows)
-    }
+def insert_many(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert submission rows (all with the same columns).
+
+    A plain executemany: one short statement the drivers prepare once and repeat (psycopg
+    pipelines it), where INSERT ... RETURNING of many rows would be a new long statement each
+    time; the ids are read back with `ids_by_instance`."""
+    connection.execute(_INSERT_MANY, rows)
 
 
 def insert_received(connection: Connection, values: dict[str, Any]) -> int:
