@@ -4,9 +4,11 @@ The order of work is what makes the guarantee:
 1. everything that can refuse the request is checked first (XML, form, version, assignment,
    file names), so a refused request stores nothing;
 2. every part is written to the blob store and fsynced;
-3. one transaction records the submission and its parts and commits;
-4. only then is 201 (new) or 202 (already known) answered; decryption runs after that and can
-   never lose what step 3 committed.
+3. one transaction records the submission and its parts and commits (a transaction shared with
+   the other requests of the process waiting at that moment: server/services/recording.py);
+4. only then is 201 (new) or 202 (already known) answered; decryption runs after that (in the
+   request, or on the background thread under `fieldcase serve`) and can never lose what step 3
+   committed.
 
 OpenRosa rules kept here, with the reasons:
 - a submission is known by (form, instanceID); the same manifest again is the same submission
