@@ -88,10 +88,6 @@ def for_case(session: Session, case_code: str) -> Sequence[Submission]:
 _S = Submission.__table__
 _P = SubmissionPart.__table__
 _F = Form.__table__
-_FIND = select(_S.c.id).where(
-    _S.c.form_id == bindparam("b_form"), _S.c.instance_id == bindparam("b_instance")
-)
-_INSERT = insert(_S).returning(_S.c.id)
 _INSERT_MANY = insert(_S)
 _IDS_BY_INSTANCE = select(_S.c.id, _S.c.form_id, _S.c.instance_id).where(
     _S.c.instance_id.in_(bindparam("b_instances", expanding=True))
@@ -153,12 +149,6 @@ _OF_CASES = (
 )
 
 
-def find_id(connection: Connection, form_id: int, instance_id: str) -> int | None:
-    """The id of the submission of a form with this instanceID."""
-    found: int | None = connection.scalar(_FIND, {"b_form": form_id, "b_instance": instance_id})
-    return found
-
-
 def ids_by_instance(
     connection: Connection, wanted: Sequence[tuple[int, str]]
 ) -> dict[tuple[int, str], int]:
@@ -181,12 +171,6 @@ def insert_many(connection: Connection, rows: list[dict[str, Any]]) -> None:
     pipelines it), where INSERT ... RETURNING of many rows would be a new long statement each
     time; the ids are read back with `ids_by_instance`."""
     connection.execute(_INSERT_MANY, rows)
-
-
-def insert_received(connection: Connection, values: dict[str, Any]) -> int:
-    """Insert a submission row; its id."""
-    submission_id: int = connection.execute(_INSERT, values).scalar_one()
-    return submission_id
 
 
 def insert_parts(connection: Connection, rows: list[dict[str, Any]]) -> None:
