@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -13,6 +14,9 @@ from server.app import create_app
 from server.clock import utcnow
 from server.config import Config
 from server.services.background import BackgroundProcessing
+from server.services.collectors import authenticate_token
+from server.services.ingest import IncomingPart
+from server.services.processing import Job
 from server.services.setup import initialise
 from server.store.db import Store
 from server.store.models import Case, Submission
@@ -91,3 +95,48 @@ def test_a_submission_left_behind_is_swept(serving_app: Flask, monkeypatch) -> N
         assert _states(serving_app) == {"uuid:left": "decrypted"}
     finally:
         fresh.stop()
+
+
+def test_one_unreadable_submission_does_not_hold_up_its_batch(serving_app: Flask) -> None:
+    """Decrypted together: a submission whose encrypted XML is damaged fails with the reason,
+    the others of the batch are decrypted and projected."""
+    token, _ = add_collector(serving_app, "phone-batch")
+    services = services_of(serving_app)
+    public_key = server_public_key(serving_app)
+    with services.store.read() as connection:
+        collector = authenticate_token(connection, token)
+    assert collector is not None
+    ids = []
+    for n in range(5):
+        xml, files = encrypted_instance(
+            public_key, "vt01_intake", instance_id=f"uuid:batch-{n}", case_code=f"01-2025-b{n:05d}"
+        )
+        if n == 2:  # flip a byte of the encrypted XML
+            files = [
+                (
+                    name,
+                    content[:-1] + bytes([content[-1] ^ 1])
+                    if name.endswith("xml.enc")
+                    else content,
+                )
+                for name, content in files
+            ]
+        parts = [
+            IncomingPart(name, io.BytesIO(content), "application/octet-stream")
+            for name, content in files
+        ]
+        ids.append(services.ingest.receive(collector, xml, parts).submission_id)
+    outcomes = services.processor.process_batch([Job(submission_id) for submission_id in ids])
+    assert [outcome.state for outcome in outcomes] == [
+        "decrypted",
+        "decrypted",
+        "failed",
+        "decrypted",
+        "decrypted",
+    ]
+    assert "does not decrypt" in (outcomes[2].reason or "")
+    states = _states(serving_app)
+    assert states["uuid:batch-2"] == "failed"
+    assert sum(state == "decrypted" for state in states.values()) == 4
+    with services.store.session() as session:
+        assert len(set(session.scalars(select(Case.case_code)))) == 4
