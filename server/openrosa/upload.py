@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 import multipart
 
@@ -31,7 +31,7 @@ class Upload:
 
 @contextmanager
 def read_upload(
-    stream: BinaryIO,
+    stream: IO[bytes],
     boundary: str | None,
     content_length: int | None,
     max_part_bytes: int,

@@ -20,12 +20,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from server.store.models import Case, CaseEvent, CasePerson, Submission
+from server.store.models import Case, CaseEvent, CasePerson, Submission, table_of
 from server.store.scope import UnitScope, unit_clause, unit_filter_clause
 
-_C = Case.__table__
-_E = CaseEvent.__table__
-_P = CasePerson.__table__
+_C = table_of(Case)
+_E = table_of(CaseEvent)
+_P = table_of(CasePerson)
 _IDS_BY_CODE = select(_C.c.case_code, _C.c.id).where(
     _C.c.case_code.in_(bindparam("b_codes", expanding=True))
 )

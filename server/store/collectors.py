@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, String, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
-from server.store.models import Collector, CollectorForm
+from server.store.models import Collector, CollectorForm, table_of
 
-_C = Collector.__table__
-_A = CollectorForm.__table__
+_C = table_of(Collector)
+_A = table_of(CollectorForm)
 _ACTIVE_BY_TOKEN = select(
     _C.c.id,
     _C.c.name,

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.orm import Session
 
-from server.store.models import CollectorForm, Form, FormAttachment, FormVersion
+from server.store.models import CollectorForm, Form, FormAttachment, FormVersion, table_of
 
-_F = Form.__table__
-_V = FormVersion.__table__
-_A = CollectorForm.__table__
+_F = table_of(Form)
+_V = table_of(FormVersion)
+_A = table_of(CollectorForm)
 _PK_BY_XML_ID = select(_F.c.id).where(_F.c.xml_form_id == bindparam("b_xml_id"))
 _VERSION_KEY = select(_V.c.id, _V.c.key_id).where(
     _V.c.form_id == bindparam("b_form"), _V.c.version == bindparam("b_version")

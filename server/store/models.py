@@ -8,7 +8,7 @@ routes never build queries inline. Schema changes go through Alembic migrations 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -41,6 +42,11 @@ class Base(DeclarativeBase):
     """Declarative base with the naming convention above."""
 
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for SQL statements built once and run without the ORM."""
+    return cast(Table, model.__table__)
 
 
 def _now() -> datetime:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from server.store.models import Collector, Form, FormVersion, Submission, SubmissionPart
+from server.store.models import Collector, Form, FormVersion, Submission, SubmissionPart, table_of
 from server.store.scope import UnitScope, unit_clause, unit_filter_clause
 
 
@@ -85,9 +85,9 @@ def for_case(session: Session, case_code: str) -> Sequence[Submission]:
 # The ingest hot path: statements built once, run on a Connection (no ORM unit of work).
 # Building a statement costs more than running it on SQLite; these are reused per request.
 
-_S = Submission.__table__
-_P = SubmissionPart.__table__
-_F = Form.__table__
+_S = table_of(Submission)
+_P = table_of(SubmissionPart)
+_F = table_of(Form)
 _INSERT_MANY = insert(_S)
 _IDS_BY_INSTANCE = select(_S.c.id, _S.c.form_id, _S.c.instance_id).where(
     _S.c.instance_id.in_(bindparam("b_instances", expanding=True))
@@ -106,7 +106,7 @@ _SET = update(_S).where(_S.c.id == bindparam("b_id"))
 _EDITED = select(_S.c.id, _S.c.case_code, _S.c.superseded_by_id).where(
     _S.c.form_id == bindparam("b_form"), _S.c.instance_id == bindparam("b_instance")
 )
-_V = FormVersion.__table__
+_V = table_of(FormVersion)
 _PROCESSING_ROWS = (
     select(_S.c.id, _S.c.form_id, _S.c.deprecated_id, _S.c.decrypt_state)
     .where(_S.c.id.in_(bindparam("b_ids", expanding=True)))
