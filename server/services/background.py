@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 from datetime import timedelta
 
 from server.clock import utcnow
@@ -25,6 +26,9 @@ from server.store import submissions as submission_store
 log = logging.getLogger("server.background")
 
 MAX_BATCH = 200
+# Jobs beyond this many in the queue drop the part bytes they carry (they are read back from the
+# blob store instead), so a long overload cannot fill the memory.
+KEEP_CONTENTS_UP_TO = 2000
 SWEEP_EVERY = 15.0  # seconds between looks for submissions no worker took care of
 SWEEP_AGE = timedelta(seconds=30)  # a submission this long "received" was left behind
 
@@ -49,6 +53,8 @@ class BackgroundProcessing:
     def submit(self, job: Job) -> None:
         """Queue a submission just recorded (or given a missing part)."""
         with self._wake:
+            if len(self._queue) >= KEEP_CONTENTS_UP_TO and job.received is not None:
+                job = replace(job, received=None)
             self._queue.append(job)
             self._start()
             self._wake.notify()

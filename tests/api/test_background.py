@@ -140,3 +140,17 @@ def test_one_unreadable_submission_does_not_hold_up_its_batch(serving_app: Flask
     assert sum(state == "decrypted" for state in states.values()) == 4
     with services.store.session() as session:
         assert len(set(session.scalars(select(Case.case_code)))) == 4
+
+
+def test_a_long_queue_stops_holding_part_bytes(serving_app: Flask, monkeypatch) -> None:
+    """Under a long overload, queued jobs beyond the limit keep only ids (bytes re-read later)."""
+    from server.services import background as background_module
+    from server.services.ingest import Received
+
+    monkeypatch.setattr(background_module, "KEEP_CONTENTS_UP_TO", 2)
+    queue = BackgroundProcessing(services_of(serving_app).processor)
+    monkeypatch.setattr(queue, "_start", lambda: None)  # no thread: look at the queue itself
+    for n in range(4):
+        queue.submit(Job(n, None, Received(b"<x/>", None, {"photo.jpg.enc": b"\0" * 1000})))
+    kept = [job.received is not None for job in queue._queue]
+    assert kept == [True, True, False, False]
