@@ -114,6 +114,8 @@ class BackgroundProcessing:
         except Exception as exc:  # the database may be down; the next sweep tries again
             log.error("looking for unprocessed submissions failed: %s", type(exc).__name__)
             return []
+        if len(ids) == MAX_BATCH:  # more were left behind: take the next batch straight away
+            self._next_sweep = time.monotonic()
         return [Job(submission_id) for submission_id in ids]
 
     def _process(self, batch: list[Job]) -> None:
