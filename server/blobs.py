@@ -80,7 +80,7 @@ class FileBlobStore:
         fd, tmp_name = self._temporary()
         digest = hashlib.sha256()
         size = 0
-        try:
+        with _writing(tmp_name):
             with os.fdopen(fd, "wb") as handle:
                 while chunk := source.read(CHUNK):
                     size += len(chunk)
@@ -91,11 +91,6 @@ class FileBlobStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             return self._keep(tmp_name, digest.hexdigest()), size
-        except BaseException as exc:
-            _discard(tmp_name)
-            if isinstance(exc, OSError):
-                raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
-            raise
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """Store bytes already in memory (hashed first, so a blob already stored is not
@@ -103,13 +98,11 @@ class FileBlobStore:
         sha256 = hashlib.sha256(data).hexdigest()
         folder = os.path.join(self._root, sha256[:2])
         if os.path.exists(os.path.join(folder, sha256[2:])):
-            try:
+            with _writing():
                 _fsync_dir(folder)  # its writer may not have made the name durable yet
-            except OSError as exc:
-                raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
             return sha256, len(data)
         fd, tmp_name = self._temporary()
-        try:
+        with _writing(tmp_name):
             try:
                 view = memoryview(data)
                 while view:
@@ -118,23 +111,16 @@ class FileBlobStore:
             finally:
                 os.close(fd)
             return self._keep(tmp_name, sha256), len(data)
-        except BaseException as exc:
-            _discard(tmp_name)
-            if isinstance(exc, OSError):
-                raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
-            raise
 
     def _temporary(self) -> tuple[int, str]:
         """A new private file in the store's tmp directory: (descriptor, path)."""
         name = os.path.join(self._tmp, secrets.token_hex(16))
-        try:
+        with _writing():
             try:
                 return os.open(name, _NEW_FILE, 0o600), name
             except FileNotFoundError:
                 os.makedirs(self._tmp, exist_ok=True)
                 return os.open(name, _NEW_FILE, 0o600), name
-        except OSError as exc:
-            raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
 
     def _keep(self, tmp_name: str, sha256: str) -> str:
         """Move a written, fsynced temporary file to its address and make the name durable."""
@@ -177,9 +163,18 @@ class FileBlobStore:
             yield path.parent.name + path.name
 
 
-def _discard(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+@contextlib.contextmanager
+def _writing(tmp_name: str | None = None) -> Iterator[None]:
+    """OS errors become BlobStoreUnavailable; a failed write removes its temporary file."""
+    try:
+        yield
+    except BaseException as exc:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
+        raise
 
 
 def _fsync_dir(path: str | Path) -> None:

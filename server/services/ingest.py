@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Protocol
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,7 +39,7 @@ from server import errors
 from server.blobs import BlobStore, BlobStoreUnavailable, BlobTooLarge
 from server.clock import utcnow
 from server.services.instance import nfc, parse_xml, plain_header
-from server.services.recording import GroupCommit, NewSubmission
+from server.services.recording import BatchProjection, GroupCommit, NewSubmission
 from server.store import forms as form_store
 from server.store import submissions as submission_store
 from server.store.db import Store
@@ -79,8 +78,9 @@ class Received:
     contents: dict[str, bytes]  # parts small enough to have stayed in memory, by name
 
 
-class Processing(Protocol):
-    """What ingest needs of processing to record a complete submission already decrypted."""
+class Processing(BatchProjection, Protocol):
+    """What ingest needs of processing to record a complete submission already decrypted:
+    `prepare` it before recording, then project it (`BatchProjection`) once inserted."""
 
     def prepare(
         self,
@@ -92,10 +92,6 @@ class Processing(Protocol):
         received: Received | None = None,
     ) -> Any:
         """Decrypted and parsed data, or None when it cannot be done now."""
-        ...
-
-    def project_batch(self, connection: Connection, items: Sequence[Any]) -> Sequence[Any]:
-        """Project submissions inserted with `prepared.columns()`; outcomes with `.state`."""
         ...
 
 

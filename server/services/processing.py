@@ -136,7 +136,7 @@ class Processor:
                 else:
                     continue
             else:
-                values = result.columns()
+                values = result.columns
                 to_project.append((submission_id, row.form_id, row.deprecated_id, result))
             updates.setdefault(tuple(values), []).append({"b_id": submission_id, **values})
         for same_columns in updates.values():
@@ -251,7 +251,7 @@ class Processor:
                 connection, submission_id, {"decrypt_state": "failed", "decrypt_reason": reason}
             )
             return Outcome(submission_id, "failed", reason, signature)
-        return Outcome(submission_id, "decrypted", prepared.columns()["decrypt_reason"], signature)
+        return Outcome(submission_id, "decrypted", prepared.columns["decrypt_reason"], signature)
 
     def project_batch(self, connection: Connection, items: Sequence[ToProject]) -> list[Outcome]:
         """`project` for several submissions at once: one savepoint and one projection of all
@@ -271,7 +271,7 @@ class Processor:
             Outcome(
                 submission_id,
                 "decrypted",
-                prepared.columns()["decrypt_reason"],
+                prepared.columns["decrypt_reason"],
                 prepared.signature,
             )
             for submission_id, _form, _deprecated, prepared in items
@@ -350,6 +350,7 @@ class Prepared:
         """The columns the data gives (case_code, units, event date)."""
         return case_service.describe(self.form_id, self.data)
 
+    @cached_property
     def columns(self) -> dict[str, Any]:
         """The submission columns a successful decryption writes."""
         described = self.described

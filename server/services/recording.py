@@ -130,7 +130,7 @@ def _row(job: NewSubmission) -> dict[str, Any]:
         "review_state": "received",
     }
     if job.prepared is not None:
-        row.update(job.prepared.columns())  # inserted decrypted: one pass over the indexes
+        row.update(job.prepared.columns)  # inserted decrypted: one pass over the indexes
     return row
 
 
