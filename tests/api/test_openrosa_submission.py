@@ -171,6 +171,22 @@ def test_hostile_inputs_are_refused_and_store_nothing(deployment: Deployment) ->
         f"{prefix}/submission", data=b"<data/>", content_type="text/xml", headers=OR
     )
     assert not_multipart.status_code == 415
+    part = b'--B\r\nContent-Disposition: form-data; name="xml_submission_file"; filename='
+    for body, why in (
+        (part + b'"\xff\xfe.xml"\r\n\r\n<x/>\r\n--B--\r\n', "file name not UTF-8"),
+        (part + b'"s.xml"\r\n\r\n' + plain_instance(), "body cut off before its end"),
+    ):
+        broken = client.post(
+            f"{prefix}/submission",
+            data=body,
+            headers=OR,
+            content_type="multipart/form-data; boundary=B",
+        )
+        assert broken.status_code == 400, why
+    no_boundary = client.post(
+        f"{prefix}/submission", data=b"x", headers=OR, content_type="multipart/form-data"
+    )
+    assert no_boundary.status_code == 400
     assert _count(deployment, Submission) == 0
 
 
