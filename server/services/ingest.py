@@ -348,11 +348,11 @@ class Ingest:
     ) -> IngestResult:
         """A POST for a known instanceID: 202 with the parts not seen before, or 409."""
         with self.store.session() as session:
-            existing = submission_store.by_instance(session, form_pk, header.instance_id)
+            existing = submission_store.by_instance(
+                session, form_pk, header.instance_id, for_update=True
+            )
             if existing is None:
                 raise LookupError(header.instance_id)
-            existing = submission_store.lock(session, existing.id)
-            assert existing is not None
             if existing.manifest_sha256 != manifest_sha:
                 raise errors.xml_differs(header.instance_id)
             parts = {p.name: p.blob_sha256 for p in submission_store.parts(session, existing.id)}

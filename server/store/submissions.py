@@ -14,13 +14,15 @@ from server.store.models import Collector, Form, FormVersion, Submission, Submis
 from server.store.scope import UnitScope, unit_clause, unit_filter_clause
 
 
-def by_instance(session: Session, form_id: int, instance_id: str) -> Submission | None:
-    """The submission of a form with this instanceID."""
-    return session.scalar(
-        select(Submission).where(
-            Submission.form_id == form_id, Submission.instance_id == instance_id
-        )
+def by_instance(
+    session: Session, form_id: int, instance_id: str, for_update: bool = False
+) -> Submission | None:
+    """The submission of a form with this instanceID (locked for update when asked, on
+    PostgreSQL; SQLite already serialises writers)."""
+    query = select(Submission).where(
+        Submission.form_id == form_id, Submission.instance_id == instance_id
     )
+    return session.scalar(query.with_for_update() if for_update else query)
 
 
 def by_id(session: Session, submission_id: int) -> Submission | None:
