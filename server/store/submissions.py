@@ -30,13 +30,6 @@ def by_id(session: Session, submission_id: int) -> Submission | None:
     return session.get(Submission, submission_id)
 
 
-def lock(session: Session, submission_id: int) -> Submission | None:
-    """The submission, locked for update (PostgreSQL; SQLite already serialises writers)."""
-    return session.scalar(
-        select(Submission).where(Submission.id == submission_id).with_for_update()
-    )
-
-
 def add(session: Session, submission: Submission) -> Submission:
     """Insert a submission."""
     session.add(submission)
