@@ -50,6 +50,19 @@ POSTGRES = os.environ.get(
 )
 
 
+def machine_cpu() -> tuple[float, float, float] | None:
+    """Seconds of CPU the whole machine has spent so far: (user, system, idle), from
+    /proc/stat (Linux); None elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, idle, iowait, irq, softirq = fields[:7]
+    return (user + nice) / tick, (system + irq + softirq) / tick, (idle + iowait) / tick
+
+
 @dataclass(frozen=True)
 class PreparedPost:
     """One encrypted submission as the multipart body a phone sends."""
@@ -276,6 +289,7 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
             exhausted.append(n)
 
     cpu_before = time.process_time()
+    machine_before = machine_cpu()
     began = time.monotonic()
     threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(args.clients)]
     for thread in threads:
@@ -285,6 +299,7 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
     sending = time.monotonic() - began
     client_cpu = time.process_time() - cpu_before
     wall = wait_processed(store, set(acknowledged), began, timeout=120.0)
+    machine_after = machine_cpu()
     server.stop()
     if exhausted:
         print(f"warning: {len(exhausted)} clients ran out of prepared submissions")
@@ -329,6 +344,16 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
         f"latency p50 {percentile(0.5) * 1000:.0f} ms, p95 {percentile(0.95) * 1000:.0f} ms, "
         f"p99 {percentile(0.99) * 1000:.0f} ms"
     )
+    if machine_before and machine_after and decrypted:
+        user, system, idle = (
+            after - before for before, after in zip(machine_before, machine_after, strict=True)
+        )
+        busy = user + system
+        print(
+            f"the machine was {busy / (busy + idle):.0%} busy (user {user:.1f} s, system "
+            f"{system:.1f} s): {busy / decrypted * 1000:.2f} ms of CPU per submission, "
+            "clients included"
+        )
     print(f"ratio to RSA rate / 2: {rate / ceiling:.0%} (target >= 25%)")
     store.dispose()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, String, bindparam, cast, func, select
+from sqlalchemy import Connection, Row, String, bindparam, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from server.store.models import Collector, CollectorForm, table_of
@@ -15,7 +15,7 @@ _A = table_of(CollectorForm)
 _ACTIVE_BY_TOKEN = select(
     _C.c.id,
     _C.c.name,
-    select(func.aggregate_strings(cast(_A.c.form_id, String), ","))
+    select(func.aggregate_strings(cast(_A.c.form_id, String), literal_column("','")))
     .where(_A.c.collector_id == _C.c.id)
     .scalar_subquery()
     .label("form_ids"),
