@@ -12,6 +12,7 @@ from server.config import Config
 from server.store.db import Store
 from server.store.models import Submission
 from tests.conftest import env_for
+from tests.factories import plain_instance
 from tests.serving import ServerProcess
 from tests.streaming import SubmissionStream, prepare
 
@@ -43,3 +44,10 @@ def test_sigkill_mid_stream_loses_no_acknowledged_submission(
     assert [i for i in acknowledged if i not in rows] == []
     assert all(rows[i].decrypt_state == "decrypted" for i in acknowledged)
     assert all(rows[i].signature == "valid" for i in acknowledged)
+
+    # The server decrypted every one of them; nothing of what they hold reached its log.
+    log_text = (tmp_path / "server.log").read_text(encoding="utf-8", errors="replace")
+    assert "Listening at" in log_text, "the server log was not captured"
+    full_name = "Nguyễn Thị Lan"
+    assert full_name.encode() in plain_instance()  # what every submission of the stream holds
+    assert full_name not in log_text
