@@ -42,7 +42,14 @@ class SafeCsvWriter:
 
     def writerow(self, row: Sequence[Any]) -> None:
         """Write one row."""
-        self._writer.writerow([neutralise(cell) for cell in row])
+        # Most cells are plain text that starts with no formula character: only those that
+        # do are passed to `neutralise` (wide exports write tens of millions of cells).
+        self._writer.writerow(
+            [
+                neutralise(cell) if type(cell) is str and cell[:1] in _FORMULA_START else cell
+                for cell in row
+            ]
+        )
 
     def writerows(self, rows: Iterable[Sequence[Any]]) -> None:
         """Write many rows."""

@@ -56,24 +56,40 @@ class ExportSummary:
     files: list[str]
 
 
-def _values(data: Any, columns: list[Column]) -> list[str]:
-    """The text of each column, resolving each group once per row (wide forms)."""
-    groups: dict[tuple[str, ...], Any] = {(): data}
-    found: list[str] = []
-    for column in columns:
-        parent, leaf = column.parent, column.leaf
-        node = groups.get(parent)
-        if node is None:
+class _RowReader:
+    """Reads a table's column values out of a submission's nested data.
+
+    Columns are taken in runs that share a parent group, so each group is looked up once per
+    row and each run is read in one pass (wide forms have hundreds of columns).
+    """
+
+    def __init__(self, columns: list[Column]) -> None:
+        runs: list[tuple[tuple[str, ...], list[str]]] = []
+        for column in columns:
+            if runs and runs[-1][0] == column.parent:
+                runs[-1][1].append(column.leaf)
+            else:
+                runs.append((column.parent, [column.leaf]))
+        self.runs = [(parent, tuple(leaves)) for parent, leaves in runs]
+
+    def values(self, data: Any) -> list[str]:
+        """The text of each column, in column order ("" where the row has no value)."""
+        found: list[str] = []
+        for parent, leaves in self.runs:
             node = data
             for part in parent:
                 node = node.get(part) if isinstance(node, dict) else None
-            groups[parent] = node
-        value = node.get(leaf, "") if isinstance(node, dict) else ""
-        if isinstance(value, str):
-            found.append(value)
-        else:
-            found.append("" if value is None or isinstance(value, dict | list) else str(value))
-    return found
+            if not isinstance(node, dict):
+                found += [""] * len(leaves)
+                continue
+            found += [v if type(v) is str else _text(v) for v in map(node.get, leaves)]
+        return found
+
+
+def _text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    return "" if value is None or isinstance(value, dict | list) else str(value)
 
 
 def _headers(table: Table, options: ExportOptions) -> list[str]:
@@ -86,9 +102,13 @@ def _headers(table: Table, options: ExportOptions) -> list[str]:
 
 
 def _cells(
-    table: Table, row_data: Any, options: ExportOptions, display: Callable[[Column, str], str]
+    table: Table,
+    readers: dict[str, _RowReader],
+    row_data: Any,
+    options: ExportOptions,
+    display: Callable[[Column, str], str],
 ) -> list[Any]:
-    texts = _values(row_data, table.columns)
+    texts = readers[table.path].values(row_data)
     if options.language is None and not options.split_select_multiple:
         return list(texts)
     cells: list[Any] = []
@@ -123,6 +143,7 @@ def _repeat_rows(
     parent_data: Any,
     parent_key: str,
     files: _RepeatFiles,
+    readers: dict[str, _RowReader],
     options: ExportOptions,
     display: Callable[[Column, str], str],
 ) -> None:
@@ -138,9 +159,9 @@ def _repeat_rows(
         for index, item in enumerate(items, start=1):
             key = f"{parent_key}/{name}[{index}]"
             files.writers[child.path].writerow(
-                [*_cells(child, item, options, display), parent_key, key]
+                [*_cells(child, readers, item, options, display), parent_key, key]
             )
-            _repeat_rows(child, item, key, files, options, display)
+            _repeat_rows(child, item, key, files, readers, options, display)
 
 
 def _batches(
@@ -208,6 +229,7 @@ def export_form(
         zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive,
     ):
         repeat_tables = all_tables(layout)[1:]
+        readers = {table.path: _RowReader(table.columns) for table in all_tables(layout)}
         repeats = _RepeatFiles(repeat_tables, options, Path(tmp))
         try:
             with archive.open(f"{layout.name}.csv", "w", force_zip64=True) as raw:
@@ -221,7 +243,7 @@ def export_form(
                     writer.writerow(
                         [
                             iso_utc(row.received_at),
-                            *_cells(layout, data, options, display),
+                            *_cells(layout, readers, data, options, display),
                             row.instance_id,
                             row.collector_name or "",
                             row.review_state,
@@ -229,7 +251,7 @@ def export_form(
                             version_names.get(row.form_version_id, ""),
                         ]
                     )
-                    _repeat_rows(layout, data, row.instance_id, repeats, options, display)
+                    _repeat_rows(layout, data, row.instance_id, repeats, readers, options, display)
                     if media is not None:
                         with_media.append((row.id, row.instance_id))
                     count += 1
