@@ -2,7 +2,8 @@
 
 UTF-8 with a byte-order mark, so Excel shows Vietnamese text; any text cell a spreadsheet would
 read as a formula (starting with =, +, -, @, a tab or a carriage return) gets a leading
-apostrophe, which spreadsheets show as text. Numbers stored as numbers (counts, amounts, even
+apostrophe, which spreadsheets show as text. None is an empty cell, and so is a nested
+structure (a dict or list is not a cell value). Numbers stored as numbers (counts, amounts, even
 negative ones) are left alone: only strings are neutralised, and a string that is a plain
 number ("-5", "+84") is left as it is, since it cannot run anything.
 """
@@ -17,6 +18,8 @@ from typing import IO, Any
 
 BOM = "\ufeff"
 _FORMULA_START = frozenset("=+-@\t\r")
+# Not cell values: written empty rather than as Python's rendering of them.
+_NESTED = (dict, list, tuple, set)
 _PLAIN_NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)?$")
 
 
@@ -46,7 +49,9 @@ class SafeCsvWriter:
         # do are passed to `neutralise` (wide exports write tens of millions of cells).
         self._writer.writerow(
             [
-                neutralise(cell) if type(cell) is str and cell[:1] in _FORMULA_START else cell
+                (neutralise(cell) if cell[:1] in _FORMULA_START else cell)
+                if type(cell) is str
+                else ("" if isinstance(cell, _NESTED) else cell)
                 for cell in row
             ]
         )

@@ -72,17 +72,20 @@ class _RowReader:
                 runs.append((column.parent, [column.leaf]))
         self.runs = [(parent, tuple(leaves)) for parent, leaves in runs]
 
-    def values(self, data: Any) -> list[str]:
-        """The text of each column, in column order ("" where the row has no value)."""
-        found: list[str] = []
+    def values(self, data: Any) -> list[Any]:
+        """Each column's value as stored, in column order (None where the row has none).
+
+        Cells go to `SafeCsvWriter` as they are: it writes None as an empty cell and a
+        nested group or list (data that does not fit the layout) as an empty cell too."""
+        found: list[Any] = []
         for parent, leaves in self.runs:
             node = data
             for part in parent:
                 node = node.get(part) if isinstance(node, dict) else None
-            if not isinstance(node, dict):
-                found += [""] * len(leaves)
-                continue
-            found += [v if type(v) is str else _text(v) for v in map(node.get, leaves)]
+            if isinstance(node, dict):
+                found += map(node.get, leaves)
+            else:
+                found += [None] * len(leaves)
         return found
 
 
@@ -108,11 +111,12 @@ def _cells(
     options: ExportOptions,
     display: Callable[[Column, str], str],
 ) -> list[Any]:
-    texts = readers[table.path].values(row_data)
+    values = readers[table.path].values(row_data)
     if options.language is None and not options.split_select_multiple:
-        return list(texts)
+        return values
     cells: list[Any] = []
-    for column, text in zip(table.columns, texts, strict=True):
+    for column, value in zip(table.columns, values, strict=True):
+        text = _text(value)
         cells.append(display(column, text) if options.language and text else text)
         if options.split_select_multiple and column.kind == "select":
             chosen = set(text.split())

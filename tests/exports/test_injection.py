@@ -50,6 +50,19 @@ def test_plain_numbers_stay_numbers() -> None:
     assert csv_text([["=1+1", "ok"]]) == "\ufeff'=1+1,ok\r\n"
 
 
+@given(st.lists(st.text(max_size=12), min_size=1, max_size=8))
+def test_a_written_row_is_the_neutralised_cells(row: list[str]) -> None:
+    assert list(csv.reader(io.StringIO(csv_text([row]).lstrip("\ufeff")))) == [
+        [neutralise(cell) for cell in row]
+    ]
+
+
+def test_cells_that_are_not_text() -> None:
+    # None and a nested structure (data that does not fit the layout) are empty cells.
+    row = [None, 3, -2.5, True, {"a": "=1+1"}, ["x"], "=1+1"]
+    assert csv_text([row]) == "\ufeff,3,-2.5,True,,,'=1+1\r\n"
+
+
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_every_text_field_of_every_export(store: Store, tmp_path: Path, hostile: str) -> None:
     from server.blobs import FileBlobStore
