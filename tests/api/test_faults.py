@@ -13,7 +13,7 @@ from typing import BinaryIO
 import pytest
 from sqlalchemy import func, select
 
-from server.blobs import BlobStoreUnavailable, FileBlobStore
+from server.blobs import FileBlobStore
 from server.store.models import Submission
 from tests.factories import Deployment, plain_instance, post_submission, services_of
 
@@ -65,27 +65,6 @@ def test_disk_full_is_503_and_nothing_is_recorded(deployment: Deployment) -> Non
         else []
     )
     assert leftovers == []
-
-
-class FailingFlush(FileBlobStore):
-    """A blob store whose disk reports a write error when its pending writes are flushed."""
-
-    def flush(self) -> None:
-        raise BlobStoreUnavailable(os.strerror(errno.EIO))
-
-
-def test_parts_that_cannot_be_made_durable_are_503_and_nothing_is_recorded(
-    deployment: Deployment,
-) -> None:
-    services = services_of(deployment.app)
-    services.ingest.blobs = FailingFlush(services.config.blob_dir)
-    response = post_submission(
-        deployment.client, deployment.url_prefix, plain_instance(), {"photo.jpg": b"x" * 5000}
-    )
-    assert response.status_code == 503
-    assert "Nothing was stored" in response.get_data(as_text=True)
-    with services.store.session() as session:
-        assert session.scalar(select(func.count()).select_from(Submission)) == 0
 
 
 @pytest.fixture
