@@ -3,26 +3,17 @@
 `BlobStore` is the interface the ingest code uses; `FileBlobStore` keeps blobs under the data
 directory. A write is durable before `put` returns: the temporary file is fsynced, renamed into
 place and the directory fsynced, so a blob named in a committed row always exists whole.
-
-Ingest writes many small blobs at once, so it may ask for `durable=False` and call `flush()`
-once before committing the rows that name them: on Linux (5.8 and newer, where syncfs reports
-write errors) one syncfs of the blob filesystem then replaces two fsyncs per blob. Elsewhere
-`durable=False` is ignored and every write is fsynced as it happens.
-
-Another backend (an S3-compatible store, durable on return) implements the same methods, with
-a `flush` that does nothing.
+Another backend (an S3-compatible store) implements the same four methods.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import os
-import platform
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -46,19 +37,12 @@ class BlobStoreUnavailable(Exception):
 class BlobStore(Protocol):
     """Where bytes go; addressed by the hex SHA-256 of their content."""
 
-    def put(
-        self, source: BinaryIO, limit: int | None = None, *, durable: bool = True
-    ) -> tuple[str, int]:
-        """Store a stream; returns (sha256, size). Durable on return unless `durable` is
-        False, in which case it is durable after the next `flush()`."""
+    def put(self, source: BinaryIO, limit: int | None = None) -> tuple[str, int]:
+        """Store a stream durably; returns (sha256, size)."""
         ...
 
-    def put_bytes(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
-        """Store bytes already in memory; returns (sha256, size). `durable` as for `put`."""
-        ...
-
-    def flush(self) -> None:
-        """Make every blob written so far durable (those written with `durable=False`)."""
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        """Store bytes already in memory durably; returns (sha256, size)."""
         ...
 
     def open(self, sha256: str) -> BinaryIO:
@@ -85,18 +69,14 @@ class FileBlobStore:
         self.root = root
         self._root = str(root)
         self._tmp = os.path.join(self._root, "tmp")
-        self._syncfs = _syncfs_call()
 
     def _path(self, sha256: str) -> Path:
         if not _SHA256.match(sha256):
             raise ValueError("not a SHA-256 hex digest")
         return self.root / sha256[:2] / sha256[2:]
 
-    def put(
-        self, source: BinaryIO, limit: int | None = None, *, durable: bool = True
-    ) -> tuple[str, int]:
-        """Copy `source` into the store; refuses streams longer than `limit`."""
-        later = not durable and self._syncfs is not None
+    def put(self, source: BinaryIO, limit: int | None = None) -> tuple[str, int]:
+        """Copy `source` into the store, fsynced; refuses streams longer than `limit`."""
         fd, tmp_name = self._temporary()
         digest = hashlib.sha256()
         size = 0
@@ -109,20 +89,17 @@ class FileBlobStore:
                     digest.update(chunk)
                     handle.write(chunk)
                 handle.flush()
-                if not later:
-                    os.fsync(handle.fileno())
-            return self._keep(tmp_name, digest.hexdigest(), later), size
+                os.fsync(handle.fileno())
+            return self._keep(tmp_name, digest.hexdigest()), size
 
-    def put_bytes(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
         """Store bytes already in memory (hashed first, so a blob already stored is not
         written again)."""
-        later = not durable and self._syncfs is not None
         sha256 = hashlib.sha256(data).hexdigest()
         folder = os.path.join(self._root, sha256[:2])
         if os.path.exists(os.path.join(folder, sha256[2:])):
-            if not later:
-                with _writing():
-                    _fsync_dir(folder)  # its writer may not have made the name durable yet
+            with _writing():
+                _fsync_dir(folder)  # its writer may not have made the name durable yet
             return sha256, len(data)
         fd, tmp_name = self._temporary()
         with _writing(tmp_name):
@@ -130,25 +107,10 @@ class FileBlobStore:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                if not later:
-                    os.fsync(fd)
+                os.fsync(fd)
             finally:
                 os.close(fd)
-            return self._keep(tmp_name, sha256, later), len(data)
-
-    def flush(self) -> None:
-        """Make every blob written so far durable: one syncfs of the blob filesystem (only
-        writes made with `durable=False` can be pending, and only where syncfs is used)."""
-        if self._syncfs is None:
-            return
-        with _writing():
-            fd = os.open(self._root, os.O_RDONLY)
-            try:
-                if self._syncfs(fd) != 0:
-                    error = ctypes.get_errno()
-                    raise OSError(error, os.strerror(error))
-            finally:
-                os.close(fd)
+            return self._keep(tmp_name, sha256), len(data)
 
     def _temporary(self) -> tuple[int, str]:
         """A new private file in the store's tmp directory: (descriptor, path)."""
@@ -160,9 +122,8 @@ class FileBlobStore:
                 os.makedirs(self._tmp, exist_ok=True)
                 return os.open(name, _NEW_FILE, 0o600), name
 
-    def _keep(self, tmp_name: str, sha256: str, later: bool = False) -> str:
-        """Move a written temporary file to its address and make the name durable (unless
-        `later`: then the next `flush` does)."""
+    def _keep(self, tmp_name: str, sha256: str) -> str:
+        """Move a written, fsynced temporary file to its address and make the name durable."""
         folder = os.path.join(self._root, sha256[:2])
         final = os.path.join(folder, sha256[2:])
         if os.path.exists(final):
@@ -172,11 +133,9 @@ class FileBlobStore:
             os.replace(tmp_name, final)
         except FileNotFoundError:
             os.makedirs(folder, exist_ok=True)
-            if not later:
-                _fsync_dir(self._root)  # the new folder's own name must survive a crash too
+            _fsync_dir(self._root)  # the new folder's own name must survive a crash too
             os.replace(tmp_name, final)
-        if not later:
-            _fsync_dir(folder)
+        _fsync_dir(folder)
         return sha256
 
     def open(self, sha256: str) -> BinaryIO:
@@ -216,26 +175,6 @@ def _writing(tmp_name: str | None = None) -> Iterator[None]:
         if isinstance(exc, OSError):
             raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
         raise
-
-
-def _syncfs_call() -> Callable[[int], int] | None:
-    """libc's syncfs where it reports write errors (Linux 5.8 and newer), else None."""
-    if platform.system() != "Linux":
-        return None
-    try:
-        major, minor = (int(part) for part in platform.release().split(".")[:2])
-    except ValueError:
-        return None
-    if (major, minor) < (5, 8):
-        return None
-    try:
-        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    syncfs.argtypes = [ctypes.c_int]
-    syncfs.restype = ctypes.c_int
-    call: Callable[[int], int] = syncfs
-    return call
 
 
 def _fsync_dir(path: str | Path) -> None:

@@ -23,11 +23,10 @@ OpenRosa rules kept here, with the reasons:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Protocol
 
@@ -176,10 +175,7 @@ class Ingest:
         self.blobs = blobs
         self.max_part_bytes = max_part_bytes
         self._versions: dict[tuple[str, str], tuple[int, int, int | None]] = {}
-        self._group = GroupCommit(store, before_commit=self._flush_blobs)
-
-    def _flush_blobs(self) -> None:
-        self.blobs.flush()
+        self._group = GroupCommit(store)
 
     def receive(
         self,
@@ -279,25 +275,20 @@ class Ingest:
     def _store_blobs(
         self, xml: bytes, parts: Sequence[IncomingPart]
     ) -> tuple[str, list[tuple[str, str, int, str]], dict[str, bytes]]:
-        """Store every part: (manifest sha256, stored parts, small parts' bytes).
-
-        Written without waiting for the disk: the blob store's `flush`, once for all the
-        submissions of a group commit, makes them durable before any row names them."""
+        """Store every part durably: (manifest sha256, stored parts, small parts' bytes)."""
         in_memory: dict[str, bytes] = {}
         try:
-            manifest_sha, _ = self.blobs.put_bytes(xml, durable=False)
+            manifest_sha, _ = self.blobs.put_bytes(xml)
             stored = []
             for part in parts:
                 if isinstance(part.stream, io.BytesIO):  # small: the parser kept it in memory
                     content = part.stream.getvalue()
                     if len(content) > self.max_part_bytes:
                         raise BlobTooLarge(self.max_part_bytes)
-                    sha, size = self.blobs.put_bytes(content, durable=False)
+                    sha, size = self.blobs.put_bytes(content)
                     in_memory[part.name] = content
                 else:
-                    sha, size = self.blobs.put(
-                        part.stream, limit=self.max_part_bytes, durable=False
-                    )
+                    sha, size = self.blobs.put(part.stream, limit=self.max_part_bytes)
                 stored.append((part.name, sha, size, part.content_type))
         except BlobTooLarge:
             raise errors.too_large(self.max_part_bytes) from None
@@ -318,20 +309,19 @@ class Ingest:
     ) -> IngestResult:
         manifest_sha, manifest_size = manifest
         parts = [(MANIFEST_PART, manifest_sha, manifest_size, "text/xml"), *stored]
-        with _blob_errors():
-            recorded = self._group.record(
-                NewSubmission(
-                    collector_id,
-                    form_pk,
-                    version_pk,
-                    header.instance_id,
-                    header.deprecated_id,
-                    header.encrypted,
-                    parts,
-                    ready[1] if ready else None,
-                    ready[0] if ready else None,
-                )
+        recorded = self._group.record(
+            NewSubmission(
+                collector_id,
+                form_pk,
+                version_pk,
+                header.instance_id,
+                header.deprecated_id,
+                header.encrypted,
+                parts,
+                ready[1] if ready else None,
+                ready[0] if ready else None,
             )
+        )
         if recorded is None:
             return self._record_known(form_pk, header, manifest_sha, stored)
         return IngestResult(
@@ -357,8 +347,6 @@ class Ingest:
         stored: list[tuple[str, str, int, str]],
     ) -> IngestResult:
         """A POST for a known instanceID: 202 with the parts not seen before, or 409."""
-        with _blob_errors():
-            self.blobs.flush()  # the new parts are durable before the rows naming them
         with self.store.session() as session:
             existing = submission_store.by_instance(
                 session, form_pk, header.instance_id, for_update=True
@@ -386,17 +374,6 @@ class Ingest:
                     existing.decrypt_state == "decrypted",
                 ),
             )
-
-
-@contextlib.contextmanager
-def _blob_errors() -> Iterator[None]:
-    """A blob store that cannot make the parts durable refuses the POST (503): nothing is
-    acknowledged, so the phone sends it again."""
-    try:
-        yield
-    except BlobStoreUnavailable as exc:
-        log.error("blob store could not make parts durable: %s", exc)
-        raise errors.storage_unavailable() from None
 
 
 def _add_parts(

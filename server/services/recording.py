@@ -1,8 +1,7 @@
 """Recording new submissions, several requests' at a time (group commit).
 
-When many phones send at once, each request has already stored its parts and decrypted its
-submission by the time it gets here; what is left is making those parts durable (one flush of
-the blob store for the whole batch) and a short write transaction. Rather than
+When many phones send at once, each request has already stored its parts durably and decrypted
+its submission by the time it gets here; what is left is a short write transaction. Rather than
 one transaction, one database lock and one flush of the database log per request, the requests of
 a worker process that arrive while a transaction is being written wait for it, and the next
 transaction writes all of them together. A request returns only once the transaction holding its
@@ -14,7 +13,7 @@ the others down with it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -162,17 +161,9 @@ class GroupCommit:
     queued at that moment, and the others find theirs done when they get their turn.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        max_batch: int = MAX_BATCH,
-        before_commit: Callable[[], None] | None = None,
-    ) -> None:
-        """`before_commit` runs before each batch's transaction (ingest makes the batch's
-        blobs durable there, so a committed row never names a blob a crash could lose)."""
+    def __init__(self, store: Store, max_batch: int = MAX_BATCH) -> None:
         self.store = store
         self.max_batch = max_batch
-        self.before_commit = before_commit
         self._queue: list[_Waiting] = []
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
@@ -200,8 +191,6 @@ class GroupCommit:
 
     def _write(self, batch: list[_Waiting]) -> None:
         try:
-            if self.before_commit is not None:
-                self.before_commit()
             with self.store.transaction() as connection:
                 results = record_new(connection, [waiting.job for waiting in batch])
         except Exception as exc:

@@ -25,17 +25,15 @@ class FullDisk(FileBlobStore):
         super().__init__(root)
         self.room = room
 
-    def put(
-        self, source: BinaryIO, limit: int | None = None, *, durable: bool = True
-    ) -> tuple[str, int]:
-        return self.put_bytes(source.read(), durable=durable)
+    def put(self, source: BinaryIO, limit: int | None = None) -> tuple[str, int]:
+        return self.put_bytes(source.read())
 
-    def put_bytes(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
         if len(data) > self.room:
             # What the kernel does when the disk fills mid-write.
             raise_enospc(self.root)
         self.room -= len(data)
-        return super().put_bytes(data, durable=durable)
+        return super().put_bytes(data)
 
 
 def raise_enospc(root: Path) -> None:
