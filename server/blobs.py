@@ -128,6 +128,7 @@ class FileBlobStore:
         final = os.path.join(folder, sha256[2:])
         if os.path.exists(final):
             os.unlink(tmp_name)
+            _fsync_dir(folder)  # its writer may not have made the name durable yet
             return sha256
         try:
             os.replace(tmp_name, final)
