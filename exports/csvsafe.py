@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
@@ -36,6 +37,16 @@ def neutralise(value: Any) -> Any:
     return value
 
 
+def _not_text(value: Any) -> Any:
+    """A cell that is not a string: None and nested structures are empty; a float that is not
+    a finite number is written as neutralised text ("-inf" could be read as a formula)."""
+    if value is None or isinstance(value, _NESTED):
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return neutralise(str(value))
+    return value
+
+
 class SafeCsvWriter:
     """A csv writer that neutralises every cell; the BOM is written first."""
 
@@ -51,7 +62,7 @@ class SafeCsvWriter:
             [
                 (neutralise(cell) if cell[:1] in _FORMULA_START else cell)
                 if type(cell) is str
-                else ("" if isinstance(cell, _NESTED) else cell)
+                else _not_text(cell)
                 for cell in row
             ]
         )

@@ -59,8 +59,8 @@ def test_a_written_row_is_the_neutralised_cells(row: list[str]) -> None:
 
 def test_cells_that_are_not_text() -> None:
     # None and a nested structure (data that does not fit the layout) are empty cells.
-    row = [None, 3, -2.5, True, {"a": "=1+1"}, ["x"], "=1+1"]
-    assert csv_text([row]) == "\ufeff,3,-2.5,True,,,'=1+1\r\n"
+    row = [None, 3, -2.5, True, {"a": "=1+1"}, ["x"], "=1+1", -1e-05, float("-inf")]
+    assert csv_text([row]) == "\ufeff,3,-2.5,True,,,'=1+1,-1e-05,'-inf\r\n"
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
