@@ -1,19 +1,39 @@
 """Blob storage for submission parts and form attachments, content-addressed by SHA-256.
 
 `BlobStore` is the interface the ingest code uses; `FileBlobStore` keeps blobs under the data
-directory. A write is durable before `put` returns: the temporary file is fsynced, renamed into
-place and the directory fsynced, so a blob named in a committed row always exists whole.
-Another backend (an S3-compatible store) implements the same four methods.
+directory. A blob only ever appears at its address once its content is durable, so a blob named
+in a committed row always exists whole.
+
+Two ways to write:
+- `put` / `put_bytes`: durable on return. The temporary file is fsynced, renamed into place
+  and its folder fsynced.
+- `put_bytes(data, staged=...)`: for ingest, which writes many small blobs at once. The bytes
+  go to a temporary file and wait in the `Staged` set of their request. `settle(batch)` then
+  moves the blobs of many requests into place with two syncfs calls of the blob filesystem:
+  one for the content (before any name appears), one for the names. That replaces two fsyncs
+  per blob, and must run before the rows naming them commit. `discard(staged)` drops what was
+  not settled.
+
+  syncfs reports a write error only once per open file, so the store keeps one descriptor per
+  process. A failed syncfs fails every staged set of the process, because any of their files
+  may be the one that was lost. Where syncfs cannot report errors (not Linux, or Linux before
+  5.8), staged writes are made durable at once, as `put_bytes` does.
+
+Another backend (an S3-compatible store, durable on return) implements the same methods, with a
+`settle` that does nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import os
+import platform
 import re
 import secrets
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -34,6 +54,14 @@ class BlobStoreUnavailable(Exception):
     """The storage cannot take the write (disk full, read-only); nothing was kept."""
 
 
+class Staged:
+    """The blobs one request wrote with `put_bytes(..., staged=)` and has not yet settled."""
+
+    def __init__(self) -> None:
+        self.files: list[tuple[str, str]] = []  # (temporary file, sha256)
+        self.error: str | None = None  # set when a failed syncfs may have lost one of them
+
+
 class BlobStore(Protocol):
     """Where bytes go; addressed by the hex SHA-256 of their content."""
 
@@ -41,8 +69,18 @@ class BlobStore(Protocol):
         """Store a stream durably; returns (sha256, size)."""
         ...
 
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
-        """Store bytes already in memory durably; returns (sha256, size)."""
+    def put_bytes(self, data: bytes, staged: Staged | None = None) -> tuple[str, int]:
+        """Store bytes already in memory; returns (sha256, size). Durable on return, or, with
+        `staged`, once `settle` has taken that set."""
+        ...
+
+    def settle(self, batch: Sequence[Staged]) -> None:
+        """Make the staged blobs of `batch` durable at their addresses; raises
+        BlobStoreUnavailable (and keeps none of a failed set) when the disk failed."""
+        ...
+
+    def discard(self, staged: Staged) -> None:
+        """Drop what `staged` holds that was not settled."""
         ...
 
     def open(self, sha256: str) -> BinaryIO:
@@ -69,6 +107,12 @@ class FileBlobStore:
         self.root = root
         self._root = str(root)
         self._tmp = os.path.join(self._root, "tmp")
+        self._syncfs = _syncfs_call()
+        self._lock = threading.Lock()  # the staged sets and their files
+        self._settling = threading.Lock()  # one settle at a time in a process
+        self._live: set[Staged] = set()  # staged sets holding unsettled files
+        self._fd: int | None = None
+        self._fd_pid = 0
 
     def _path(self, sha256: str) -> Path:
         if not _SHA256.match(sha256):
@@ -92,25 +136,117 @@ class FileBlobStore:
                 os.fsync(handle.fileno())
             return self._keep(tmp_name, digest.hexdigest()), size
 
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
+    def put_bytes(self, data: bytes, staged: Staged | None = None) -> tuple[str, int]:
         """Store bytes already in memory (hashed first, so a blob already stored is not
-        written again)."""
+        written again); with `staged`, only into a temporary file until `settle`."""
         sha256 = hashlib.sha256(data).hexdigest()
         folder = os.path.join(self._root, sha256[:2])
+        later = staged is not None and self._syncfs is not None
         if os.path.exists(os.path.join(folder, sha256[2:])):
-            with _writing():
-                _fsync_dir(folder)  # its writer may not have made the name durable yet
+            # Its content is durable (a name appears only then); its name may not be yet:
+            # fsync the folder, or, staged, leave that to the settle, which syncs every name.
+            if not later:
+                with _writing():
+                    _fsync_dir(folder)
             return sha256, len(data)
+        if later:
+            assert staged is not None
+            self._descriptor()  # open before writing, so the syncfs sees errors of this write
+            with self._lock:  # known before writing: a syncfs failing meanwhile fails it too
+                if staged.error is not None:
+                    raise BlobStoreUnavailable(staged.error)
+                self._live.add(staged)
         fd, tmp_name = self._temporary()
         with _writing(tmp_name):
             try:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                if not later:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
-            return self._keep(tmp_name, sha256), len(data)
+            if not later:
+                return self._keep(tmp_name, sha256), len(data)
+        assert staged is not None
+        with self._lock:
+            if staged.error is None:
+                staged.files.append((tmp_name, sha256))
+                return sha256, len(data)
+        _unlink(tmp_name)
+        raise BlobStoreUnavailable(staged.error)
+
+    def settle(self, batch: Sequence[Staged]) -> None:
+        """Make the staged blobs of `batch` durable at their addresses: syncfs (their content),
+        rename each into place, syncfs (the names)."""
+        if self._syncfs is None:
+            return  # staged writes were made durable as they were written
+        with self._settling, _writing():
+            fd = self._descriptor()
+            self._sync(fd)
+            moving: list[tuple[str, str]] = []
+            with self._lock:
+                failed = next((s.error for s in batch if s.error is not None), None)
+                if failed is not None:
+                    raise BlobStoreUnavailable(failed)
+                for staged in batch:
+                    moving += staged.files
+                    staged.files = []
+                    self._live.discard(staged)
+            for tmp_name, sha256 in moving:
+                self._place(tmp_name, sha256)
+            self._sync(fd)
+
+    def discard(self, staged: Staged) -> None:
+        """Remove the temporary files of `staged` that were not settled."""
+        with self._lock:
+            files, staged.files = staged.files, []
+            self._live.discard(staged)
+        for tmp_name, _sha256 in files:
+            _unlink(tmp_name)
+
+    def _fail_all(self, reason: str) -> None:
+        with self._lock:
+            for staged in self._live:
+                staged.error = reason
+                for tmp_name, _sha256 in staged.files:
+                    _unlink(tmp_name)
+                staged.files = []
+            self._live.clear()
+
+    def _descriptor(self) -> int:
+        """This process's descriptor of the blob directory, for syncfs (opened after a fork
+        anew: its error cursor must be this process's own)."""
+        with self._lock:
+            if self._fd is None or self._fd_pid != os.getpid():
+                with _writing():
+                    os.makedirs(self._root, exist_ok=True)
+                    self._fd = os.open(self._root, os.O_RDONLY)
+                self._fd_pid = os.getpid()
+            return self._fd
+
+    def _sync(self, fd: int) -> None:
+        """syncfs; an error it reports is reported once only, and may concern any file of the
+        filesystem, so every unsettled file of this process is given up."""
+        assert self._syncfs is not None
+        if self._syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            self._fail_all(os.strerror(error))
+            raise OSError(error, os.strerror(error))
+
+    def _place(self, tmp_name: str, sha256: str) -> None:
+        """Rename a temporary file whose content is durable to its address (no fsync: the
+        settle syncs every name at once)."""
+        folder = os.path.join(self._root, sha256[:2])
+        final = os.path.join(folder, sha256[2:])
+        if os.path.exists(final):
+            _unlink(tmp_name)
+            return
+        try:
+            os.replace(tmp_name, final)
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+            os.replace(tmp_name, final)
 
     def _temporary(self) -> tuple[int, str]:
         """A new private file in the store's tmp directory: (descriptor, path)."""
@@ -176,6 +312,31 @@ def _writing(tmp_name: str | None = None) -> Iterator[None]:
         if isinstance(exc, OSError):
             raise BlobStoreUnavailable(exc.strerror or "cannot write") from exc
         raise
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _syncfs_call() -> Callable[[int], int] | None:
+    """libc's syncfs where it reports write errors (Linux 5.8 and newer), else None."""
+    if platform.system() != "Linux":
+        return None
+    try:
+        major, minor = (int(part) for part in platform.release().split(".")[:2])
+    except ValueError:
+        return None
+    if (major, minor) < (5, 8):
+        return None
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    syncfs.argtypes = [ctypes.c_int]
+    syncfs.restype = ctypes.c_int
+    call: Callable[[int], int] = syncfs
+    return call
 
 
 def _fsync_dir(path: str | Path) -> None:

@@ -170,6 +170,11 @@ def restore(config: Config, store: Store, archive_path: Path) -> BackupSummary:
                 rows[table.name] = len(records)
             if connection.dialect.name == "postgresql":
                 _reset_sequences(connection)
+        if store.engine.dialect.name == "postgresql":
+            # Planner statistics for the tables just filled, rather than waiting for autovacuum:
+            # until then PostgreSQL plans them as empty (slow exports and lists on big restores).
+            with store.engine.begin() as connection:
+                connection.exec_driver_sql("ANALYZE")
         blobs = FileBlobStore(config.blob_dir)
         count = 0
         for name, member in members.items():

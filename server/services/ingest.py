@@ -23,10 +23,11 @@ OpenRosa rules kept here, with the reasons:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Protocol
 
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session
 from crypto.errors import ManifestError
 from crypto.manifest import MAX_MANIFEST_BYTES, Manifest, manifest_from_root
 from server import errors
-from server.blobs import BlobStore, BlobStoreUnavailable, BlobTooLarge
+from server.blobs import BlobStore, BlobStoreUnavailable, BlobTooLarge, Staged
 from server.clock import utcnow
 from server.services.instance import nfc, parse_xml, plain_header
 from server.services.recording import BatchProjection, GroupCommit, NewSubmission
@@ -175,7 +176,10 @@ class Ingest:
         self.blobs = blobs
         self.max_part_bytes = max_part_bytes
         self._versions: dict[tuple[str, str], tuple[int, int, int | None]] = {}
-        self._group = GroupCommit(store)
+        self._group = GroupCommit(store, before_commit=self._settle)
+
+    def _settle(self, jobs: list[NewSubmission]) -> None:
+        self.blobs.settle([job.staged for job in jobs if job.staged is not None])
 
     def receive(
         self,
@@ -201,7 +205,27 @@ class Ingest:
                 )
 
         form_pk, version_pk, key_id = self._form_version(collector, header)
-        manifest_sha, stored, in_memory = self._store_blobs(xml, parts)
+        staged = Staged()
+        try:
+            return self._keep(
+                collector, header, (form_pk, version_pk, key_id), xml, parts, staged, processing
+            )
+        finally:
+            self.blobs.discard(staged)  # what was not settled (the request failed)
+
+    def _keep(
+        self,
+        collector: Sender,
+        header: _Header,
+        ids: tuple[int, int, int | None],
+        xml: bytes,
+        parts: Sequence[IncomingPart],
+        staged: Staged,
+        processing: Processing | None,
+    ) -> IngestResult:
+        """Store the parts, then record the submission (decrypted first when it can be)."""
+        form_pk, version_pk, key_id = ids
+        manifest_sha, stored, in_memory = self._store_blobs(xml, parts, staged)
         prepared = None
         if processing is not None:
             present = {MANIFEST_PART: manifest_sha, **{item[0]: item[1] for item in stored}}
@@ -224,6 +248,7 @@ class Ingest:
                     header,
                     (manifest_sha, len(xml)),
                     stored,
+                    staged,
                     (processing, prepared) if processing and prepared else None,
                 )
                 if result.stored is not None:
@@ -273,19 +298,23 @@ class Ingest:
         return cached
 
     def _store_blobs(
-        self, xml: bytes, parts: Sequence[IncomingPart]
+        self, xml: bytes, parts: Sequence[IncomingPart], staged: Staged
     ) -> tuple[str, list[tuple[str, str, int, str]], dict[str, bytes]]:
-        """Store every part durably: (manifest sha256, stored parts, small parts' bytes)."""
+        """Store every part: (manifest sha256, stored parts, small parts' bytes).
+
+        Parts held in memory are staged: they become durable when the record settles them
+        (with those of the other requests in its group commit). Large streamed parts are
+        written durably at once."""
         in_memory: dict[str, bytes] = {}
         try:
-            manifest_sha, _ = self.blobs.put_bytes(xml)
+            manifest_sha, _ = self.blobs.put_bytes(xml, staged)
             stored = []
             for part in parts:
                 if isinstance(part.stream, io.BytesIO):  # small: the parser kept it in memory
                     content = part.stream.getvalue()
                     if len(content) > self.max_part_bytes:
                         raise BlobTooLarge(self.max_part_bytes)
-                    sha, size = self.blobs.put_bytes(content)
+                    sha, size = self.blobs.put_bytes(content, staged)
                     in_memory[part.name] = content
                 else:
                     sha, size = self.blobs.put(part.stream, limit=self.max_part_bytes)
@@ -305,24 +334,29 @@ class Ingest:
         header: _Header,
         manifest: tuple[str, int],
         stored: list[tuple[str, str, int, str]],
+        staged: Staged,
         ready: tuple[Processing, Any] | None = None,
     ) -> IngestResult:
         manifest_sha, manifest_size = manifest
         parts = [(MANIFEST_PART, manifest_sha, manifest_size, "text/xml"), *stored]
-        recorded = self._group.record(
-            NewSubmission(
-                collector_id,
-                form_pk,
-                version_pk,
-                header.instance_id,
-                header.deprecated_id,
-                header.encrypted,
-                parts,
-                ready[1] if ready else None,
-                ready[0] if ready else None,
+        with _blob_errors():
+            recorded = self._group.record(
+                NewSubmission(
+                    collector_id,
+                    form_pk,
+                    version_pk,
+                    header.instance_id,
+                    header.deprecated_id,
+                    header.encrypted,
+                    parts,
+                    ready[1] if ready else None,
+                    ready[0] if ready else None,
+                    staged,
+                )
             )
-        )
         if recorded is None:
+            with _blob_errors():
+                self.blobs.settle([staged])  # the new parts durable before the rows naming them
             return self._record_known(form_pk, header, manifest_sha, stored)
         return IngestResult(
             201,
@@ -374,6 +408,17 @@ class Ingest:
                     existing.decrypt_state == "decrypted",
                 ),
             )
+
+
+@contextlib.contextmanager
+def _blob_errors() -> Iterator[None]:
+    """Parts the disk could not make durable refuse the POST (503): nothing is acknowledged,
+    so the phone sends it again."""
+    try:
+        yield
+    except BlobStoreUnavailable as exc:
+        log.error("blob store could not make parts durable: %s", exc)
+        raise errors.storage_unavailable() from None
 
 
 def _add_parts(

@@ -1,7 +1,8 @@
 """Recording new submissions, several requests' at a time (group commit).
 
-When many phones send at once, each request has already stored its parts durably and decrypted
-its submission by the time it gets here; what is left is a short write transaction. Rather than
+When many phones send at once, each request has already written its parts and decrypted its
+submission by the time it gets here; what is left is making the parts durable (one settle of the
+blob store for the whole batch, `before_commit`) and a short write transaction. Rather than
 one transaction, one database lock and one flush of the database log per request, the requests of
 a worker process that arrive while a transaction is being written wait for it, and the next
 transaction writes all of them together. A request returns only once the transaction holding its
@@ -13,7 +14,7 @@ the others down with it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,6 +47,7 @@ class NewSubmission:
     parts: list[tuple[str, str, int, str]]  # (name, sha256, size, content type), manifest first
     prepared: Any | None = None  # decrypted by processing before recording, when it could be
     processing: BatchProjection | None = None
+    staged: Any | None = None  # its parts not yet durable (blobs.Staged), settled before commit
 
 
 @dataclass(frozen=True)
@@ -161,9 +163,17 @@ class GroupCommit:
     queued at that moment, and the others find theirs done when they get their turn.
     """
 
-    def __init__(self, store: Store, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_batch: int = MAX_BATCH,
+        before_commit: Callable[[list[NewSubmission]], None] | None = None,
+    ) -> None:
+        """`before_commit(jobs)` runs before each transaction, with the jobs it will write
+        (ingest makes their parts durable there: no row may name a blob a crash could lose)."""
         self.store = store
         self.max_batch = max_batch
+        self.before_commit = before_commit
         self._queue: list[_Waiting] = []
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
@@ -190,9 +200,12 @@ class GroupCommit:
         return waiting.result
 
     def _write(self, batch: list[_Waiting]) -> None:
+        jobs = [waiting.job for waiting in batch]
         try:
+            if self.before_commit is not None:
+                self.before_commit(jobs)
             with self.store.transaction() as connection:
-                results = record_new(connection, [waiting.job for waiting in batch])
+                results = record_new(connection, jobs)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].error, batch[0].done = exc, True

@@ -6,14 +6,14 @@ import errno
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 from sqlalchemy import func, select
 
-from server.blobs import FileBlobStore
+from server.blobs import BlobStoreUnavailable, FileBlobStore, Staged
 from server.store.models import Submission
 from tests.factories import Deployment, plain_instance, post_submission, services_of
 
@@ -28,12 +28,12 @@ class FullDisk(FileBlobStore):
     def put(self, source: BinaryIO, limit: int | None = None) -> tuple[str, int]:
         return self.put_bytes(source.read())
 
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
+    def put_bytes(self, data: bytes, staged: Staged | None = None) -> tuple[str, int]:
         if len(data) > self.room:
             # What the kernel does when the disk fills mid-write.
             raise_enospc(self.root)
         self.room -= len(data)
-        return super().put_bytes(data)
+        return super().put_bytes(data, staged)
 
 
 def raise_enospc(root: Path) -> None:
@@ -63,6 +63,28 @@ def test_disk_full_is_503_and_nothing_is_recorded(deployment: Deployment) -> Non
         else []
     )
     assert leftovers == []
+
+
+class FailingSettle(FileBlobStore):
+    """A blob store whose disk reports a write error when staged blobs are settled."""
+
+    def settle(self, batch: Sequence[Staged]) -> None:
+        raise BlobStoreUnavailable(os.strerror(errno.EIO))
+
+
+def test_parts_that_cannot_be_made_durable_are_503_and_nothing_is_recorded(
+    deployment: Deployment,
+) -> None:
+    services = services_of(deployment.app)
+    services.ingest.blobs = FailingSettle(services.config.blob_dir)
+    response = post_submission(
+        deployment.client, deployment.url_prefix, plain_instance(), {"photo.jpg": b"x" * 5000}
+    )
+    assert response.status_code == 503
+    assert "Nothing was stored" in response.get_data(as_text=True)
+    with services.store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Submission)) == 0
+    assert list((services.config.blob_dir / "tmp").glob("*")) == []  # the staged files too
 
 
 @pytest.fixture

@@ -1,15 +1,19 @@
-"""The file blob store: content-addressed, and durable before a write returns."""
+"""The file blob store: content-addressed; durable when a write returns, or, staged, when it
+is settled."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from server.blobs import FileBlobStore
+from server.blobs import BlobStoreUnavailable, FileBlobStore, Staged
 
 
 @pytest.fixture
@@ -48,3 +52,110 @@ def test_a_write_is_durable_when_it_returns(tmp_path: Path, fsyncs: list[int]) -
     blobs.put_bytes(b"first")  # known: its folder is synced in case its writer has not yet
     assert len(fsyncs) == 1
     assert blobs.read(sha) == b"first"
+
+
+def _counting(call: Callable[[int], int], calls: list[int]) -> Callable[[int], int]:
+    def wrapped(fd: int) -> int:
+        calls.append(fd)
+        return call(fd)
+
+    return wrapped
+
+
+def _failing_once(call: Callable[[int], int]) -> Callable[[int], int]:
+    failed: list[bool] = []
+
+    def wrapped(fd: int) -> int:
+        if not failed:
+            failed.append(True)
+            ctypes.set_errno(errno.EIO)
+            return -1
+        return call(fd)
+
+    return wrapped
+
+
+@pytest.fixture
+def staging(tmp_path: Path) -> FileBlobStore:
+    blobs = FileBlobStore(tmp_path)
+    if blobs._syncfs is None:
+        pytest.skip("staged blobs are settled with syncfs on Linux 5.8 and newer only")
+    return blobs
+
+
+def test_staged_blobs_appear_only_when_settled(
+    staging: FileBlobStore, tmp_path: Path, fsyncs: list[int]
+) -> None:
+    assert staging._syncfs is not None
+    syncs: list[int] = []
+    staging._syncfs = _counting(staging._syncfs, syncs)
+    first, second = Staged(), Staged()
+    a, _ = staging.put_bytes(b"manifest", first)
+    b, _ = staging.put_bytes(b"photo", first)
+    c, _ = staging.put_bytes(b"other phone", second)
+    assert fsyncs == []
+    assert syncs == []
+    assert not any(staging.exists(sha) for sha in (a, b, c))  # not at their address yet
+    staging.settle([first, second])
+    assert len(syncs) == 2  # the content, then the names
+    assert fsyncs == []
+    assert [staging.read(sha) for sha in (a, b, c)] == [b"manifest", b"photo", b"other phone"]
+    assert list((tmp_path / "tmp").iterdir()) == []
+    staging.discard(first)  # settled: nothing left to drop
+    assert staging.read(a) == b"manifest"
+
+
+def test_a_staged_blob_already_stored_is_not_written_again(staging: FileBlobStore) -> None:
+    sha, _ = staging.put_bytes(b"photo")
+    staged = Staged()
+    assert staging.put_bytes(b"photo", staged) == (sha, 5)
+    assert staged.files == []
+    staging.settle([staged])  # still syncs the names: the existing one may be new
+    assert staging.read(sha) == b"photo"
+
+
+def test_discarded_blobs_leave_nothing(staging: FileBlobStore, tmp_path: Path) -> None:
+    staged = Staged()
+    sha, _ = staging.put_bytes(b"never recorded", staged)
+    staging.discard(staged)
+    staging.settle([])
+    assert not staging.exists(sha)
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_failed_sync_gives_up_every_unsettled_blob_of_the_process(
+    staging: FileBlobStore, tmp_path: Path
+) -> None:
+    assert staging._syncfs is not None
+    staging._syncfs = _failing_once(staging._syncfs)
+    in_batch, elsewhere = Staged(), Staged()
+    a, _ = staging.put_bytes(b"in the failing batch", in_batch)
+    b, _ = staging.put_bytes(b"written meanwhile by another request", elsewhere)
+    with pytest.raises(BlobStoreUnavailable, match="Input/output error"):
+        staging.settle([in_batch])
+    # syncfs reports an error once: the next one succeeds, but the other request's file may
+    # be the one that was lost, so it cannot be settled either.
+    with pytest.raises(BlobStoreUnavailable, match="Input/output error"):
+        staging.settle([elsewhere])
+    with pytest.raises(BlobStoreUnavailable):
+        staging.put_bytes(b"more for the failed request", elsewhere)
+    assert not staging.exists(a)
+    assert not staging.exists(b)
+    assert list((tmp_path / "tmp").iterdir()) == []
+    # A new request afterwards is stored normally.
+    fresh = Staged()
+    c, _ = staging.put_bytes(b"sent again", fresh)
+    staging.settle([fresh])
+    assert staging.read(c) == b"sent again"
+
+
+def test_without_syncfs_staged_blobs_are_durable_at_once(tmp_path: Path, fsyncs: list[int]) -> None:
+    blobs = FileBlobStore(tmp_path)
+    blobs._syncfs = None  # as on macOS, or Linux before 5.8
+    staged = Staged()
+    sha, _ = blobs.put_bytes(b"part", staged)
+    assert len(fsyncs) == 3  # the file, the store's root and the new folder
+    assert blobs.read(sha) == b"part"
+    blobs.settle([staged])
+    blobs.discard(staged)
+    assert blobs.read(sha) == b"part"

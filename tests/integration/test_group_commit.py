@@ -8,6 +8,7 @@ import time
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from server.blobs import BlobStoreUnavailable
 from server.services import recording
 from server.services.recording import GroupCommit, NewSubmission, Recorded
 from server.store import collectors as collector_store
@@ -104,3 +105,34 @@ def test_the_same_instance_twice_in_a_batch_is_written_once(store: Store) -> Non
     assert sorted(type(result).__name__ for result in results) == ["NoneType", "Recorded"]
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(Submission)) == 1
+
+
+def test_the_parts_are_made_durable_once_per_batch_before_its_rows_commit(store: Store) -> None:
+    ids = _form_and_collector(store)
+    seen: list[tuple[int, int]] = []
+
+    def before_commit(jobs: list[NewSubmission]) -> None:
+        # Nothing of the batch is committed yet when its parts are made durable.
+        with store.read() as connection:
+            committed = connection.execute(select(func.count()).select_from(Submission))
+            seen.append((len(jobs), committed.scalar_one()))
+
+    group = GroupCommit(store, before_commit=before_commit)
+    results, sizes = _record_while_held(group, [_job(ids, n) for n in range(8)])
+    assert sizes == [8]
+    assert seen == [(8, 0)]
+    assert all(isinstance(result, Recorded) for result in results)
+
+
+def test_parts_that_cannot_be_made_durable_record_nothing(store: Store) -> None:
+    ids = _form_and_collector(store)
+
+    def before_commit(jobs: list[NewSubmission]) -> None:
+        raise BlobStoreUnavailable("Input/output error")
+
+    results, _sizes = _record_while_held(
+        GroupCommit(store, before_commit=before_commit), [_job(ids, n) for n in range(3)]
+    )
+    assert all(isinstance(result, BlobStoreUnavailable) for result in results)
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Submission)) == 0
