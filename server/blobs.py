@@ -178,24 +178,51 @@ class FileBlobStore:
 
     def settle(self, batch: Sequence[Staged]) -> None:
         """Make the staged blobs of `batch` durable at their addresses: syncfs (their content),
-        rename each into place, syncfs (the names)."""
+        rename each into place, syncfs (the names). If any step fails, every set of the batch
+        (and, for a failed syncfs, every unsettled set of the process) is given up."""
         if self._syncfs is None:
             return  # staged writes were made durable as they were written
         with self._settling, _writing():
-            fd = self._descriptor()
-            self._sync(fd)
-            moving: list[tuple[str, str]] = []
-            with self._lock:
-                failed = next((s.error for s in batch if s.error is not None), None)
-                if failed is not None:
-                    raise BlobStoreUnavailable(failed)
+            self._refuse_failed(batch)
+            try:
+                fd = self._descriptor()
+                self._sync(fd)
                 for staged in batch:
-                    moving += staged.files
+                    for tmp_name, sha256 in staged.files:
+                        self._place(tmp_name, sha256)
+                self._sync(fd)
+            except BaseException as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else None
+                self._fail(batch, reason or str(exc) or "write error")
+                raise
+            with self._lock:
+                for staged in batch:
                     staged.files = []
                     self._live.discard(staged)
-            for tmp_name, sha256 in moving:
-                self._place(tmp_name, sha256)
-            self._sync(fd)
+
+    def close(self) -> None:
+        """Release the descriptor kept for syncfs (a new one is opened when needed)."""
+        with self._lock:
+            if self._fd is not None and self._fd_pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
+
+    def _refuse_failed(self, batch: Sequence[Staged]) -> None:
+        with self._lock:
+            failed = next((s.error for s in batch if s.error is not None), None)
+        if failed is not None:
+            raise BlobStoreUnavailable(failed)
+
+    def _fail(self, batch: Sequence[Staged], reason: str) -> None:
+        """Give up the sets of a batch that could not be settled, whatever step failed."""
+        with self._lock:
+            for staged in batch:
+                if staged.error is None:
+                    staged.error = reason
+                for tmp_name, _sha256 in staged.files:
+                    _unlink(tmp_name)  # gone already when it was moved into place
+                staged.files = []
+                self._live.discard(staged)
 
     def discard(self, staged: Staged) -> None:
         """Remove the temporary files of `staged` that were not settled."""
@@ -246,6 +273,9 @@ class FileBlobStore:
             os.replace(tmp_name, final)
         except FileNotFoundError:
             os.makedirs(folder, exist_ok=True)
+            # A durable writer may put a blob into this folder before the settle's second
+            # syncfs: the folder's own name is made durable now (once per folder ever).
+            _fsync_dir(self._root)
             os.replace(tmp_name, final)
 
     def _temporary(self) -> tuple[int, str]:

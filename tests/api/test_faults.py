@@ -104,7 +104,8 @@ def small_disk(deployment: Deployment) -> Iterator[Path]:
     try:
         yield blob_dir
     finally:
-        subprocess.run(["umount", str(blob_dir)], check=False)
+        services_of(deployment.app).blobs.close()  # its descriptor would keep the mount busy
+        subprocess.run(["umount", str(blob_dir)], check=True)
 
 
 def test_really_full_disk(deployment: Deployment, small_disk: Path) -> None:

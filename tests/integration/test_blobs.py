@@ -62,12 +62,13 @@ def _counting(call: Callable[[int], int], calls: list[int]) -> Callable[[int], i
     return wrapped
 
 
-def _failing_once(call: Callable[[int], int]) -> Callable[[int], int]:
-    failed: list[bool] = []
+def _failing_once(call: Callable[[int], int], at_call: int = 1) -> Callable[[int], int]:
+    """syncfs failing with EIO on its `at_call`-th call only (the kernel reports an error once)."""
+    calls: list[int] = []
 
     def wrapped(fd: int) -> int:
-        if not failed:
-            failed.append(True)
+        calls.append(fd)
+        if len(calls) == at_call:
             ctypes.set_errno(errno.EIO)
             return -1
         return call(fd)
@@ -98,7 +99,7 @@ def test_staged_blobs_appear_only_when_settled(
     assert not any(staging.exists(sha) for sha in (a, b, c))  # not at their address yet
     staging.settle([first, second])
     assert len(syncs) == 2  # the content, then the names
-    assert fsyncs == []
+    assert len(fsyncs) == len({sha[:2] for sha in (a, b, c)})  # only each new folder's name
     assert [staging.read(sha) for sha in (a, b, c)] == [b"manifest", b"photo", b"other phone"]
     assert list((tmp_path / "tmp").iterdir()) == []
     staging.discard(first)  # settled: nothing left to drop
@@ -159,3 +160,43 @@ def test_without_syncfs_staged_blobs_are_durable_at_once(tmp_path: Path, fsyncs:
     blobs.settle([staged])
     blobs.discard(staged)
     assert blobs.read(sha) == b"part"
+
+
+def test_a_failed_sync_of_the_names_gives_up_the_whole_batch(staging: FileBlobStore) -> None:
+    assert staging._syncfs is not None
+    staging._syncfs = _failing_once(staging._syncfs, at_call=2)  # the names' syncfs
+    first, second, known_only = Staged(), Staged(), Staged()
+    staging.put_bytes(b"already stored")
+    staging.put_bytes(b"part one", first)
+    staging.put_bytes(b"part two", second)
+    staging.put_bytes(b"already stored", known_only)  # only names an existing blob
+    with pytest.raises(BlobStoreUnavailable):
+        staging.settle([first, second, known_only])
+    # Retried one at a time (as a group commit does), none settles: the next syncfs would
+    # succeed, but the error it no longer reports may concern any of their names.
+    for staged in (first, second, known_only):
+        with pytest.raises(BlobStoreUnavailable):
+            staging.settle([staged])
+
+
+def test_a_failed_rename_gives_up_the_whole_batch(
+    staging: FileBlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = Staged(), Staged()
+    a, _ = staging.put_bytes(b"part one", first)
+    b, _ = staging.put_bytes(b"part two", second)
+    real = os.replace
+
+    def full_disk(source: str, target: str) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(BlobStoreUnavailable, match="No space left"):
+        staging.settle([first, second])
+    monkeypatch.setattr(os, "replace", real)
+    for staged in (first, second):
+        with pytest.raises(BlobStoreUnavailable):
+            staging.settle([staged])
+    assert not staging.exists(a)
+    assert not staging.exists(b)
+    assert list((tmp_path / "tmp").iterdir()) == []
