@@ -110,7 +110,9 @@ class FileBlobStore:
         self._syncfs = _syncfs_call()
         self._lock = threading.Lock()  # the staged sets and their files
         self._settling = threading.Lock()  # one settle at a time in a process
-        self._live: set[Staged] = set()  # staged sets holding unsettled files
+        self._live: set[Staged] = set()  # staged sets not yet settled or discarded
+        # Names whose durability a failed sync left in doubt: written again, not trusted.
+        self._suspect: set[str] = set()
         self._fd: int | None = None
         self._fd_pid = 0
 
@@ -142,20 +144,22 @@ class FileBlobStore:
         sha256 = hashlib.sha256(data).hexdigest()
         folder = os.path.join(self._root, sha256[:2])
         later = staged is not None and self._syncfs is not None
-        if os.path.exists(os.path.join(folder, sha256[2:])):
+        if later:
+            assert staged is not None
+            self._descriptor()  # open before writing, so the syncfs sees errors of this write
+            with self._lock:  # known from now on: a syncfs failing meanwhile fails it too
+                if staged.error is not None:
+                    raise BlobStoreUnavailable(staged.error)
+                self._live.add(staged)
+        with self._lock:
+            trusted = sha256 not in self._suspect
+        if trusted and os.path.exists(os.path.join(folder, sha256[2:])):
             # Its content is durable (a name appears only then); its name may not be yet:
             # fsync the folder, or, staged, leave that to the settle, which syncs every name.
             if not later:
                 with _writing():
                     _fsync_dir(folder)
             return sha256, len(data)
-        if later:
-            assert staged is not None
-            self._descriptor()  # open before writing, so the syncfs sees errors of this write
-            with self._lock:  # known before writing: a syncfs failing meanwhile fails it too
-                if staged.error is not None:
-                    raise BlobStoreUnavailable(staged.error)
-                self._live.add(staged)
         fd, tmp_name = self._temporary()
         with _writing(tmp_name):
             try:
@@ -184,28 +188,37 @@ class FileBlobStore:
             return  # staged writes were made durable as they were written
         with self._settling, _writing():
             self._refuse_failed(batch)
+            placed: list[str] = []
             try:
                 fd = self._descriptor()
                 self._sync(fd)
                 for staged in batch:
                     for tmp_name, sha256 in staged.files:
                         self._place(tmp_name, sha256)
+                        placed.append(sha256)
                 self._sync(fd)
             except BaseException as exc:
                 reason = exc.strerror if isinstance(exc, OSError) else None
                 self._fail(batch, reason or str(exc) or "write error")
+                with self._lock:
+                    self._suspect.update(placed)
                 raise
             with self._lock:
+                self._suspect.difference_update(placed)
                 for staged in batch:
                     staged.files = []
                     self._live.discard(staged)
 
     def close(self) -> None:
-        """Release the descriptor kept for syncfs (a new one is opened when needed)."""
-        with self._lock:
-            if self._fd is not None and self._fd_pid == os.getpid():
-                os.close(self._fd)
-            self._fd = None
+        """Release the descriptor kept for syncfs (a new one is opened when needed). Staged
+        sets not yet settled are given up: a new descriptor would not see errors the old one
+        had not reported."""
+        with self._settling:
+            self._fail_all("the blob store was closed")
+            with self._lock:
+                if self._fd is not None and self._fd_pid == os.getpid():
+                    os.close(self._fd)
+                self._fd = None
 
     def _refuse_failed(self, batch: Sequence[Staged]) -> None:
         with self._lock:
@@ -266,11 +279,13 @@ class FileBlobStore:
         settle syncs every name at once)."""
         folder = os.path.join(self._root, sha256[:2])
         final = os.path.join(folder, sha256[2:])
-        if os.path.exists(final):
+        with self._lock:
+            trusted = sha256 not in self._suspect
+        if trusted and os.path.exists(final):
             _unlink(tmp_name)
             return
         try:
-            os.replace(tmp_name, final)
+            os.replace(tmp_name, final)  # over a suspect name: its entry is written anew
         except FileNotFoundError:
             os.makedirs(folder, exist_ok=True)
             # A durable writer may put a blob into this folder before the settle's second

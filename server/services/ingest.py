@@ -1,11 +1,14 @@
 """Receiving a submission from ODK Collect: nothing acknowledged is ever lost.
 
 The order of work is what makes the guarantee:
-1. everything that can refuse the request is checked first (XML, form, version, assignment,
-   file names), so a refused request stores nothing;
-2. every part is written to the blob store and fsynced;
+1. everything that can refuse the request from its headers and XML is checked first (XML,
+   form, version, assignment, file names); a refused request records nothing (a later refusal,
+   such as a part over the size limit, can leave blobs no row names);
+2. every part is written to the blob store: large ones durably at once, small ones staged;
 3. one transaction records the submission and its parts and commits (a transaction shared with
    the other requests of the process waiting at that moment: server/services/recording.py);
+   just before it, the staged parts of all those requests are settled (made durable at their
+   addresses, server/blobs.py);
 4. only then is 201 (new) or 202 (already known) answered; decryption runs after that (in the
    request, or on the background thread under `fieldcase serve`) and can never lose what step 3
    committed.
@@ -354,9 +357,7 @@ class Ingest:
                     staged,
                 )
             )
-        if recorded is None:
-            with _blob_errors():
-                self.blobs.settle([staged])  # the new parts durable before the rows naming them
+        if recorded is None:  # known: the group commit settled its parts all the same
             return self._record_known(form_pk, header, manifest_sha, stored)
         return IngestResult(
             201,

@@ -213,5 +213,9 @@ class GroupCommit:
             for waiting in batch:  # alone, so that one bad submission fails only itself
                 self._write([waiting])
             return
+        except BaseException as exc:  # the process is stopping: nobody may wait for ever
+            for waiting in batch:
+                waiting.error, waiting.done = exc, True
+            raise
         for waiting, result in zip(batch, results, strict=True):
             waiting.result, waiting.done = result, True

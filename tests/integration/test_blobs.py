@@ -200,3 +200,51 @@ def test_a_failed_rename_gives_up_the_whole_batch(
     assert not staging.exists(a)
     assert not staging.exists(b)
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_set_that_only_names_stored_blobs_is_given_up_by_a_failed_sync(
+    staging: FileBlobStore,
+) -> None:
+    assert staging._syncfs is not None
+    staging._syncfs = _failing_once(staging._syncfs)
+    staging.put_bytes(b"already stored")
+    known_only, other = Staged(), Staged()
+    staging.put_bytes(b"already stored", known_only)
+    staging.put_bytes(b"new", other)
+    with pytest.raises(BlobStoreUnavailable):
+        staging.settle([other])
+    with pytest.raises(BlobStoreUnavailable):
+        staging.settle([known_only])  # its settle would have made the name durable
+
+
+def test_names_a_failed_sync_left_in_doubt_are_written_anew(staging: FileBlobStore) -> None:
+    assert staging._syncfs is not None
+    staging._syncfs = _failing_once(staging._syncfs, at_call=2)  # the names' syncfs
+    first = Staged()
+    sha, _ = staging.put_bytes(b"photo", first)
+    with pytest.raises(BlobStoreUnavailable):
+        staging.settle([first])
+    assert staging.exists(sha)  # placed, but its name may not have reached the disk
+    before = os.stat(staging._path(sha)).st_ino
+    again = Staged()  # Collect sends it again
+    staging.put_bytes(b"photo", again)
+    assert len(again.files) == 1  # not trusted: written again
+    staging.settle([again])
+    assert os.stat(staging._path(sha)).st_ino != before  # a new entry, synced this time
+    assert staging.read(sha) == b"photo"
+    third = Staged()
+    staging.put_bytes(b"photo", third)
+    assert third.files == []  # trusted again
+    staging.settle([third])
+
+
+def test_closing_gives_up_what_is_not_settled(staging: FileBlobStore) -> None:
+    staged = Staged()
+    staging.put_bytes(b"part", staged)
+    staging.close()
+    with pytest.raises(BlobStoreUnavailable, match="closed"):
+        staging.settle([staged])
+    fresh = Staged()
+    sha, _ = staging.put_bytes(b"part", fresh)
+    staging.settle([fresh])
+    assert staging.read(sha) == b"part"

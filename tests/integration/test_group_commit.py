@@ -136,3 +136,15 @@ def test_parts_that_cannot_be_made_durable_record_nothing(store: Store) -> None:
     assert all(isinstance(result, BlobStoreUnavailable) for result in results)
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(Submission)) == 0
+
+
+def test_a_leader_stopped_mid_batch_leaves_no_request_waiting(store: Store) -> None:
+    ids = _form_and_collector(store)
+
+    def before_commit(jobs: list[NewSubmission]) -> None:
+        raise KeyboardInterrupt  # the process is being stopped
+
+    results, _sizes = _record_while_held(
+        GroupCommit(store, before_commit=before_commit), [_job(ids, n) for n in range(3)]
+    )
+    assert all(isinstance(result, KeyboardInterrupt) for result in results)
