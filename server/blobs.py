@@ -16,7 +16,8 @@ Two ways to write:
 
   syncfs reports a write error only once per open file, so the store keeps one descriptor per
   process. A failed syncfs fails every staged set of the process, because any of their files
-  may be the one that was lost. Where syncfs cannot report errors (not Linux, or Linux before
+  may be the one that was lost, and from then on the process writes blobs already stored again
+  instead of trusting their names. Where syncfs cannot report errors (not Linux, or Linux before
   5.8), staged writes are made durable at once, as `put_bytes` does.
 
 Another backend (an S3-compatible store, durable on return) implements the same methods, with a
@@ -111,8 +112,10 @@ class FileBlobStore:
         self._lock = threading.Lock()  # the staged sets and their files
         self._settling = threading.Lock()  # one settle at a time in a process
         self._live: set[Staged] = set()  # staged sets not yet settled or discarded
-        # Names whose durability a failed sync left in doubt: written again, not trusted.
-        self._suspect: set[str] = set()
+        # Set for good once a sync has failed in this process: from then on a blob already at
+        # its address is written again (its entry anew) rather than trusted, since the name
+        # the failed sync was writing may be any of them.
+        self._distrust = False
         self._fd: int | None = None
         self._fd_pid = 0
 
@@ -151,14 +154,12 @@ class FileBlobStore:
                 if staged.error is not None:
                     raise BlobStoreUnavailable(staged.error)
                 self._live.add(staged)
-        with self._lock:
-            trusted = sha256 not in self._suspect
-        if trusted and os.path.exists(os.path.join(folder, sha256[2:])):
+        if not self._distrust and os.path.exists(os.path.join(folder, sha256[2:])):
             # Its content is durable (a name appears only then); its name may not be yet:
             # fsync the folder, or, staged, leave that to the settle, which syncs every name.
             if not later:
                 with _writing():
-                    _fsync_dir(folder)
+                    self._sync_folder(folder)
             return sha256, len(data)
         fd, tmp_name = self._temporary()
         with _writing(tmp_name):
@@ -188,23 +189,18 @@ class FileBlobStore:
             return  # staged writes were made durable as they were written
         with self._settling, _writing():
             self._refuse_failed(batch)
-            placed: list[str] = []
             try:
                 fd = self._descriptor()
                 self._sync(fd)
                 for staged in batch:
                     for tmp_name, sha256 in staged.files:
                         self._place(tmp_name, sha256)
-                        placed.append(sha256)
                 self._sync(fd)
             except BaseException as exc:
                 reason = exc.strerror if isinstance(exc, OSError) else None
                 self._fail(batch, reason or str(exc) or "write error")
-                with self._lock:
-                    self._suspect.update(placed)
                 raise
             with self._lock:
-                self._suspect.difference_update(placed)
                 for staged in batch:
                     staged.files = []
                     self._live.discard(staged)
@@ -229,6 +225,7 @@ class FileBlobStore:
     def _fail(self, batch: Sequence[Staged], reason: str) -> None:
         """Give up the sets of a batch that could not be settled, whatever step failed."""
         with self._lock:
+            self._distrust = True
             for staged in batch:
                 if staged.error is None:
                     staged.error = reason
@@ -247,6 +244,7 @@ class FileBlobStore:
 
     def _fail_all(self, reason: str) -> None:
         with self._lock:
+            self._distrust = True  # before any other thread can take a shortcut
             for staged in self._live:
                 staged.error = reason
                 for tmp_name, _sha256 in staged.files:
@@ -279,9 +277,7 @@ class FileBlobStore:
         settle syncs every name at once)."""
         folder = os.path.join(self._root, sha256[:2])
         final = os.path.join(folder, sha256[2:])
-        with self._lock:
-            trusted = sha256 not in self._suspect
-        if trusted and os.path.exists(final):
+        if not self._distrust and os.path.exists(final):
             _unlink(tmp_name)
             return
         try:
@@ -290,7 +286,7 @@ class FileBlobStore:
             os.makedirs(folder, exist_ok=True)
             # A durable writer may put a blob into this folder before the settle's second
             # syncfs: the folder's own name is made durable now (once per folder ever).
-            _fsync_dir(self._root)
+            self._sync_folder(self._root)
             os.replace(tmp_name, final)
 
     def _temporary(self) -> tuple[int, str]:
@@ -307,18 +303,27 @@ class FileBlobStore:
         """Move a written, fsynced temporary file to its address and make the name durable."""
         folder = os.path.join(self._root, sha256[:2])
         final = os.path.join(folder, sha256[2:])
-        if os.path.exists(final):
+        if not self._distrust and os.path.exists(final):
             os.unlink(tmp_name)
-            _fsync_dir(folder)  # its writer may not have made the name durable yet
+            self._sync_folder(folder)  # its writer may not have made the name durable yet
             return sha256
         try:
-            os.replace(tmp_name, final)
+            os.replace(tmp_name, final)  # over an existing name only when names are distrusted
         except FileNotFoundError:
             os.makedirs(folder, exist_ok=True)
-            _fsync_dir(self._root)  # the new folder's own name must survive a crash too
+            self._sync_folder(self._root)  # the new folder's own name must survive a crash too
             os.replace(tmp_name, final)
-        _fsync_dir(folder)
+        self._sync_folder(folder)
         return sha256
+
+    def _sync_folder(self, path: str) -> None:
+        """fsync a folder; if that fails, names in it may not be durable: distrust them all."""
+        try:
+            _fsync_dir(path)
+        except OSError:
+            with self._lock:
+                self._distrust = True
+            raise
 
     def open(self, sha256: str) -> BinaryIO:
         """Read a stored blob."""

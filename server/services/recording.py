@@ -200,6 +200,15 @@ class GroupCommit:
         return waiting.result
 
     def _write(self, batch: list[_Waiting]) -> None:
+        try:
+            self._write_batch(batch)
+        except BaseException as exc:  # the process is stopping: nobody may wait for ever
+            for waiting in batch:
+                if not waiting.done:
+                    waiting.error, waiting.done = exc, True
+            raise
+
+    def _write_batch(self, batch: list[_Waiting]) -> None:
         jobs = [waiting.job for waiting in batch]
         try:
             if self.before_commit is not None:
@@ -213,9 +222,5 @@ class GroupCommit:
             for waiting in batch:  # alone, so that one bad submission fails only itself
                 self._write([waiting])
             return
-        except BaseException as exc:  # the process is stopping: nobody may wait for ever
-            for waiting in batch:
-                waiting.error, waiting.done = exc, True
-            raise
         for waiting, result in zip(batch, results, strict=True):
             waiting.result, waiting.done = result, True

@@ -148,3 +148,22 @@ def test_a_leader_stopped_mid_batch_leaves_no_request_waiting(store: Store) -> N
         GroupCommit(store, before_commit=before_commit), [_job(ids, n) for n in range(3)]
     )
     assert all(isinstance(result, KeyboardInterrupt) for result in results)
+
+
+def test_a_leader_stopped_while_retrying_one_at_a_time_leaves_no_request_waiting(
+    store: Store,
+) -> None:
+    ids = _form_and_collector(store)
+    calls: list[int] = []
+
+    def before_commit(jobs: list[NewSubmission]) -> None:
+        calls.append(len(jobs))
+        if len(jobs) > 1:
+            raise BlobStoreUnavailable("Input/output error")  # the batch: retried one by one
+        raise KeyboardInterrupt  # the process is stopped during the first retry
+
+    results, _sizes = _record_while_held(
+        GroupCommit(store, before_commit=before_commit), [_job(ids, n) for n in range(3)]
+    )
+    assert calls == [3, 1]
+    assert all(isinstance(result, KeyboardInterrupt) for result in results)
