@@ -18,7 +18,7 @@ Two ways to write:
   process. A failed syncfs fails every staged set of the process, because any of their files
   may be the one that was lost, and from then on the process writes blobs already stored again
   instead of trusting their names. Where syncfs cannot report errors (not Linux, or Linux before
-  5.8), staged writes are made durable at once, as `put_bytes` does.
+  5.17), staged writes are made durable at once, as `put_bytes` does.
 
 Another backend (an S3-compatible store, durable on return) implements the same methods, with a
 `settle` that does nothing.
@@ -116,8 +116,11 @@ class FileBlobStore:
         # its address is written again (its entry anew) rather than trusted, since the name
         # the failed sync was writing may be any of them.
         self._distrust = False
+        self._failures = 0  # failed syncs so far: a durable write checks none came meanwhile
         self._fd: int | None = None
         self._fd_pid = 0
+        self._prepared = False
+        self._preparing = threading.Lock()
 
     def _path(self, sha256: str) -> Path:
         if not _SHA256.match(sha256):
@@ -125,7 +128,8 @@ class FileBlobStore:
         return self.root / sha256[:2] / sha256[2:]
 
     def put(self, source: BinaryIO, limit: int | None = None) -> tuple[str, int]:
-        """Copy `source` into the store, fsynced; refuses streams longer than `limit`."""
+        """Copy `source` into the store; refuses streams longer than `limit`."""
+        epoch = self._begin()
         fd, tmp_name = self._temporary()
         digest = hashlib.sha256()
         size = 0
@@ -139,7 +143,7 @@ class FileBlobStore:
                     handle.write(chunk)
                 handle.flush()
                 os.fsync(handle.fileno())
-            return self._keep(tmp_name, digest.hexdigest()), size
+            return self._keep(tmp_name, digest.hexdigest(), epoch), size
 
     def put_bytes(self, data: bytes, staged: Staged | None = None) -> tuple[str, int]:
         """Store bytes already in memory (hashed first, so a blob already stored is not
@@ -147,9 +151,9 @@ class FileBlobStore:
         sha256 = hashlib.sha256(data).hexdigest()
         folder = os.path.join(self._root, sha256[:2])
         later = staged is not None and self._syncfs is not None
+        epoch = self._begin()
         if later:
             assert staged is not None
-            self._descriptor()  # open before writing, so the syncfs sees errors of this write
             with self._lock:  # known from now on: a syncfs failing meanwhile fails it too
                 if staged.error is not None:
                     raise BlobStoreUnavailable(staged.error)
@@ -159,7 +163,7 @@ class FileBlobStore:
             # fsync the folder, or, staged, leave that to the settle, which syncs every name.
             if not later:
                 with _writing():
-                    self._sync_folder(folder)
+                    self._durable_names(folder, epoch)
             return sha256, len(data)
         fd, tmp_name = self._temporary()
         with _writing(tmp_name):
@@ -172,7 +176,7 @@ class FileBlobStore:
             finally:
                 os.close(fd)
             if not later:
-                return self._keep(tmp_name, sha256), len(data)
+                return self._keep(tmp_name, sha256, epoch), len(data)
         assert staged is not None
         with self._lock:
             if staged.error is None:
@@ -225,7 +229,7 @@ class FileBlobStore:
     def _fail(self, batch: Sequence[Staged], reason: str) -> None:
         """Give up the sets of a batch that could not be settled, whatever step failed."""
         with self._lock:
-            self._distrust = True
+            self._distrust, self._failures = True, self._failures + 1
             for staged in batch:
                 if staged.error is None:
                     staged.error = reason
@@ -235,16 +239,20 @@ class FileBlobStore:
                 self._live.discard(staged)
 
     def discard(self, staged: Staged) -> None:
-        """Remove the temporary files of `staged` that were not settled."""
+        """Remove the temporary files of `staged` that were not settled; it cannot be settled
+        afterwards (a row naming them must not commit)."""
         with self._lock:
             files, staged.files = staged.files, []
+            if staged.error is None:
+                staged.error = "discarded"
             self._live.discard(staged)
         for tmp_name, _sha256 in files:
             _unlink(tmp_name)
 
     def _fail_all(self, reason: str) -> None:
         with self._lock:
-            self._distrust = True  # before any other thread can take a shortcut
+            # Before any other thread can take a shortcut, or finish a durable write.
+            self._distrust, self._failures = True, self._failures + 1
             for staged in self._live:
                 staged.error = reason
                 for tmp_name, _sha256 in staged.files:
@@ -280,14 +288,7 @@ class FileBlobStore:
         if not self._distrust and os.path.exists(final):
             _unlink(tmp_name)
             return
-        try:
-            os.replace(tmp_name, final)  # over a suspect name: its entry is written anew
-        except FileNotFoundError:
-            os.makedirs(folder, exist_ok=True)
-            # A durable writer may put a blob into this folder before the settle's second
-            # syncfs: the folder's own name is made durable now (once per folder ever).
-            self._sync_folder(self._root)
-            os.replace(tmp_name, final)
+        self._rename(tmp_name, final)  # over a distrusted name: its entry is written anew
 
     def _temporary(self) -> tuple[int, str]:
         """A new private file in the store's tmp directory: (descriptor, path)."""
@@ -296,34 +297,70 @@ class FileBlobStore:
             try:
                 return os.open(name, _NEW_FILE, 0o600), name
             except FileNotFoundError:
-                os.makedirs(self._tmp, exist_ok=True)
+                self._prepare(again=True)
                 return os.open(name, _NEW_FILE, 0o600), name
 
-    def _keep(self, tmp_name: str, sha256: str) -> str:
+    def _keep(self, tmp_name: str, sha256: str, epoch: int) -> str:
         """Move a written, fsynced temporary file to its address and make the name durable."""
         folder = os.path.join(self._root, sha256[:2])
         final = os.path.join(folder, sha256[2:])
         if not self._distrust and os.path.exists(final):
             os.unlink(tmp_name)
-            self._sync_folder(folder)  # its writer may not have made the name durable yet
+            self._durable_names(folder, epoch)  # its writer may not have made it durable yet
             return sha256
-        try:
-            os.replace(tmp_name, final)  # over an existing name only when names are distrusted
-        except FileNotFoundError:
-            os.makedirs(folder, exist_ok=True)
-            self._sync_folder(self._root)  # the new folder's own name must survive a crash too
-            os.replace(tmp_name, final)
-        self._sync_folder(folder)
+        self._rename(tmp_name, final)  # over an existing name only when names are distrusted
+        self._durable_names(folder, epoch)
         return sha256
 
-    def _sync_folder(self, path: str) -> None:
-        """fsync a folder; if that fails, names in it may not be durable: distrust them all."""
+    def _rename(self, tmp_name: str, final: str) -> None:
         try:
-            _fsync_dir(path)
-        except OSError:
-            with self._lock:
-                self._distrust = True
-            raise
+            os.replace(tmp_name, final)
+        except FileNotFoundError:
+            if not os.path.exists(tmp_name):
+                raise
+            self._prepare(again=True)
+            os.replace(tmp_name, final)
+
+    def _begin(self) -> int:
+        """Before a write: the folders exist, the syncfs descriptor is open (so it sees the
+        errors of this write); returns the count of failed syncs, checked when it ends."""
+        if not self._prepared:
+            self._prepare(again=False)
+        if self._syncfs is not None:
+            self._descriptor()
+        with self._lock:
+            return self._failures
+
+    def _prepare(self, again: bool) -> None:
+        """Create the tmp folder and the 256 prefix folders, their names durable, so no write
+        depends on a folder another thread has only just created. Once, and `again` when a
+        folder was found missing (removed by hand, say)."""
+        with self._preparing, _writing():
+            if self._prepared and not again:
+                return
+            for name in ("tmp", *(f"{n:02x}" for n in range(256))):
+                os.makedirs(os.path.join(self._root, name), exist_ok=True)
+            _fsync_dir(self._root)
+            _fsync_dir(os.path.dirname(self._root) or ".")
+            self._prepared = True
+
+    def _durable_names(self, folder: str, epoch: int) -> None:
+        """Make the names in `folder` durable. With syncfs: through this process's descriptor,
+        which sees each write error once, refusing the write if any sync failed since it began
+        (the error may have been its own). Otherwise an fsync of the folder."""
+        if self._syncfs is None:
+            try:
+                _fsync_dir(folder)
+            except OSError:
+                with self._lock:
+                    self._distrust, self._failures = True, self._failures + 1
+                raise
+            return
+        with self._settling:
+            self._sync(self._descriptor())
+        with self._lock:
+            if self._failures != epoch:
+                raise BlobStoreUnavailable("a write error was reported while this was written")
 
     def open(self, sha256: str) -> BinaryIO:
         """Read a stored blob."""
@@ -370,14 +407,15 @@ def _unlink(path: str) -> None:
 
 
 def _syncfs_call() -> Callable[[int], int] | None:
-    """libc's syncfs where it reports write errors (Linux 5.8 and newer), else None."""
+    """libc's syncfs where it reports write errors, the filesystem's own included (Linux 5.17
+    and newer), else None."""
     if platform.system() != "Linux":
         return None
     try:
         major, minor = (int(part) for part in platform.release().split(".")[:2])
     except ValueError:
         return None
-    if (major, minor) < (5, 8):
+    if (major, minor) < (5, 17):
         return None
     try:
         syncfs = ctypes.CDLL(None, use_errno=True).syncfs
