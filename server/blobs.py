@@ -121,6 +121,7 @@ class FileBlobStore:
         self._fd_pid = 0
         self._prepared = False
         self._preparing = threading.Lock()
+        self._remade = 0  # times the folders were made again
 
     def _path(self, sha256: str) -> Path:
         if not _SHA256.match(sha256):
@@ -240,8 +241,8 @@ class FileBlobStore:
 
     def discard(self, staged: Staged) -> None:
         """Remove the temporary files of `staged` that were not settled; it cannot be settled
-        afterwards (a row naming them must not commit)."""
-        with self._lock:
+        afterwards (a row naming them must not commit). Waits for a settle in progress."""
+        with self._settling, self._lock:
             files, staged.files = staged.files, []
             if staged.error is None:
                 staged.error = "discarded"
@@ -300,7 +301,7 @@ class FileBlobStore:
                 self._prepare(again=True)
                 return os.open(name, _NEW_FILE, 0o600), name
 
-    def _keep(self, tmp_name: str, sha256: str, epoch: int) -> str:
+    def _keep(self, tmp_name: str, sha256: str, epoch: tuple[int, int]) -> str:
         """Move a written, fsynced temporary file to its address and make the name durable."""
         folder = os.path.join(self._root, sha256[:2])
         final = os.path.join(folder, sha256[2:])
@@ -321,15 +322,16 @@ class FileBlobStore:
             self._prepare(again=True)
             os.replace(tmp_name, final)
 
-    def _begin(self) -> int:
+    def _begin(self) -> tuple[int, int]:
         """Before a write: the folders exist, the syncfs descriptor is open (so it sees the
-        errors of this write); returns the count of failed syncs, checked when it ends."""
+        errors of this write); returns the counts of failed syncs and of folders made again,
+        checked when it ends."""
         if not self._prepared:
             self._prepare(again=False)
         if self._syncfs is not None:
             self._descriptor()
         with self._lock:
-            return self._failures
+            return self._failures, self._remade
 
     def _prepare(self, again: bool) -> None:
         """Create the tmp folder and the 256 prefix folders, their names durable, so no write
@@ -338,28 +340,32 @@ class FileBlobStore:
         with self._preparing, _writing():
             if self._prepared and not again:
                 return
+            with self._lock:
+                self._remade += 1  # before any folder exists for a writer to use
             for name in ("tmp", *(f"{n:02x}" for n in range(256))):
                 os.makedirs(os.path.join(self._root, name), exist_ok=True)
             _fsync_dir(self._root)
             _fsync_dir(os.path.dirname(self._root) or ".")
             self._prepared = True
 
-    def _durable_names(self, folder: str, epoch: int) -> None:
+    def _durable_names(self, folder: str, epoch: tuple[int, int]) -> None:
         """Make the names in `folder` durable. With syncfs: through this process's descriptor,
         which sees each write error once, refusing the write if any sync failed since it began
         (the error may have been its own). Otherwise an fsync of the folder."""
         if self._syncfs is None:
             try:
                 _fsync_dir(folder)
+                if self._remade != epoch[1]:  # the folder may be new: its own name too
+                    _fsync_dir(self._root)
             except OSError:
                 with self._lock:
                     self._distrust, self._failures = True, self._failures + 1
                 raise
-            return
-        with self._settling:
-            self._sync(self._descriptor())
+        else:
+            with self._settling:
+                self._sync(self._descriptor())
         with self._lock:
-            if self._failures != epoch:
+            if self._failures != epoch[0]:
                 raise BlobStoreUnavailable("a write error was reported while this was written")
 
     def open(self, sha256: str) -> BinaryIO:

@@ -301,12 +301,48 @@ def test_closing_gives_up_what_is_not_settled(staging: FileBlobStore) -> None:
 
 def test_folders_removed_by_hand_are_made_again(tmp_path: Path) -> None:
     blobs = FileBlobStore(tmp_path)
-    first, _ = blobs.put_bytes(b"first")
-    shutil.rmtree(tmp_path / first[:2])
-    shutil.rmtree(tmp_path / "tmp")
+    blobs.put_bytes(b"first")
+    for data in (b"second", b"third"):  # their folders only: tmp/ stays
+        shutil.rmtree(tmp_path / hashlib.sha256(data).hexdigest()[:2], ignore_errors=True)
     staged = Staged()
-    sha, _ = blobs.put_bytes(b"second", staged)
+    second, _ = blobs.put_bytes(b"second", staged)
     blobs.settle([staged])
-    assert blobs.read(sha) == b"second"
-    assert blobs.put_bytes(b"first")[0] == first
-    assert blobs.read(first) == b"first"
+    third, _ = blobs.put_bytes(b"third")
+    assert (blobs.read(second), blobs.read(third)) == (b"second", b"third")
+
+
+def test_without_syncfs_a_folder_made_again_has_its_name_synced_too(
+    tmp_path: Path, fsyncs: list[int]
+) -> None:
+    blobs = FileBlobStore(tmp_path)
+    blobs._syncfs = None
+    blobs.put_bytes(b"first")
+    shutil.rmtree(tmp_path / hashlib.sha256(b"second").hexdigest()[:2], ignore_errors=True)
+    fsyncs.clear()
+    blobs.put_bytes(b"second")
+    # The file; the folders made again (the root and its parent); the folder; the root again.
+    assert len(fsyncs) == 5
+
+
+def test_a_durable_write_whose_name_sync_fails_is_refused(staging: FileBlobStore) -> None:
+    assert staging._syncfs is not None
+    staging._syncfs = _failing_once(staging._syncfs)
+    with pytest.raises(BlobStoreUnavailable, match="Input/output error"):
+        staging.put_bytes(b"form attachment")
+    assert staging._distrust
+    sha = hashlib.sha256(b"form attachment").hexdigest()
+    inode = os.stat(staging._path(sha)).st_ino
+    staging.put_bytes(b"form attachment")  # sent again: written anew, not trusted
+    assert os.stat(staging._path(sha)).st_ino != inode
+
+
+def test_a_durable_write_begun_before_a_failed_settle_is_refused(staging: FileBlobStore) -> None:
+    assert staging._syncfs is not None
+    epoch = staging._begin()  # a durable write starts...
+    staging._syncfs = _failing_once(staging._syncfs)
+    staged = Staged()
+    staging.put_bytes(b"another request's part", staged)
+    with pytest.raises(BlobStoreUnavailable):
+        staging.settle([staged])  # ...a settle meanwhile gets the error, which may be its...
+    with pytest.raises(BlobStoreUnavailable, match="reported while"):
+        staging._durable_names(str(staging.root / "00"), epoch)  # ...so it is refused
