@@ -210,13 +210,13 @@ class Ingest:
         form_pk, version_pk, key_id = self._form_version(collector, header)
         staged = Staged()
         try:
-            return self._keep(
+            return self._store_and_record(
                 collector, header, (form_pk, version_pk, key_id), xml, parts, staged, processing
             )
         finally:
             self.blobs.discard(staged)  # what was not settled (the request failed)
 
-    def _keep(
+    def _store_and_record(
         self,
         collector: Sender,
         header: _Header,

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from server.blobs import Staged
 from server.store import submissions as submission_store
 from server.store.db import Store
 
@@ -47,7 +48,7 @@ class NewSubmission:
     parts: list[tuple[str, str, int, str]]  # (name, sha256, size, content type), manifest first
     prepared: Any | None = None  # decrypted by processing before recording, when it could be
     processing: BatchProjection | None = None
-    staged: Any | None = None  # its parts not yet durable (blobs.Staged), settled before commit
+    staged: Staged | None = None  # its parts not yet durable, settled before the commit
 
 
 @dataclass(frozen=True)
