@@ -140,7 +140,7 @@ def restore(config: Config, store: Store, archive_path: Path) -> BackupSummary:
     ensure_data_dir(config)
     if store.schema_revision() is not None:
         raise BackupError("the database is not empty: restore only into a new deployment")
-    if config.blob_dir.exists() and any(config.blob_dir.iterdir()):
+    if config.blob_dir.exists() and any(FileBlobStore(config.blob_dir).all_digests()):
         raise BackupError("the data directory already holds blobs: use a new one")
     try:
         archive = tarfile.open(archive_path, mode="r:gz")  # noqa: SIM115 - closed below
@@ -158,23 +158,7 @@ def restore(config: Config, store: Store, archive_path: Path) -> BackupSummary:
                 "the backup's schema differs from this version of fieldcase; "
                 "restore it with the version that made it, then upgrade"
             )
-        store.migrate()
-        rows: dict[str, int] = {}
-        with store.engine.begin() as connection:
-            for table in Base.metadata.sorted_tables:
-                member = members.get(f"db/{table.name}.jsonl")
-                lines = _read(archive, member).splitlines() if member else []
-                records = [_decode(table, json.loads(line)) for line in lines if line.strip()]
-                if records:
-                    connection.execute(insert(table), records)
-                rows[table.name] = len(records)
-            if connection.dialect.name == "postgresql":
-                _reset_sequences(connection)
-        if store.engine.dialect.name == "postgresql":
-            # Planner statistics for the tables just filled, rather than waiting for autovacuum:
-            # until then PostgreSQL plans them as empty (slow exports and lists on big restores).
-            with store.engine.begin() as connection:
-                connection.exec_driver_sql("ANALYZE")
+        # Files first: a restore that fails leaves no row naming a blob it did not write.
         blobs = FileBlobStore(config.blob_dir)
         count = 0
         for name, member in members.items():
@@ -197,8 +181,25 @@ def restore(config: Config, store: Store, archive_path: Path) -> BackupSummary:
                 if not target.exists():
                     target.write_bytes(_read(archive, member))
                     target.chmod(0o600)
-    if rows != manifest["rows"]:
-        raise BackupError("the restored row counts differ from the backup's manifest")
+        store.migrate()
+        rows: dict[str, int] = {}
+        with store.engine.begin() as connection:
+            for table in Base.metadata.sorted_tables:
+                member = members.get(f"db/{table.name}.jsonl")
+                lines = _read(archive, member).splitlines() if member else []
+                records = [_decode(table, json.loads(line)) for line in lines if line.strip()]
+                if records:
+                    connection.execute(insert(table), records)
+                rows[table.name] = len(records)
+            if rows != manifest["rows"]:  # rolled back: nothing of a wrong restore stays
+                raise BackupError("the restored row counts differ from the backup's manifest")
+            if connection.dialect.name == "postgresql":
+                _reset_sequences(connection)
+        if store.engine.dialect.name == "postgresql":
+            # Planner statistics for the tables just filled, rather than waiting for autovacuum:
+            # until then PostgreSQL plans them as empty (slow exports and lists on big restores).
+            with store.engine.begin() as connection:
+                connection.exec_driver_sql("ANALYZE")
     return BackupSummary(rows, count, manifest["schema_revision"])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -123,3 +124,45 @@ def test_restore_refuses_what_is_not_a_backup(config: Config, tmp_path: Path) ->
     result = CliRunner(env=env_for(config)).invoke(main, ["restore", str(fake)])
     assert result.exit_code != 0
     assert "not a fieldcase backup" in result.output
+
+
+def test_a_damaged_backup_restores_nothing(
+    deployment: Deployment, config: Config, store: Store, tmp_path: Path
+) -> None:
+    public_key = server_public_key(deployment.app)
+    publish(deployment.app, simple_xform(form_id="vt01_intake", public_key=public_key))
+    token, _ = add_collector(deployment.app, "phone-damaged")
+    manifest, files = encrypted_instance(public_key, "vt01_intake", "1", "uuid:dmg")
+    response = post_submission(deployment.client, f"/c/{token}", manifest, dict(files))
+    assert response.status_code == 201
+    archive = tmp_path / "backup.tar.gz"
+    assert (
+        CliRunner(env=env_for(config)).invoke(main, ["backup", "--out", str(archive)]).exit_code
+        == 0
+    )
+
+    # One blob of the archive altered on its way to the new machine.
+    damaged = tmp_path / "damaged.tar.gz"
+    with tarfile.open(archive, "r:gz") as source, tarfile.open(damaged, "w:gz") as target:
+        altered = False
+        for member in source.getmembers():
+            data = source.extractfile(member).read() if member.isfile() else None
+            if data is not None and member.name.startswith("blobs/") and not altered:
+                data, altered = b"x" + data[1:], True
+            target.addfile(member, io.BytesIO(data) if data is not None else None)
+    assert altered
+
+    with contextlib.ExitStack() as stack:
+        new_dir = tmp_path / "restored"
+        url = (
+            sqlite_url(new_dir)
+            if config.database_url.startswith("sqlite")
+            else stack.enter_context(postgres_schema("d"))
+        )
+        restored_config = config.with_changes(data_dir=new_dir, database_url=url)
+        result = CliRunner(env=env_for(restored_config)).invoke(main, ["restore", str(damaged)])
+        assert result.exit_code != 0
+        assert "damaged" in result.output
+        restored = Store(url)
+        assert restored.schema_revision() is None  # the database was not touched
+        restored.dispose()
