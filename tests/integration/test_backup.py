@@ -33,6 +33,18 @@ from tests.factories import (
 from tests.submissions import encrypted_instance
 
 
+def _new_deployment(
+    config: Config, data_dir: Path, stack: contextlib.ExitStack, schema: str
+) -> Config:
+    """Settings for an empty deployment to restore into, on the same kind of database."""
+    url = (
+        sqlite_url(data_dir)
+        if config.database_url.startswith("sqlite")
+        else stack.enter_context(postgres_schema(schema))
+    )
+    return config.with_changes(data_dir=data_dir, database_url=url)
+
+
 def _csvs(store: Store) -> dict[str, str]:
     out = io.BytesIO()
     export_form(store, "vt01_intake", out, scope=UnitScope.all_units())
@@ -61,13 +73,8 @@ def test_backup_then_restore_into_a_new_deployment(
     assert "the key passphrase is not in it" in made.output
 
     with contextlib.ExitStack() as stack:
-        new_dir = tmp_path / "restored"
-        url = (
-            sqlite_url(new_dir)
-            if config.database_url.startswith("sqlite")
-            else stack.enter_context(postgres_schema("r"))
-        )
-        restored_config = config.with_changes(data_dir=new_dir, database_url=url)
+        restored_config = _new_deployment(config, tmp_path / "restored", stack, "r")
+        url = restored_config.database_url
         runner = CliRunner(env=env_for(restored_config))
         result = runner.invoke(main, ["restore", str(archive)])
         assert result.exit_code == 0, result.output
@@ -153,13 +160,8 @@ def test_a_damaged_backup_restores_nothing(
     assert altered
 
     with contextlib.ExitStack() as stack:
-        new_dir = tmp_path / "restored"
-        url = (
-            sqlite_url(new_dir)
-            if config.database_url.startswith("sqlite")
-            else stack.enter_context(postgres_schema("d"))
-        )
-        restored_config = config.with_changes(data_dir=new_dir, database_url=url)
+        restored_config = _new_deployment(config, tmp_path / "restored", stack, "d")
+        url = restored_config.database_url
         result = CliRunner(env=env_for(restored_config)).invoke(main, ["restore", str(damaged)])
         assert result.exit_code != 0
         assert "damaged" in result.output
