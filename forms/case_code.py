@@ -15,6 +15,7 @@ import re
 import secrets
 
 PATTERN = re.compile(r"^([0-9]{2})-([0-9]{4})-([0-9]{5})-([0-9]{2})$")
+_PREFIX = re.compile(r"([0-9]{2})-")
 
 # The constraint on the case_code field of vt02-vt05 (`.` is the typed code).
 CHECK_XPATH = (
@@ -37,6 +38,16 @@ def make(province: str, year: int, serial: str | None = None) -> str:
         raise ValueError("province must be 2 digits and serial 5 digits")
     year_text = f"{year:04d}"
     return f"{province}-{year_text}-{serial}-{check_digits(province, year_text, serial)}"
+
+
+def province_of(code: str | None) -> str | None:
+    """The province code a case code starts with (`PP-`), or None when it does not.
+
+    Only the prefix is read: the server checks it against the collector's unit, and codes
+    made by older forms or typed by hand need not carry valid check digits for that.
+    """
+    match = _PREFIX.match(code or "")
+    return match.group(1) if match else None
 
 
 def is_valid(code: str) -> bool:

@@ -68,8 +68,9 @@ def plain_instance(
     full_name: str = "Nguyễn Thị Lan",
     deprecated_id: str | None = None,
     minors: int = 0,
+    office_province: str | None = "01",
 ) -> bytes:
-    """A filled-in instance of `simple_xform`."""
+    """A filled-in instance of `simple_xform` (of a phone of province 01 unless told)."""
     instance_id = instance_id or f"uuid:{uuid.uuid4()}"
     deprecated = f"<deprecatedID>{deprecated_id}</deprecatedID>" if deprecated_id else ""
     minor_xml = "".join(
@@ -78,7 +79,9 @@ def plain_instance(
     )
     return (
         f'<data xmlns:orx="http://openrosa.org/xforms" id="{form_id}" version="{version}">'
-        f"<case_code>{case_code}</case_code><reception_date>2025-03-02</reception_date>"
+        f"<case_code>{case_code}</case_code>"
+        + (f"<office_province>{office_province}</office_province>" if office_province else "")
+        + "<reception_date>2025-03-02</reception_date>"
         f"<sex>female</sex><full_name>{full_name}</full_name>{minor_xml}"
         f"<meta><instanceID>{instance_id}</instanceID>{deprecated}</meta></data>"
     ).encode()
@@ -103,11 +106,11 @@ def publish(app: Flask, xml: str, attachments: dict[str, bytes] | None = None) -
         publish_xform(session, services.blobs, xml, attachments or {}, "test")
 
 
-def add_collector(app: Flask, name: str = "phone-1") -> tuple[str, int]:
-    """A collector assigned every published form; returns (token, id)."""
+def add_collector(app: Flask, name: str = "phone-1", unit: str | None = "01") -> tuple[str, int]:
+    """A collector of `unit` assigned every published form; returns (token, id)."""
     services = services_of(app)
     with services.store.session() as session:
-        created = collector_service.create(session, "http://localhost", name, "01", "test")
+        created = collector_service.create(session, "http://localhost", name, unit, "test")
         return created.token, created.collector.id
 
 
@@ -147,16 +150,21 @@ def store_decrypted(
     data: dict[str, Any],
     instance_id: str,
     review_state: str = "received",
+    unit: str | None = "01",
 ) -> int:
-    """A decrypted submission of `form_id` with `data`, projected into its case as ingest would.
+    """A decrypted submission of `form_id` with `data`, as a collector of `unit` sends it,
+    judged and projected into its case as ingest would.
 
     For tests of what comes after ingest (cases, exports): no XML, no blobs.
     """
+    from forms.admin_units import shipped
     from server.services import cases as case_service
+    from server.services import units
     from server.store import forms as form_store
     from server.store.models import FormVersion, Submission
 
     described = case_service.describe(form_id, data)
+    province, commune = units.columns_of(units.acting_unit(unit, shipped()))
     with store.session() as session:
         form = form_store.by_xml_form_id(session, form_id) or form_store.add_form(
             session, form_id, form_id, True
@@ -175,11 +183,14 @@ def store_decrypted(
             data=data,
             case_code=described["case_code"],
             event_date=described["event_date"],
-            province_code=described["province_code"],
-            commune_code=described["commune_code"],
+            unit_code=unit,
+            province_code=province,
+            commune_code=commune,
         )
         session.add(submission)
         session.flush()
         if described["case_code"]:
             case_service.rebuild(session, described["case_code"])
+        else:
+            case_service.judge_outside_cases(session.connection(), [submission.id])
         return submission.id

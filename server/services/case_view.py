@@ -1,7 +1,9 @@
 """What a case page shows: the case, its persons, its whole timeline, its identifying fields.
 
-Found only within the user's units (else 404). Identifying values are read only when the
-viewer has revealed them; otherwise only which fields exist is returned.
+Found only within the user's units (else 404). The timeline and the identifying fields come
+only from submissions the viewer may see themselves (a case moved by a transfer keeps its
+earlier unit's submissions in that unit). Identifying values are read only when the viewer has
+revealed them; otherwise only which fields exist is returned.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def case_page(
         raise errors.not_found("The case")
     cache = _LabelCache(session)
     timeline = []
-    for event, submission in case_store.timeline_with_forms(session, case.id):
+    for event, submission in case_store.timeline_with_forms(session, user.scope, case.id):
         labels, title = cache.of(submission)
         summary = [
             _display(labels, name, value, language) for name, value in (event.summary or {}).items()
@@ -110,7 +112,7 @@ def case_page(
             )
         )
     identifying = []
-    for submission in submission_store.for_case(session, case.case_code):
+    for submission in submission_store.for_case(session, user.scope, case.case_code):
         labels, _title = cache.of(submission)
         version = session.get(FormVersion, submission.form_version_id)
         fields = identifying_fields(version.fields if version else None)
@@ -138,7 +140,7 @@ def reveal_case(session: Session, user: CurrentUser, case_id: int, reason: str) 
     paths = sorted(
         {
             _INDEX.sub("", path)
-            for submission in submission_store.for_case(session, case.case_code)
+            for submission in submission_store.for_case(session, user.scope, case.case_code)
             for path, _value in collect_identifying(submission.data or {})
         }
     )

@@ -2,7 +2,8 @@
 
 A case is rebuilt from all its current submissions (decrypted, not superseded, not rejected)
 every time one of them changes, so a rejected or superseded submission takes its effect with it
-and the case never drifts from the data. Field names are those of the forms in forms/.
+and the case never drifts from the data. Only the submissions the unit rule accepts
+(server/services/units.py) act on the case. Field names are those of the forms in forms/.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
+from forms.admin_units import AdminUnits
+from forms.admin_units import shipped as shipped_units
 from server.clock import utcnow
+from server.services import units
 from server.services.instance import get_path
 from server.services.textsearch import fold
+from server.services.units import Unit
 from server.store import cases as case_store
+from server.store import holdings as holding_store
 from server.store import submissions as submission_store
 
 # Which kind of timeline entry each form makes, and the field holding its date.
@@ -175,23 +181,114 @@ class _Projection:
     values: dict[str, Any]
     events: list[dict[str, Any]]
     intake: dict[str, Any] | None
-    without_unit: list[int]
+
+
+@dataclass
+class CaseJudgement:
+    """What the unit rule makes of a case code's current submissions."""
+
+    effective: list[Row[Any]]  # the submissions that act on the case, in event order
+    judged: dict[int, tuple[str, tuple[str | None, str | None]]]  # id -> (check, scope columns)
+    holding: Unit | None  # the unit holding the case now
+    new_period: tuple[Unit, int, Any] | None = None  # (unit, intake id, received_at)
+
+
+def judge_case(
+    rows: list[Row[Any]], periods: list[units.Period], admin_units: AdminUnits
+) -> CaseJudgement:
+    """Apply the unit rule to a case code's current submissions (server/services/units.py).
+
+    Submissions are judged in the order they were recorded (id), whatever their dates say:
+    the first intake that fits its collector's unit holds the case when nobody holds it yet,
+    and a date typed on a phone cannot take a case over.
+    """
+    periods = list(periods)
+    new_period = None
+    judged: dict[int, tuple[str, tuple[str | None, str | None]]] = {}
+    for row in sorted(rows, key=lambda r: r.id):
+        acting = units.acting_unit(row.unit_code, admin_units)
+        if row.unit_check in units.LASTING_FLAGS:
+            judged[row.id] = (row.unit_check, units.columns_of(acting))
+            continue
+        data = row.data or {}
+        is_intake = FORM_KINDS.get(row.xml_form_id, ("other", ()))[0] == "intake"
+        described = describe(row.xml_form_id, data)
+        answered = units.Answered(
+            described["province_code"], described["commune_code"], row.case_code
+        )
+        placed = units.place(acting, answered, admin_units, intake=is_intake)
+        if isinstance(placed, str) or acting is None:
+            judged[row.id] = (str(placed), units.columns_of(acting))
+            continue
+        holding = units.holding_at(periods, row.received_at)
+        if holding is None and is_intake:
+            periods = [units.Period(1, placed, row.received_at)]
+            new_period = (placed, row.id, row.received_at)
+            holding = placed
+        if holding is None:
+            judged[row.id] = (units.AWAITING_INTAKE, acting.columns)
+        elif not acting.contains(holding):
+            judged[row.id] = (units.FOREIGN_CASE, acting.columns)
+        else:
+            # Seen where the case is: inside the collector's unit, narrowed to the case's
+            # commune, so the commune's supervisors see every submission of their case.
+            judged[row.id] = (units.ACCEPTED, holding.columns)
+    effective = [row for row in rows if judged[row.id][0] == units.ACCEPTED]
+    current = periods[-1].unit if periods else None
+    return CaseJudgement(effective, judged, current, new_period)
 
 
 def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str, int]:
     """Rebuild several cases with a handful of statements (the ingest hot path projects every
-    submission of a batch at once); the ids of the cases left, by code."""
+    submission of a batch at once); the ids of the cases left, by code.
+
+    Each case code's current submissions are judged by the unit rule first: only those that
+    act inside their collector's unit make the case, which is held where its first fitting
+    intake put it; the others keep their flag.
+    """
     codes = sorted(set(case_codes))
     if not codes:
         return {}
     rows_by_case: dict[str, list[Row[Any]]] = {code: [] for code in codes}
     for row in submission_store.rows_of_cases(connection, codes):
         rows_by_case[row.case_code].append(row)  # in event order within each case
+    histories = holding_store.histories(connection, codes)
+    admin_units = shipped_units()
+    judgements: dict[str, CaseJudgement] = {}
+    changed: list[dict[str, Any]] = []
+    for code in codes:
+        periods = [
+            units.Period(h.seq, units.Unit(h.province_code, h.commune_code), h.started_at)
+            for h in histories.get(code, [])
+        ]
+        judgement = judge_case(rows_by_case[code], periods, admin_units)
+        judgements[code] = judgement
+        if judgement.new_period is not None:
+            unit, intake_id, received_at = judgement.new_period
+            holding_store.add_period(
+                connection, code, 1, unit.columns, received_at, "intake", submission_id=intake_id
+            )
+        for row in rows_by_case[code]:
+            check, (province, commune) = judgement.judged[row.id]
+            if (row.unit_check, row.province_code, row.commune_code) != (check, province, commune):
+                changed.append(
+                    {
+                        "b_id": row.id,
+                        "unit_check": check,
+                        "province_code": province,
+                        "commune_code": commune,
+                    }
+                )
+    submission_store.set_columns_many(connection, changed)
     existing = case_store.ids_by_code(connection, codes)
     case_store.clear_projections(connection, list(existing.values()))
-    gone = [existing[code] for code in codes if code in existing and not rows_by_case[code]]
+    projections = {
+        code: _project(code, judgement.effective, judgement.holding)
+        for code, judgement in judgements.items()
+        if judgement.effective and judgement.holding is not None
+    }
+    gone = [existing[code] for code in codes if code in existing and code not in projections]
     case_store.delete_cases(connection, gone)
-    projections = {code: _project(code, rows) for code, rows in rows_by_case.items() if rows}
     ids = case_store.write_many(
         connection,
         {code: existing.get(code) for code in projections},
@@ -203,21 +300,49 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
         events += [{"case_id": ids[code], **event} for event in projection.events]
         if projection.intake is not None:
             persons += _persons(ids[code], projection.intake)
-        if projection.without_unit and (
-            projection.values["province_code"] or projection.values["commune_code"]
-        ):
-            submission_store.fill_units(
-                connection,
-                projection.without_unit,
-                projection.values["province_code"],
-                projection.values["commune_code"],
-            )
     case_store.add_projection(connection, events, persons)
     return ids
 
 
-def _project(case_code: str, rows: list[Row[Any]]) -> _Projection:
-    """A case's columns, timeline and persons from its current submissions, in event order."""
+def judge_outside_cases(connection: Connection, submission_ids: Iterable[int]) -> None:
+    """Apply the unit rule to decrypted submissions that name no case (vt06 outreach, vt07
+    screening): a unit they name must lie inside their collector's; they are seen in that
+    unit (their collector's, narrowed to the commune they name when it lies inside)."""
+    ids = sorted(set(submission_ids))
+    if not ids:
+        return
+    admin_units = shipped_units()
+    changed: list[dict[str, Any]] = []
+    for row in submission_store.rows_to_judge(connection, ids):
+        if row.case_code is not None or row.data is None:
+            continue  # judged with its case, or not decrypted
+        acting = units.acting_unit(row.unit_code, admin_units)
+        described = describe(row.xml_form_id, row.data)
+        names_a_unit = described["province_code"] or described["commune_code"]
+        if acting is None and not names_a_unit:
+            check, columns = units.ACCEPTED, (None, None)  # acts in no unit at all
+        else:
+            answered = units.Answered(described["province_code"], described["commune_code"], None)
+            placed = units.place(acting, answered, admin_units, intake=False)
+            if isinstance(placed, str):
+                check, columns = placed, units.columns_of(acting)
+            else:
+                check, columns = units.ACCEPTED, placed.columns
+        if (row.unit_check, row.province_code, row.commune_code) != (check, *columns):
+            changed.append(
+                {
+                    "b_id": row.id,
+                    "unit_check": check,
+                    "province_code": columns[0],
+                    "commune_code": columns[1],
+                }
+            )
+    submission_store.set_columns_many(connection, changed)
+
+
+def _project(case_code: str, rows: list[Row[Any]], holding: Unit) -> _Projection:
+    """A case's columns, timeline and persons from its effective submissions, in event order;
+    its unit is the unit holding it, never what a submission answered."""
     status = "awaiting_verification"
     reception: date | None = None
     last_visit: date | None = None
@@ -226,7 +351,6 @@ def _project(case_code: str, rows: list[Row[Any]]) -> _Projection:
     close_reason: str | None = None
     search_parts = [case_code]
     latest_intake: dict[str, Any] | None = None
-    province = commune = None
     events: list[dict[str, Any]] = []
     for row in rows:
         data = row.data or {}
@@ -240,11 +364,9 @@ def _project(case_code: str, rows: list[Row[Any]]) -> _Projection:
             }
         )
         if kind == "intake":
-            # A person received twice keeps the first reception date; the persons and the
-            # unit come from the latest intake (submissions are in event order).
+            # A person received twice keeps the first reception date; the persons come from
+            # the latest intake (submissions are in event order).
             reception = reception or parse_date(get_path(data, "reception_date"))
-            province = row.province_code or province
-            commune = row.commune_code or commune
             latest_intake = data
             search_parts += [v for k in SEARCHABLE if (v := _text(get_path(data, k)))]
         elif kind == "verification":
@@ -276,16 +398,15 @@ def _project(case_code: str, rows: list[Row[Any]]) -> _Projection:
         "case_code": case_code,
         "status": status,
         "reception_date": reception,
-        "province_code": province,
-        "commune_code": commune,
+        "province_code": holding.province,
+        "commune_code": holding.commune,
         "closed_on": closed_on,
         "close_reason": close_reason,
         "next_followup_due": next_due,
         "search_text": fold(" ".join(search_parts)),
         "updated_at": utcnow(),
     }
-    without_unit = [row.id for row in rows if row.province_code is None]
-    return _Projection(values, events, latest_intake, without_unit)
+    return _Projection(values, events, latest_intake)
 
 
 def _persons(case_id: int, data: dict[str, Any]) -> list[dict[str, Any]]:

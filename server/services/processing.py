@@ -24,6 +24,7 @@ from crypto.manifest import parse_manifest
 from server.blobs import BlobStore
 from server.services import cases as case_service
 from server.services.decrypting import decrypt_stored
+from server.services.edits import link_edit
 from server.services.ingest import MANIFEST_PART, Received, StoredSubmission
 from server.services.instance import get_path, instance_data, parse_xml, repeat_paths_of_xform
 from server.services.keyring import KeyRing
@@ -242,6 +243,8 @@ class Processor:
                     connection, submission_id, form_pk, deprecated_id, prepared
                 )
                 case_service.project_cases(connection, codes)
+                if not prepared.described["case_code"]:
+                    case_service.judge_outside_cases(connection, [submission_id])
         except DBAPIError:
             raise  # the database itself failed: the caller's whole transaction is lost
         except Exception as exc:
@@ -263,6 +266,10 @@ class Processor:
                 for item in items:
                     codes |= self._edit_links(connection, *item)
                 case_service.project_cases(connection, codes)
+                case_service.judge_outside_cases(
+                    connection,
+                    [item[0] for item in items if not item[3].described["case_code"]],
+                )
         except DBAPIError:
             raise
         except Exception:
@@ -285,7 +292,8 @@ class Processor:
         deprecated_id: str | None,
         prepared: Prepared,
     ) -> set[str]:
-        """Link an edit to the submission it replaces; the cases to project again."""
+        """Link an edit to the submission it replaces (only within one unit: see
+        server/services/edits.py); the cases to project again."""
         case_code = prepared.described["case_code"]
         codes = {case_code} if case_code else set()
         named = get_path(prepared.data, "deprecatedID")
@@ -294,15 +302,10 @@ class Processor:
             deprecated_id = named
             submission_store.set_columns(connection, submission_id, {"deprecated_id": named})
         if deprecated_id:
-            old = submission_store.edited(connection, form_pk, deprecated_id)
-            if old is not None and old.id != submission_id:
-                if old.superseded_by_id is None:
-                    submission_store.set_columns(
-                        connection, old.id, {"superseded_by_id": submission_id}
-                    )
-                if old.superseded_by_id in (None, submission_id) and old.case_code:
-                    # An edit that moved the submission to another case takes it from the old.
-                    codes.add(old.case_code)
+            unit_code = submission_store.unit_code_of(connection, submission_id)
+            left = link_edit(connection, submission_id, form_pk, deprecated_id, unit_code)
+            if left:
+                codes.add(left)
         return codes
 
     def mark_failed(self, submission_id: int, reason: str) -> None:
@@ -352,7 +355,11 @@ class Prepared:
 
     @cached_property
     def columns(self) -> dict[str, Any]:
-        """The submission columns a successful decryption writes."""
+        """The submission columns a successful decryption writes.
+
+        Not its units: a submission is seen in its collector's unit, set when it was
+        received, whatever the answers say (the unit rule checks the answers against it).
+        """
         described = self.described
         return {
             "decrypt_state": "decrypted",
@@ -366,8 +373,6 @@ class Prepared:
             "xml_sha256": self.xml_sha256,
             "case_code": described["case_code"],
             "event_date": described["event_date"],
-            "province_code": described["province_code"],
-            "commune_code": described["commune_code"],
         }
 
 

@@ -20,7 +20,11 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from forms.admin_units import shipped as shipped_units
 from server.blobs import Staged
+from server.services import units
+from server.services.edits import link_edit
+from server.store import collectors as collector_store
 from server.store import submissions as submission_store
 from server.store.db import Store
 
@@ -75,9 +79,10 @@ def record_new(connection: Connection, jobs: Sequence[NewSubmission]) -> list[Re
             fresh.append(job)
     if not fresh:
         return [None] * len(jobs)
+    unit_codes = collector_store.unit_codes(connection, sorted({j.collector_id for j in fresh}))
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for job in fresh:
-        row = _row(job)
+        row = _row(job, unit_codes.get(job.collector_id))
         by_columns.setdefault(tuple(row), []).append(row)
     for rows in by_columns.values():
         submission_store.insert_many(connection, rows)
@@ -100,8 +105,12 @@ def record_new(connection: Connection, jobs: Sequence[NewSubmission]) -> list[Re
     )
     for job in fresh:
         if job.deprecated_id:
-            submission_store.supersede(
-                connection, job.form_pk, job.deprecated_id, ids[(job.form_pk, job.instance_id)]
+            link_edit(
+                connection,
+                ids[(job.form_pk, job.instance_id)],
+                job.form_pk,
+                job.deprecated_id,
+                unit_codes.get(job.collector_id),
             )
     decrypted: set[int] = set()
     for processing, items in _to_project(fresh, ids).items():
@@ -119,7 +128,10 @@ def record_new(connection: Connection, jobs: Sequence[NewSubmission]) -> list[Re
     return results
 
 
-def _row(job: NewSubmission) -> dict[str, Any]:
+def _row(job: NewSubmission, unit_code: str | None) -> dict[str, Any]:
+    # The unit it acts in is its collector's now, whatever the collector's unit becomes later;
+    # until the rule judges it, it is seen in that unit only (admins see every one).
+    province, commune = units.columns_of(units.acting_unit(unit_code, shipped_units()))
     row = {
         "form_id": job.form_pk,
         "form_version_id": job.version_pk,
@@ -131,6 +143,9 @@ def _row(job: NewSubmission) -> dict[str, Any]:
         "decrypt_state": "pending",
         "decrypt_reason": "received",
         "review_state": "received",
+        "unit_code": unit_code,
+        "province_code": province,
+        "commune_code": commune,
     }
     if job.prepared is not None:
         row.update(job.prepared.columns)  # inserted decrypted: one pass over the indexes

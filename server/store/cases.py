@@ -220,12 +220,17 @@ def events_in_period(
     ).all()
 
 
-def timeline_with_forms(session: Session, case_id: int) -> Sequence[tuple[CaseEvent, Submission]]:
-    """The case's events with their submissions, oldest first."""
+def timeline_with_forms(
+    session: Session, scope: UnitScope, case_id: int
+) -> Sequence[tuple[CaseEvent, Submission]]:
+    """The case's events whose submissions the scope may see, with them, oldest first."""
     return session.execute(
         select(CaseEvent, Submission)
         .join(Submission, Submission.id == CaseEvent.submission_id)
-        .where(CaseEvent.case_id == case_id)
+        .where(
+            CaseEvent.case_id == case_id,
+            unit_clause(scope, Submission.province_code, Submission.commune_code),
+        )
         .order_by(CaseEvent.event_date, CaseEvent.id)
     ).all()  # type: ignore[return-value]
 

@@ -22,6 +22,17 @@ _ACTIVE_BY_TOKEN = select(
 ).where(_C.c.token_sha256 == bindparam("b_sha"), _C.c.revoked_at.is_(None))
 
 
+_UNIT_CODES = select(_C.c.id, _C.c.unit_code).where(_C.c.id.in_(bindparam("b_ids", expanding=True)))
+
+
+def unit_codes(connection: Connection, collector_ids: list[int]) -> dict[int, str | None]:
+    """The unit code of each of these collectors (None for a collector without a unit)."""
+    if not collector_ids:
+        return {}
+    rows = connection.execute(_UNIT_CODES, {"b_ids": collector_ids})
+    return {row.id: row.unit_code for row in rows}
+
+
 def active_by_token_sha256(connection: Connection, token_sha256: str) -> Row[Any] | None:
     """(id, name, form_ids) of the collector, not revoked, whose token hashes to this digest;
     form_ids lists the ids of its assigned forms, comma-separated (None when there are none)."""

@@ -200,9 +200,17 @@ class Submission(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     review_state: Mapped[str] = mapped_column(String(20), default="received", index=True)
     case_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    # Who may see it (UnitScope): the unit that acted, i.e. its collector's (see unit_code),
+    # narrowed to the commune of its case when it is effective; never the answers alone.
     province_code: Mapped[str | None] = mapped_column(String(10))
     commune_code: Mapped[str | None] = mapped_column(String(10))
     event_date: Mapped[date | None] = mapped_column(Date, index=True)
+    # The unit of its collector when it was received: the only unit it may act in.
+    unit_code: Mapped[str | None] = mapped_column(String(20))
+    # What the unit rule made of it (server/services/units.py): accepted, awaiting_intake, or
+    # a flag (no_unit, unit_unknown, unit_mismatch, foreign_case, foreign_edit); None until
+    # it is decrypted and judged.
+    unit_check: Mapped[str | None] = mapped_column(String(20), index=True)
 
 
 class SubmissionPart(Base):
@@ -244,6 +252,30 @@ class Case(Base):
     # Lower-case text without diacritics for search; holds identifying data, never exported.
     search_text: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class CaseHolding(Base):
+    """Which unit holds a case code, from when: a history, never edited.
+
+    The first period is set by the case's first intake that passes the unit rule; every later
+    one only by an explicit, audited transfer (`server/services/holdings.py`). The current
+    holding is the period with the highest `seq`; it is what `cases.province_code` and
+    `commune_code` copy. Kept apart from `cases` because a case is a projection that can
+    disappear (its only intake rejected) while the code stays held.
+    """
+
+    __tablename__ = "case_holdings"
+    __table_args__ = (UniqueConstraint("case_code", "seq", name="uq_case_holdings_case_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_code: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer)
+    province_code: Mapped[str | None] = mapped_column(String(10))
+    commune_code: Mapped[str | None] = mapped_column(String(10))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    source: Mapped[str] = mapped_column(String(20))  # intake | transfer
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    actor: Mapped[str | None] = mapped_column(String(120))
 
 
 class CasePerson(Base):

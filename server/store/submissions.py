@@ -63,8 +63,14 @@ def pending_ids(session: Session) -> list[int]:
     )
 
 
-def for_case(session: Session, case_code: str) -> Sequence[Submission]:
-    """The submissions that make up a case: decrypted, current, not rejected."""
+# What the unit rule accepted (server/services/units.py): the only submissions that act.
+ACCEPTED = "accepted"
+
+
+def for_case(session: Session, scope: UnitScope, case_code: str) -> Sequence[Submission]:
+    """The submissions that make up a case and the scope may see: decrypted, current, not
+    rejected, accepted by the unit rule (a submission naming the code from another unit is
+    never part of the case)."""
     return session.scalars(
         select(Submission)
         .where(
@@ -72,6 +78,8 @@ def for_case(session: Session, case_code: str) -> Sequence[Submission]:
             Submission.decrypt_state == "decrypted",
             Submission.superseded_by_id.is_(None),
             Submission.review_state != "rejected",
+            Submission.unit_check == ACCEPTED,
+            unit_clause(scope, Submission.province_code, Submission.commune_code),
         )
         .order_by(Submission.event_date, Submission.id)
     ).all()
@@ -88,17 +96,8 @@ _IDS_BY_INSTANCE = select(_S.c.id, _S.c.form_id, _S.c.instance_id).where(
     _S.c.instance_id.in_(bindparam("b_instances", expanding=True))
 )
 _INSERT_PARTS = insert(_P)
-_SUPERSEDE = (
-    update(_S)
-    .where(
-        _S.c.form_id == bindparam("b_form"),
-        _S.c.instance_id == bindparam("b_instance"),
-        _S.c.superseded_by_id.is_(None),
-    )
-    .values(superseded_by_id=bindparam("b_by"))
-)
 _SET = update(_S).where(_S.c.id == bindparam("b_id"))
-_EDITED = select(_S.c.id, _S.c.case_code, _S.c.superseded_by_id).where(
+_EDITED = select(_S.c.id, _S.c.case_code, _S.c.superseded_by_id, _S.c.unit_code).where(
     _S.c.form_id == bindparam("b_form"), _S.c.instance_id == bindparam("b_instance")
 )
 _V = table_of(FormVersion)
@@ -131,6 +130,9 @@ _OF_CASES = (
         _S.c.event_date,
         _S.c.province_code,
         _S.c.commune_code,
+        _S.c.unit_code,
+        _S.c.unit_check,
+        _S.c.received_at,
         _F.c.xml_form_id,
     )
     .join(_F, _F.c.id == _S.c.form_id)
@@ -142,6 +144,26 @@ _OF_CASES = (
     )
     .order_by(_S.c.case_code, _S.c.event_date, _S.c.id)
 )
+
+
+_TO_JUDGE = (
+    select(
+        _S.c.id,
+        _S.c.case_code,
+        _S.c.data,
+        _S.c.province_code,
+        _S.c.commune_code,
+        _S.c.unit_code,
+        _S.c.unit_check,
+        _F.c.xml_form_id,
+    )
+    .join(_F, _F.c.id == _S.c.form_id)
+    .where(
+        _S.c.id.in_(bindparam("b_ids", expanding=True)),
+        _S.c.decrypt_state == "decrypted",
+    )
+)
+_UNIT_CODE_OF = select(_S.c.unit_code).where(_S.c.id == bindparam("b_id"))
 
 
 def ids_by_instance(
@@ -173,11 +195,6 @@ def insert_parts(connection: Connection, rows: list[dict[str, Any]]) -> None:
     connection.execute(_INSERT_PARTS, rows)
 
 
-def supersede(connection: Connection, form_id: int, instance_id: str, by_id: int) -> None:
-    """Mark the submission with this instanceID as replaced by `by_id`, unless it already is."""
-    connection.execute(_SUPERSEDE, {"b_form": form_id, "b_instance": instance_id, "b_by": by_id})
-
-
 def set_columns(connection: Connection, submission_id: int, values: dict[str, Any]) -> None:
     """Update some columns of one submission."""
     connection.execute(_SET, {"b_id": submission_id, **values})
@@ -190,7 +207,8 @@ def set_columns_many(connection: Connection, rows: list[dict[str, Any]]) -> None
 
 
 def edited(connection: Connection, form_id: int, instance_id: str) -> Row[Any] | None:
-    """(id, case_code, superseded_by_id) of the submission an edit replaces, if stored."""
+    """(id, case_code, superseded_by_id, unit_code) of the submission an edit replaces, if
+    stored."""
     return connection.execute(_EDITED, {"b_form": form_id, "b_instance": instance_id}).first()
 
 
@@ -229,19 +247,48 @@ def part_digests(connection: Connection, ids: list[int]) -> dict[int, dict[str, 
 
 
 def rows_of_cases(connection: Connection, case_codes: list[str]) -> Sequence[Row[Any]]:
-    """The submissions that make up these cases (as `for_case`), with their form's XForm id,
-    by case and in event order."""
+    """The current submissions naming these case codes (decrypted, not superseded, not
+    rejected; whatever the unit rule made of them), with their form's XForm id, by case and in
+    event order: what the projection judges and builds the cases from."""
     return connection.execute(_OF_CASES, {"b_codes": case_codes}).all()
 
 
-def fill_units(
-    connection: Connection, ids: list[int], province: str | None, commune: str | None
-) -> None:
-    """Give submissions without a unit the unit of their case."""
-    connection.execute(
-        update(_S)
-        .where(_S.c.id.in_(ids), _S.c.province_code.is_(None))
-        .values(province_code=province, commune_code=commune)
+def rows_to_judge(connection: Connection, ids: list[int]) -> Sequence[Row[Any]]:
+    """What the unit rule reads of these submissions, the decrypted ones."""
+    return connection.execute(_TO_JUDGE, {"b_ids": ids}).all()
+
+
+def unit_code_of(connection: Connection, submission_id: int) -> str | None:
+    """The unit a submission acts in (its collector's when it was received)."""
+    return connection.execute(_UNIT_CODE_OF, {"b_id": submission_id}).scalar()
+
+
+def decrypted_case_codes(connection: Connection, after: str, limit: int) -> list[str]:
+    """Distinct case codes named by decrypted submissions, after `after`, in order."""
+    return list(
+        connection.scalars(
+            select(_S.c.case_code)
+            .where(
+                _S.c.case_code.is_not(None),
+                _S.c.case_code > after,
+                _S.c.decrypt_state == "decrypted",
+            )
+            .group_by(_S.c.case_code)
+            .order_by(_S.c.case_code)
+            .limit(limit)
+        )
+    )
+
+
+def decrypted_ids_without_case(connection: Connection, after_id: int, limit: int) -> list[int]:
+    """Decrypted submissions that name no case, after `after_id`, in id order."""
+    return list(
+        connection.scalars(
+            select(_S.c.id)
+            .where(_S.c.case_code.is_(None), _S.c.id > after_id, _S.c.decrypt_state == "decrypted")
+            .order_by(_S.c.id)
+            .limit(limit)
+        )
     )
 
 
@@ -406,6 +453,7 @@ def data_in_period(
             Submission.decrypt_state == "decrypted",
             Submission.superseded_by_id.is_(None),
             Submission.review_state != "rejected",
+            Submission.unit_check == ACCEPTED,
             Submission.event_date >= start,
             Submission.event_date <= end,
             unit_clause(scope, Submission.province_code, Submission.commune_code),
@@ -453,7 +501,8 @@ def export_batch(
 
 
 def latest_intake_data(session: Session, case_code: str) -> dict[str, Any] | None:
-    """The data of a case's latest current intake (for an audited register with identifiers)."""
+    """The data of a case's latest current intake accepted by the unit rule (for an audited
+    register with identifiers); an intake of the code from another unit is never it."""
     return session.scalar(
         select(Submission.data)
         .join(Form, Form.id == Submission.form_id)
@@ -463,7 +512,55 @@ def latest_intake_data(session: Session, case_code: str) -> dict[str, Any] | Non
             Submission.decrypt_state == "decrypted",
             Submission.superseded_by_id.is_(None),
             Submission.review_state != "rejected",
+            Submission.unit_check == ACCEPTED,
         )
         .order_by(Submission.event_date.desc(), Submission.id.desc())
         .limit(1)
     )
+
+
+# The unit queue: submissions the unit rule flagged (admins only).
+
+
+def flagged(
+    session: Session, flags: Sequence[str], before_id: int | None = None, limit: int = 100
+) -> Sequence[Row[Any]]:
+    """Flagged submissions, newest first, with their form and collector (never their data)."""
+    conditions: list[ColumnElement[bool]] = [Submission.unit_check.in_(flags)]
+    if before_id is not None:
+        conditions.append(Submission.id < before_id)
+    return session.execute(
+        select(
+            Submission.id,
+            Submission.received_at,
+            Submission.case_code,
+            Submission.unit_code,
+            Submission.unit_check,
+            Submission.review_state,
+            Submission.deprecated_id,
+            Submission.form_id,
+            Form.xml_form_id,
+            Form.title.label("form_title"),
+            Collector.name.label("collector_name"),
+        )
+        .join(Form, Form.id == Submission.form_id)
+        .outerjoin(Collector, Collector.id == Submission.collector_id)
+        .where(*conditions)
+        .order_by(Submission.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def count_flagged(session: Session, flags: Sequence[str]) -> int:
+    """How many submissions the unit rule flagged."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Submission).where(Submission.unit_check.in_(flags))
+        )
+        or 0
+    )
+
+
+def answered_units(session: Session, submission_id: int) -> dict[str, Any] | None:
+    """The data of one submission (the unit queue reads the units it answered from it)."""
+    return session.scalar(select(Submission.data).where(Submission.id == submission_id))

@@ -1,8 +1,10 @@
 """A deployment for the web view tests: forms with Vietnamese/English labels, users of two
 units, collectors, and cases received through the real ingest path.
 
-Unit A is province 01 (commune 00004), unit B province 02. Every identifying value used here
-is listed in IDENTIFYING_VALUES so tests can check none leaks into logs or URLs.
+Unit A is province 01 (communes 00004 and 00008, both in the forms' admin units list), unit B
+province 02; each unit's cases come from that unit's phone (phone-a, phone-02), as the unit rule
+requires. Every identifying value used here is listed in IDENTIFYING_VALUES so tests can check
+none leaks into logs or URLs.
 """
 
 from __future__ import annotations
@@ -202,7 +204,7 @@ PEOPLE = [
     Person(
         "01-2025-cccccc",
         "01",
-        "00007",
+        "00008",
         "Trần Văn Bình",
         "0987 000 111",
         sex="male",
@@ -277,6 +279,8 @@ class Seeded:
     case_ids: dict[str, int]  # by case_code
     submission_ids: dict[str, int]  # intake submission by case_code
     outreach_id: int
+    phone_tokens: dict[str, str] = field(default_factory=dict)  # by unit: "01", "02"
+    phone_ids: dict[str, int] = field(default_factory=dict)
 
 
 def seed(config: Config, store: Store, services: Services, reception: date) -> Seeded:
@@ -293,18 +297,22 @@ def seed(config: Config, store: Store, services: Services, reception: date) -> S
         publish_xform(session, services.blobs, outreach_xform(), {}, "test")
         created = collector_service.create(session, "http://localhost", "phone-a", "01", "test")
         token, collector_id = created.token, created.collector.id
+        other = collector_service.create(session, "http://localhost", "phone-02", "02", "test")
+        phone_tokens = {"01": token, "02": other.token}
+        phone_ids = {"01": collector_id, "02": other.collector.id}
         user_ids = {"admin": user_store.by_username(session, "admin").id}  # type: ignore[union-attr]
         for name, role in ROLES.items():
             user = user_store.add(session, name, hash_password(PASSWORDS[name]), role)
             user_store.set_units(session, user.id, UNITS[name])
             user_ids[name] = user.id
     with store.session() as session:
-        collector = collector_service.authenticate(session, token)
+        phones = {u: collector_service.authenticate(session, t) for u, t in phone_tokens.items()}
+    collector = phones["01"]
     assert collector is not None
     submission_ids = {}
     for person in PEOPLE:
         result = services.receive_submission(
-            collector,
+            phones[person.province],  # type: ignore[arg-type]
             intake_instance(person, reception),
             [IncomingPart("photo.png", io.BytesIO(PHOTO), "image/png")],
         )
@@ -318,5 +326,13 @@ def seed(config: Config, store: Store, services: Services, reception: date) -> S
             for p in PEOPLE
         }
     return Seeded(
-        user_ids, token, collector_id, "phone-a", case_ids, submission_ids, outreach.submission_id
+        user_ids,
+        token,
+        collector_id,
+        "phone-a",
+        case_ids,
+        submission_ids,
+        outreach.submission_id,
+        phone_tokens,
+        phone_ids,
     )

@@ -30,7 +30,7 @@ def test_table_shows_only_the_users_units(web: WebDeployment) -> None:
 def test_table_filters(web: WebDeployment) -> None:
     admin = web.client("admin")
     today = utcnow().date().isoformat()
-    page = admin.get(f"{TABLE}?unit=00007").get_data(as_text=True)
+    page = admin.get(f"{TABLE}?unit=00008").get_data(as_text=True)
     assert "01-2025-cccccc" in page
     assert "01-2025-aaaaaa" not in page
     page = admin.get(f"{TABLE}?from={today}&to={today}").get_data(as_text=True)
@@ -193,8 +193,8 @@ def test_edit_history(web: WebDeployment) -> None:
         old_instance = original.instance_id  # type: ignore[union-attr]
     from server.services import collectors as collector_service
 
-    with web.store.session() as session:
-        collector = collector_service.authenticate(session, web.seeded.collector_token)
+    with web.store.session() as session:  # edited on the phone of the unit that sent it
+        collector = collector_service.authenticate(session, web.seeded.phone_tokens["02"])
     result = services.receive_submission(
         collector, intake_instance(person, utcnow().date(), deprecated_id=old_instance), []
     )

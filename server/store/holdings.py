@@ -1,0 +1,63 @@
+"""Queries on case_holdings: which unit holds each case code, period by period."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, insert, select
+
+from server.store.models import CaseHolding, table_of
+
+_H = table_of(CaseHolding)
+_HISTORY = (
+    select(
+        _H.c.case_code,
+        _H.c.seq,
+        _H.c.province_code,
+        _H.c.commune_code,
+        _H.c.started_at,
+        _H.c.source,
+        _H.c.submission_id,
+    )
+    .where(_H.c.case_code.in_(bindparam("b_codes", expanding=True)))
+    .order_by(_H.c.case_code, _H.c.seq)
+)
+_INSERT = insert(_H)
+
+
+def histories(connection: Connection, case_codes: Sequence[str]) -> dict[str, list[Row[Any]]]:
+    """Each held code's periods, oldest first (codes never held are left out)."""
+    found: dict[str, list[Row[Any]]] = {}
+    if case_codes:
+        for row in connection.execute(_HISTORY, {"b_codes": list(case_codes)}):
+            found.setdefault(row.case_code, []).append(row)
+    return found
+
+
+def add_period(
+    connection: Connection,
+    case_code: str,
+    seq: int,
+    unit: tuple[str | None, str | None],
+    started_at: datetime,
+    source: str,
+    submission_id: int | None = None,
+    actor: str | None = None,
+) -> None:
+    """Start a holding period. (case_code, seq) is unique: two writers starting the same
+    period at once cannot both succeed, so a code is never held twice."""
+    connection.execute(
+        _INSERT,
+        {
+            "case_code": case_code,
+            "seq": seq,
+            "province_code": unit[0],
+            "commune_code": unit[1],
+            "started_at": started_at,
+            "source": source,
+            "submission_id": submission_id,
+            "actor": actor,
+        },
+    )
