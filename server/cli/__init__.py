@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import click
 
-from server.cli import collector_cmds, crypto_cmds, export_cmds, forms_cmds, store_cmds
+from server.cli import (
+    case_cmds,
+    collector_cmds,
+    crypto_cmds,
+    export_cmds,
+    forms_cmds,
+    store_cmds,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +23,6 @@ def main() -> None:
     """fieldcase: case management for the protection of returned victims of trafficking."""
 
 
-for module in (store_cmds, collector_cmds, crypto_cmds, forms_cmds, export_cmds):
+for module in (store_cmds, collector_cmds, crypto_cmds, forms_cmds, export_cmds, case_cmds):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -63,6 +63,7 @@ class CasePage:
     timeline: list[TimelineEntry]
     identifying: list[IdentifyingValue]
     revealed: bool
+    hidden_events: int = 0  # timeline entries of submissions the viewer may not see
 
 
 class _LabelCache:
@@ -125,7 +126,12 @@ def case_page(
             identifying.append(IdentifyingValue(label, value if revealed else MASK, submission.id))
     audit.append(session, user.username, "case.view", f"case:{case.id}", {"revealed": revealed})
     return CasePage(
-        case, list(case_store.persons(session, case.id)), timeline, identifying, revealed
+        case,
+        list(case_store.persons(session, case.id)),
+        timeline,
+        identifying,
+        revealed,
+        case_store.count_events(session, case.id) - len(timeline),
     )
 
 

@@ -26,6 +26,7 @@ from server.services.units import Unit
 from server.store import cases as case_store
 from server.store import holdings as holding_store
 from server.store import submissions as submission_store
+from server.store.db import Store
 
 # Which kind of timeline entry each form makes, and the field holding its date.
 FORM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -302,6 +303,34 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
             persons += _persons(ids[code], projection.intake)
     case_store.add_projection(connection, events, persons)
     return ids
+
+
+REBUILD_BATCH = 500
+
+
+def rebuild_all(store: Store) -> tuple[int, int]:
+    """Judge every decrypted submission by the unit rule and project every case again, a batch
+    a transaction (after an upgrade, or to check the store); (case codes, other submissions)."""
+    codes_done = others_done = 0
+    after = ""
+    while True:
+        with store.transaction() as connection:
+            codes = submission_store.decrypted_case_codes(connection, after, REBUILD_BATCH)
+            project_cases(connection, codes)
+        if not codes:
+            break
+        codes_done += len(codes)
+        after = codes[-1]
+    after_id = 0
+    while True:
+        with store.transaction() as connection:
+            ids = submission_store.decrypted_ids_without_case(connection, after_id, REBUILD_BATCH)
+            judge_outside_cases(connection, ids)
+        if not ids:
+            break
+        others_done += len(ids)
+        after_id = ids[-1]
+    return codes_done, others_done
 
 
 def judge_outside_cases(connection: Connection, submission_ids: Iterable[int]) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from server import errors
-from server.services import media, submission_view
+from server.services import media, submission_view, unit_queue
 from server.services.auth import CurrentUser
 from server.services.identifying import (
     check_reason,
@@ -21,6 +21,7 @@ from server.services.identifying import (
 from server.services.ingest import MANIFEST_PART
 from server.services.labels import labels_for
 from server.services.submission_view import Group, Leaf, RepeatTable
+from server.services.unit_queue import QueueEntry
 from server.store import audit
 from server.store import cases as case_store
 from server.store import collectors as collector_store
@@ -51,6 +52,8 @@ class SubmissionPage:
     has_identifying: bool = False
     revealed: bool = False
     case_id: int | None = None
+    # For admins, when the unit rule flagged it: the units involved (server/services/units.py).
+    unit_entry: QueueEntry | None = None
 
 
 def _visible(session: Session, user: CurrentUser, submission_id: int) -> Submission:
@@ -120,6 +123,7 @@ def submission_page(
         case_id=case.id
         if case is not None and user.scope.allows(case.province_code, case.commune_code)
         else None,
+        unit_entry=unit_queue.entry_of(session, user, submission.id),
     )
 
 

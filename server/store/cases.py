@@ -235,6 +235,16 @@ def timeline_with_forms(
     ).all()  # type: ignore[return-value]
 
 
+def count_events(session: Session, case_id: int) -> int:
+    """How many timeline entries a case has, whoever may see their submissions."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case_id)
+        )
+        or 0
+    )
+
+
 def count_in_scope(session: Session, scope: UnitScope) -> int:
     """How many cases the scope may see."""
     return (

@@ -523,12 +523,19 @@ def latest_intake_data(session: Session, case_code: str) -> dict[str, Any] | Non
 
 
 def flagged(
-    session: Session, flags: Sequence[str], before_id: int | None = None, limit: int = 100
+    session: Session,
+    flags: Sequence[str],
+    before_id: int | None = None,
+    limit: int = 100,
+    only_id: int | None = None,
 ) -> Sequence[Row[Any]]:
-    """Flagged submissions, newest first, with their form and collector (never their data)."""
+    """Flagged submissions (or the one `only_id`, if flagged), newest first, with their form
+    and collector, never their data."""
     conditions: list[ColumnElement[bool]] = [Submission.unit_check.in_(flags)]
     if before_id is not None:
         conditions.append(Submission.id < before_id)
+    if only_id is not None:
+        conditions.append(Submission.id == only_id)
     return session.execute(
         select(
             Submission.id,
@@ -561,6 +568,6 @@ def count_flagged(session: Session, flags: Sequence[str]) -> int:
     )
 
 
-def answered_units(session: Session, submission_id: int) -> dict[str, Any] | None:
+def data_of(session: Session, submission_id: int) -> dict[str, Any] | None:
     """The data of one submission (the unit queue reads the units it answered from it)."""
     return session.scalar(select(Submission.data).where(Submission.id == submission_id))

@@ -33,6 +33,7 @@ def _import_views() -> None:
         dashboard,
         exports,
         submissions,
+        unit_queue,
     )
 
 

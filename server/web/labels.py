@@ -38,6 +38,45 @@ SIGNATURE_LABELS = {
     "invalid": _l("Signature does not match"),
     "unverifiable": _l("Signature cannot be checked"),
 }
+# What the unit rule made of a submission (server/services/units.py): a short name, and what
+# it means for the people who read it.
+UNIT_CHECK_LABELS = {
+    "accepted": _l("Inside the phone's unit"),
+    "awaiting_intake": _l("Waiting for the intake"),
+    "no_unit": _l("Phone without a unit"),
+    "unit_unknown": _l("Phone's commune not in the list"),
+    "unit_mismatch": _l("Answers name another unit"),
+    "foreign_case": _l("Case of another unit"),
+    "foreign_edit": _l("Edit of another unit's submission"),
+}
+UNIT_CHECK_EXPLANATIONS = {
+    "awaiting_intake": _l(
+        "No intake of this case code has arrived yet. The submission takes effect when the "
+        "intake arrives from a phone of the same unit."
+    ),
+    "no_unit": _l(
+        "The phone that sent it has no unit, so it cannot act on any case or unit. The "
+        "submission is kept as received and changed nothing."
+    ),
+    "unit_unknown": _l(
+        "The phone belongs to a commune that is not in the list of administrative units, so "
+        "its province cannot be checked. The submission is kept as received and changed "
+        "nothing."
+    ),
+    "unit_mismatch": _l(
+        "The province or commune answered in the form, or the province of the case code, is "
+        "not the unit of the phone that sent it. The submission is kept as received and "
+        "changed nothing."
+    ),
+    "foreign_case": _l(
+        "The case code belongs to a case held by another unit. The submission is kept as "
+        "received and changed nothing in that case."
+    ),
+    "foreign_edit": _l(
+        "This edit names a submission received from a phone of another unit. It is kept as "
+        "received; the original stays current."
+    ),
+}
 ROLE_LABELS = {
     "admin": _l("Administrator"),
     "supervisor": _l("Supervisor"),

@@ -88,6 +88,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("web.admin_keys", "GET"): ADMIN_GET,
     ("web.admin_keys_rotate", "POST"): _web(302, 403, 403, 403, 302),
     ("web.admin_queue_retry", "POST"): _web(302, 403, 403, 403, 302),
+    ("web.admin_unit_queue", "GET"): ADMIN_GET,
     ("web.audit_log", "GET"): ADMIN_GET,
     ("web.exports_page", "GET"): SIGNED_IN_ANY,
     ("web.export_form_zip", "GET"): RECORDS_GET,

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from server.app_context import services
 from server.clock import utcnow
 from server.errors import Problem
-from server.services import dashboard
+from server.services import dashboard, unit_queue
 from server.web.access import current_user, public
 from server.web.blueprint import bp
 from server.web.charts import bar_chart
@@ -55,6 +55,7 @@ def home() -> tuple[str, int]:
             error = problem_message(problem)
     with services().store.session() as db:
         figures = dashboard.figures(db, user.scope, period)
+        flagged = unit_queue.flagged_count(db, user)
         namer = CategoryNamer(db, current_language())
         titles = _titles()
         charts = [
@@ -78,6 +79,7 @@ def home() -> tuple[str, int]:
             charts=charts,
             periods=periods,
             error=error,
+            flagged=flagged,
         ),
         status,
     )

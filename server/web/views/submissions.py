@@ -25,6 +25,8 @@ from server.web.labels import (
     DECRYPT_STATE_LABELS,
     REVIEW_STATE_LABELS,
     SIGNATURE_LABELS,
+    UNIT_CHECK_EXPLANATIONS,
+    UNIT_CHECK_LABELS,
     review_state_label,
 )
 from server.web.reveal import grant, is_granted
@@ -132,6 +134,8 @@ def submission_detail(submission_id: int) -> str:
         review_labels=REVIEW_STATE_LABELS,
         decrypt_labels=DECRYPT_STATE_LABELS,
         signature_labels=SIGNATURE_LABELS,
+        unit_labels=UNIT_CHECK_LABELS,
+        flag_explanations=UNIT_CHECK_EXPLANATIONS,
         file_viewable=dict(page.files).get,
     )
 
