@@ -162,6 +162,9 @@ IDENTIFYING_TEST_VALUES = (
     "Lò Thị Mai",
     "Tên Giả",
     "0912 345 678",
+    "001190012345",
+    "Số 12 ngõ 34 phố Hàng Bạc",
+    "Kẻ Mạo Danh",
 )
 
 

@@ -199,33 +199,36 @@ def judge_case(
 ) -> CaseJudgement:
     """Apply the unit rule to a case code's current submissions (server/services/units.py).
 
-    Submissions are judged in the order they were recorded (id), whatever their dates say:
-    the first intake that fits its collector's unit holds the case when nobody holds it yet,
-    and a date typed on a phone cannot take a case over.
+    First, when nobody holds the code yet, the first intake in the order submissions were
+    recorded (id) that fits its collector's unit holds it: a date typed on a phone cannot take
+    a case over. Then every submission is judged against the unit that held the case when it
+    was received, so one that arrived before its intake counts once the intake is in.
     """
     periods = list(periods)
     new_period = None
-    judged: dict[int, tuple[str, tuple[str | None, str | None]]] = {}
+    placed: dict[int, tuple[Unit | None, Unit | str, bool]] = {}
     for row in sorted(rows, key=lambda r: r.id):
         acting = units.acting_unit(row.unit_code, admin_units)
         if row.unit_check in units.LASTING_FLAGS:
-            judged[row.id] = (row.unit_check, units.columns_of(acting))
+            placed[row.id] = (acting, row.unit_check, False)
             continue
-        data = row.data or {}
         is_intake = FORM_KINDS.get(row.xml_form_id, ("other", ()))[0] == "intake"
-        described = describe(row.xml_form_id, data)
+        described = describe(row.xml_form_id, row.data or {})
         answered = units.Answered(
             described["province_code"], described["commune_code"], row.case_code
         )
-        placed = units.place(acting, answered, admin_units, intake=is_intake)
-        if isinstance(placed, str) or acting is None:
-            judged[row.id] = (str(placed), units.columns_of(acting))
+        place = units.place(acting, answered, admin_units, intake=is_intake)
+        placed[row.id] = (acting, place, is_intake)
+        if not periods and is_intake and isinstance(place, Unit):
+            periods = [units.Period(1, place, row.received_at)]
+            new_period = (place, row.id, row.received_at)
+    judged: dict[int, tuple[str, tuple[str | None, str | None]]] = {}
+    for row in rows:
+        acting, place, _intake = placed[row.id]
+        if isinstance(place, str) or acting is None:
+            judged[row.id] = (str(place), units.columns_of(acting))
             continue
         holding = units.holding_at(periods, row.received_at)
-        if holding is None and is_intake:
-            periods = [units.Period(1, placed, row.received_at)]
-            new_period = (placed, row.id, row.received_at)
-            holding = placed
         if holding is None:
             judged[row.id] = (units.AWAITING_INTAKE, acting.columns)
         elif not acting.contains(holding):

@@ -71,6 +71,8 @@ def intake_xform(version: str = "2025010101") -> str:
         "/data/pii:label": ("Identity", "Nhân thân"),
         "/data/pii/full_name:label": ("Full name", "Họ và tên"),
         "/data/pii/phone:label": ("Phone number", "Số điện thoại"),
+        "/data/pii/id_doc_number:label": ("ID document number", "Số giấy tờ tùy thân"),
+        "/data/pii/res_address_detail:label": ("Address", "Địa chỉ"),
         "/data/minors:label": ("Accompanying persons under 18", "Người dưới 18 tuổi đi cùng"),
         "/data/minors/minor_sex:label": ("Sex", "Giới tính"),
         "/data/minors/minor_age_years:label": ("Age", "Tuổi"),
@@ -91,7 +93,7 @@ def intake_xform(version: str = "2025010101") -> str:
    <instance><data id="vt01_intake" version="{version}">
      <case_code/><office_province/><office_commune/><reception_date/><reception_channel/>
      <sex/><age_years/><purpose/><destination_country/>
-     <pii><full_name/><phone/></pii>
+     <pii><full_name/><phone/><id_doc_number/><res_address_detail/></pii>
      <minors jr:template=""><minor_sex/><minor_age_years/><minor_name/></minors>
      <photo_doc/>
      <meta><instanceID/></meta>
@@ -136,6 +138,10 @@ def intake_xform(version: str = "2025010101") -> str:
   <group ref="/data/pii"><label ref="jr:itext('/data/pii:label')"/>
    <input ref="/data/pii/full_name"><label ref="jr:itext('/data/pii/full_name:label')"/></input>
    <input ref="/data/pii/phone"><label ref="jr:itext('/data/pii/phone:label')"/></input>
+   <input ref="/data/pii/id_doc_number">
+    <label ref="jr:itext('/data/pii/id_doc_number:label')"/></input>
+   <input ref="/data/pii/res_address_detail">
+    <label ref="jr:itext('/data/pii/res_address_detail:label')"/></input>
   </group>
   <group ref="/data/minors"><label ref="jr:itext('/data/minors:label')"/>
    <repeat nodeset="/data/minors">
@@ -175,6 +181,36 @@ def outreach_xform() -> str:
 </h:html>"""
 
 
+def followup_xform() -> str:
+    """vt05_followup reduced to what the case status needs."""
+    return """<?xml version="1.0"?>
+<h:html xmlns="http://www.w3.org/2002/xforms" xmlns:h="http://www.w3.org/1999/xhtml"
+ xmlns:jr="http://openrosa.org/javarosa">
+ <h:head><h:title>Theo dõi</h:title>
+  <model>
+   <instance><data id="vt05_followup" version="1">
+     <case_code/><visit_date/><case_status/><meta><instanceID/></meta>
+   </data></instance>
+   <bind nodeset="/data/meta/instanceID" type="string" readonly="true()" jr:preload="uid"/>
+  </model>
+ </h:head>
+ <h:body>
+  <input ref="/data/case_code"><label>Mã hồ sơ</label></input>
+  <input ref="/data/visit_date"><label>Ngày thăm</label></input>
+  <input ref="/data/case_status"><label>Tình trạng hồ sơ</label></input>
+ </h:body>
+</h:html>"""
+
+
+def followup_instance(case_code: str, visit: date, case_status: str) -> bytes:
+    """A filled-in vt05_followup."""
+    return (
+        f'<data id="vt05_followup" version="1"><case_code>{case_code}</case_code>'
+        f"<visit_date>{visit.isoformat()}</visit_date><case_status>{case_status}</case_status>"
+        f"<meta><instanceID>uuid:{uuid.uuid4()}</instanceID></meta></data>"
+    ).encode()
+
+
 @dataclass
 class Person:
     """One case received in the seed data."""
@@ -190,6 +226,8 @@ class Person:
     purpose: str = "sexual_exploitation forced_labour"
     destination: str = "CN"
     minors: list[tuple[str, int, str]] = field(default_factory=list)  # (sex, age, name)
+    id_number: str = ""
+    address: str = ""
 
 
 PEOPLE = [
@@ -200,6 +238,8 @@ PEOPLE = [
         "Nguyễn Thị Lan",
         "0912 345 678",
         minors=[("male", 4, "Nguyễn Văn Tí")],
+        id_number="001190012345",
+        address="Số 12 ngõ 34 phố Hàng Bạc",
     ),
     Person(
         "01-2025-cccccc",
@@ -224,7 +264,10 @@ PEOPLE = [
     ),
 ]
 IDENTIFYING_VALUES = [
-    value for p in PEOPLE for value in (p.full_name, p.phone, *(m[2] for m in p.minors))
+    value
+    for p in PEOPLE
+    for value in (p.full_name, p.phone, p.id_number, p.address, *(m[2] for m in p.minors))
+    if value
 ]
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -252,7 +295,10 @@ def intake_instance(
         f"<reception_channel>{person.channel}</reception_channel><sex>{person.sex}</sex>"
         f"<age_years>{person.age}</age_years><purpose>{person.purpose}</purpose>"
         f"<destination_country>{person.destination}</destination_country>"
-        f"<pii><full_name>{person.full_name}</full_name><phone>{person.phone}</phone></pii>"
+        f"<pii><full_name>{person.full_name}</full_name><phone>{person.phone}</phone>"
+        + (f"<id_doc_number>{person.id_number}</id_doc_number>" if person.id_number else "")
+        + (f"<res_address_detail>{person.address}</res_address_detail>" if person.address else "")
+        + "</pii>"
         f"{minors}<photo_doc>photo.png</photo_doc>"
         f"<meta><instanceID>{instance_id}</instanceID>{deprecated}</meta></data>"
     ).encode()
