@@ -44,3 +44,12 @@ def test_every_single_digit_error_and_neighbour_swap_is_caught() -> None:
 def test_shape_errors() -> None:
     for bad in ("", "01-2025-04831", "01-2025-04831-6", "0l-2025-04831-62", "01/2025/04831/62"):
         assert not case_code.is_valid(bad)
+
+
+def test_the_province_a_case_code_starts_with() -> None:
+    assert case_code.province_of(case_code.make("79", 2025, "00001")) == "79"
+    assert case_code.province_of("01-2025-aaaaaa") == "01"  # older test codes: the prefix only
+    assert case_code.province_of("1-2025-00001-00") is None
+    assert case_code.province_of("012-2025") is None
+    assert case_code.province_of("") is None
+    assert case_code.province_of(None) is None

@@ -364,3 +364,52 @@ def test_rebuild_judges_everything_again(phones: Phones, store: Store, runner: C
         "00004",
         "awaiting_verification",
     )
+
+
+def test_migration_0003_gives_old_submissions_their_collectors_unit(config: Config) -> None:
+    """Upgrading a store that holds submissions: each acts in its collector's unit."""
+    from alembic import command
+    from sqlalchemy import text
+
+    fresh = Store(config.database_url)
+    alembic_config = fresh._alembic_config()
+    with fresh.engine.begin() as connection:
+        alembic_config.attributes["connection"] = connection
+        command.upgrade(alembic_config, "0002")
+    with fresh.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO collectors (id, name, token_sha256, unit_code, created_at) VALUES "
+                "(1, 'a', 'x', '01', :now), (2, 'b', 'y', NULL, :now)"
+            ),
+            {"now": "2025-01-01 00:00:00"},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO forms (id, xml_form_id, title, encrypted, created_at) "
+                "VALUES (1, 'f', 'f', false, :now)"
+            ),
+            {"now": "2025-01-01 00:00:00"},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO form_versions (id, form_id, version, xml, md5, published_at) "
+                "VALUES (1, 1, '1', '<x/>', 'm', :now)"
+            ),
+            {"now": "2025-01-01 00:00:00"},
+        )
+        for n, collector in ((1, 1), (2, 2), (3, None)):
+            connection.execute(
+                text(
+                    "INSERT INTO submissions (id, form_id, form_version_id, instance_id, "
+                    "collector_id, received_at, updated_at, manifest_sha256, encrypted, "
+                    "decrypt_state, review_state) VALUES (:id, 1, 1, :instance, :collector, "
+                    ":now, :now, 'm', false, 'pending', 'received')"
+                ),
+                {"id": n, "instance": f"uuid:{n}", "collector": collector, "now": "2025-01-01"},
+            )
+    fresh.migrate()
+    with fresh.engine.connect() as connection:
+        found = dict(connection.execute(text("SELECT id, unit_code FROM submissions")).all())
+    assert found == {1: "01", 2: None, 3: None}
+    fresh.dispose()

@@ -205,6 +205,16 @@ def test_followup_from_another_unit_cannot_close_a_case(web: WebDeployment) -> N
     assert flagged.unit_check == "foreign_case"
     queue = _flag_shown_to_admins(web, flagged.id, "Hồ sơ của đơn vị khác")
     assert "01/00004" in queue  # the unit holding the case
+    # the phone's unit learns its submission was held back, not which unit holds the case
+    page = web.new_client("sup_b").get(f"/submissions/{flagged.id}").get_data(as_text=True)
+    assert "Hồ sơ của đơn vị khác" in page
+    assert "01/00004" not in page
+    # in English too
+    admin = web.new_client("admin")
+    admin.post("/lang", {"lang": "en", "next": "/"})
+    english = admin.get("/admin/unit-queue").get_data(as_text=True)
+    assert "Case of another unit" in english
+    assert "Submissions held back by the unit rule" in english
     # the same follow-up from unit 01's phone does close it: the rule, not the form, refused
     _send(web, "01", followup_instance(VICTIM.case_code, utcnow().date(), "closed_deceased"))
     assert _case(web).status == "closed"
