@@ -337,6 +337,7 @@ TABLE_COLUMNS = (
     Submission.decrypt_state,
     Submission.signature,
     Submission.superseded_by_id,
+    Submission.unit_check,
     Collector.name.label("collector_name"),
 )
 

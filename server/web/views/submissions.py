@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from server import errors
 from server.app_context import services
 from server.errors import Problem
-from server.services import media, review, submission_page
+from server.services import media, review, submission_page, units
 from server.store import collectors as collector_store
 from server.store import forms as form_store
 from server.store import submissions as submission_store
@@ -108,6 +108,8 @@ def submission_table(form_id: str) -> tuple[str, int]:
             error=error,
             review_labels=REVIEW_STATE_LABELS,
             decrypt_labels=DECRYPT_STATE_LABELS,
+            unit_labels=UNIT_CHECK_LABELS,
+            held_back={flag: UNIT_CHECK_EXPLANATIONS[flag] for flag in units.FLAGS},
         ),
         400 if error else 200,
     )
