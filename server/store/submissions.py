@@ -422,13 +422,17 @@ def count_not_decrypted(session: Session) -> int:
 
 
 def edit_history(session: Session, submission: Submission) -> list[Submission]:
-    """Every version of an edited submission, oldest first (deprecatedID chain both ways)."""
+    """Every version of an edited submission, oldest first (deprecatedID chain both ways).
+
+    Only edits that did replace their original count: an edit the unit rule refused (from
+    another unit) names a submission it never replaced, and its page must not show it.
+    """
     chain = [submission]
     seen = {submission.id}
     current = submission
     while current.deprecated_id:
         older = by_instance(session, current.form_id, current.deprecated_id)
-        if older is None or older.id in seen:
+        if older is None or older.id in seen or older.superseded_by_id != current.id:
             break
         chain.insert(0, older)
         seen.add(older.id)

@@ -233,6 +233,9 @@ def test_edit_from_another_unit_cannot_replace_a_submission(web: WebDeployment) 
     _unit_a_keeps_its_case(web)
     _unit_b_sees_nothing_of_unit_a(web)
     edit = _submission(web, _instance_id(xml))
+    # its own unit's page of it does not lead to the submission it named
+    page = web.new_client("sup_b").get(f"/submissions/{edit.id}").get_data(as_text=True)
+    assert f"/submissions/{original_id}" not in page
     assert edit.unit_check == "foreign_edit"
     queue = _flag_shown_to_admins(web, edit.id, "Sửa phiếu của đơn vị khác")
     assert '<td class="code-text">01</td>' in queue  # the unit of the submission it names
