@@ -35,7 +35,7 @@ def link_edit(
         submission_store.set_columns(connection, submission_id, {"unit_check": units.FOREIGN_EDIT})
         return None
     if old.superseded_by_id is None:
-        submission_store.set_columns(connection, old.id, {"superseded_by_id": submission_id})
+        submission_store.supersede(connection, old.id, submission_id)
     if old.superseded_by_id in (None, submission_id) and old.case_code:
         return str(old.case_code)  # an edit that moved it to another case takes it from the old
     return None

@@ -97,6 +97,11 @@ _IDS_BY_INSTANCE = select(_S.c.id, _S.c.form_id, _S.c.instance_id).where(
 )
 _INSERT_PARTS = insert(_P)
 _SET = update(_S).where(_S.c.id == bindparam("b_id"))
+_SUPERSEDE = (
+    update(_S)
+    .where(_S.c.id == bindparam("b_id"), _S.c.superseded_by_id.is_(None))
+    .values(superseded_by_id=bindparam("b_by"))
+)
 _EDITED = select(_S.c.id, _S.c.case_code, _S.c.superseded_by_id, _S.c.unit_code).where(
     _S.c.form_id == bindparam("b_form"), _S.c.instance_id == bindparam("b_instance")
 )
@@ -193,6 +198,12 @@ def insert_many(connection: Connection, rows: list[dict[str, Any]]) -> None:
 def insert_parts(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert part rows (submission_id, name, blob_sha256, size, content_type)."""
     connection.execute(_INSERT_PARTS, rows)
+
+
+def supersede(connection: Connection, submission_id: int, by_id: int) -> None:
+    """Mark a submission as replaced by `by_id`, unless it already is (one statement, so two
+    edits of one submission at once cannot both replace it)."""
+    connection.execute(_SUPERSEDE, {"b_id": submission_id, "b_by": by_id})
 
 
 def set_columns(connection: Connection, submission_id: int, values: dict[str, Any]) -> None:

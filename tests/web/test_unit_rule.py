@@ -172,7 +172,10 @@ def _flag_shown_to_admins(web: WebDeployment, submission_id: int, flag_vi: str) 
     for value in [*VICTIM_VALUES, ATTACKER_NAME]:
         assert value not in queue  # the queue shows units and codes, never a value
     assert flag_vi in admin.get(f"/submissions/{submission_id}").get_data(as_text=True)
-    assert "Phiếu bị giữ lại do sai đơn vị" in admin.get("/").get_data(as_text=True)
+    assert "Phiếu bị giữ lại do sai đơn vị: 1" in admin.get("/").get_data(as_text=True)
+    for supervisor in ("sup_a", "sup_b"):  # the count is the admins'
+        dashboard = web.new_client(supervisor).get("/").get_data(as_text=True)
+        assert "Phiếu bị giữ lại do sai đơn vị" not in dashboard
     return queue
 
 
