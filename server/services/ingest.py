@@ -142,7 +142,21 @@ def check_file_name(name: str) -> str:
     return name
 
 
+# The store's instance_id and deprecated_id columns hold this many characters.
+MAX_INSTANCE_ID_CHARS = 255
+
+
 def _read_header(xml: bytes) -> _Header:
+    header = _parse_header(xml)
+    for what, value in (("instanceID", header.instance_id), ("deprecatedID", header.deprecated_id)):
+        if value is not None and len(value) > MAX_INSTANCE_ID_CHARS:
+            raise errors.malformed_xml(
+                f"meta/{what} is longer than {MAX_INSTANCE_ID_CHARS} characters"
+            )
+    return header
+
+
+def _parse_header(xml: bytes) -> _Header:
     root = parse_xml(xml)
     if root.get("encrypted", "").strip().lower() == "yes":
         if len(xml) > MAX_MANIFEST_BYTES:
