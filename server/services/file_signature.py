@@ -2,8 +2,8 @@
 
 A phone chooses both a file's name and its declared type, so neither says what the bytes are.
 A file is shown inline only when its first bytes carry the signature of one of the image, audio
-or video formats below: formats ODK Collect produces and browsers display, none of which can
-run a script. Everything else (HTML, SVG, XML, JavaScript, PDF, AMR, unknown bytes) is a
+or video formats below: formats phones produce and browsers display, none of which can run a
+script. Everything else (HTML, SVG, XML, JavaScript, PDF, AMR, unknown bytes) is a
 download. A polyglot (JPEG bytes followed by HTML) is still sent as `image/jpeg`, with
 `nosniff` and a sandbox policy on the response (server/web/views/submissions.py), so the
 browser can only try to decode it as an image; it never becomes a page.
@@ -17,14 +17,14 @@ type); `python-magic` needs the system's libmagic. A format missing here is only
 
 from __future__ import annotations
 
-# (offset, signature, media type) for formats recognised by fixed bytes.
-_FIXED = (
-    (0, b"\xff\xd8\xff", "image/jpeg"),
-    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
-    (0, b"GIF87a", "image/gif"),
-    (0, b"GIF89a", "image/gif"),
-    (0, b"ID3", "audio/mpeg"),  # MP3 with an ID3v2 tag
-    (0, b"OggS", "audio/ogg"),  # Ogg Vorbis / Opus recordings
+# (first bytes, media type) for formats recognised by a fixed start.
+_STARTS = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"ID3", "audio/mpeg"),  # MP3 with an ID3v2 tag
+    (b"OggS", "audio/ogg"),  # Ogg Vorbis / Opus recordings
 )
 # ISO base media files ("....ftypBRND"): the major brand says which kind.
 _AUDIO_BRANDS = frozenset({b"M4A ", b"M4B "})
@@ -62,8 +62,8 @@ def _iso_media_type(head: bytes) -> str | None:
 def inline_type(content: bytes) -> str | None:
     """The media type to show `content` as, or None when it must be downloaded."""
     head = content[:16]
-    for offset, signature, media_type in _FIXED:
-        if head.startswith(signature, offset):
+    for start, media_type in _STARTS:
+        if head.startswith(start):
             return media_type
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
