@@ -7,7 +7,6 @@ refused before any element is built.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
@@ -16,9 +15,9 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from crypto.errors import ManifestError
+from crypto.names import is_plain_name
 
 MAX_MANIFEST_BYTES = 1024 * 1024
-_PLAIN_NAME = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,255}$")
 
 
 @dataclass(frozen=True)
@@ -45,13 +44,8 @@ def _local(tag: str) -> str:
 
 
 def check_file_name(name: str) -> str:
-    """A manifest file name must be a plain `NAME.enc`: no path, no control characters."""
-    if (
-        not _PLAIN_NAME.match(name)
-        or name.startswith(".")
-        or not name.endswith(".enc")
-        or len(name) <= len(".enc")
-    ):
+    """A manifest file name must be a plain `NAME.enc` (crypto/names.py says what plain is)."""
+    if not is_plain_name(name) or not name.endswith(".enc") or len(name) <= len(".enc"):
         raise ManifestError(f"file name {name!r} is not a plain NAME.enc")
     return name
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from exports.csvsafe import SafeCsvWriter
+from exports.entry_names import MEDIA_DIR, media_file_name, media_folder
 from exports.files import atomic_output
 from exports.layout import Column, Table, all_tables, build_layout, drop_columns
 from server.services.identifying import identifying_fields
@@ -271,13 +272,41 @@ def export_form(
                 archive.open(f"{table.name}.csv", "w", force_zip64=True) as target,
             ):
                 shutil.copyfileobj(source, target, 1024 * 1024)
-        for submission_id, instance_id in with_media:
-            folder = "media/" + instance_id.replace(":", "_").replace("/", "_")
-            for name, content in media(submission_id) if media else ():
-                archive.writestr(f"{folder}/{name}", content)
+        if media is not None and with_media:
+            _write_media(archive, with_media, media)
     if progress:
         progress(count)
     return ExportSummary(count, [f"{t.name}.csv" for t in all_tables(layout)])
+
+
+def _write_media(
+    archive: zipfile.ZipFile, with_media: list[tuple[int, str]], media: MediaSource
+) -> None:
+    """Each submission's files under a folder named from its instanceID, never by it
+    (exports/entry_names.py), and `media/index.csv` to match the folders to their rows."""
+    index: list[tuple[str, str]] = []
+    for submission_id, instance_id in with_media:
+        folder = media_folder(instance_id)
+        used: set[str] = set()
+        for name, content in media(submission_id):
+            entry = media_file_name(name)
+            stem, dot, extension = entry.rpartition(".")
+            count = 1
+            while entry in used:  # x.jpg and x.jpg.enc of one plain submission, say
+                count += 1
+                entry = f"{stem}-{count}.{extension}" if dot else f"{extension}-{count}"
+            used.add(entry)
+            archive.writestr(f"{folder}/{entry}", content)
+            index.append((instance_id, f"{folder}/{entry}"))
+    if index:
+        with archive.open(f"{MEDIA_DIR}/index.csv", "w") as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            writer = SafeCsvWriter(text)
+            writer.writerow(["KEY", "file"])
+            for row in index:
+                writer.writerow(list(row))
+            text.flush()
+            text.detach()
 
 
 def iso_utc(moment: datetime) -> str:

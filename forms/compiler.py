@@ -21,6 +21,7 @@ from pyxform.validators.odk_validate import ODKValidateError, check_xform
 from pyxform.xls2xform import convert
 
 from forms.errors import FormError
+from forms.limits import WorkbookLimits, check_workbook
 from forms.workbook import Row, Workbook, read_workbook
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -139,8 +140,13 @@ def compile_form(
     submission_url: str | None = None,
     validate: bool = True,
     media_dir: Path = MEDIA_DIR,
+    limits: WorkbookLimits | None = None,
 ) -> CompiledForm:
-    """Compile one XLSForm; FormError carries pyxform's or ODK Validate's message."""
+    """Compile one XLSForm; FormError carries pyxform's or ODK Validate's message.
+
+    The workbook is first checked against `limits` (forms/limits.py), before any cell is read.
+    """
+    check_workbook(xlsx_path, limits or WorkbookLimits())
     workbook = read_workbook(xlsx_path)
     attachments = _attachments(workbook, media_dir)
     settings = workbook.settings

@@ -69,6 +69,16 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("FIELDCASE_LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING, ERROR)."),
     Setting("FIELDCASE_PROJECT_NAME", "fieldcase", "Project name shown in ODK Collect."),
+    Setting(
+        "FIELDCASE_FORM_MAX_ROWS",
+        "20000",
+        "Most rows one sheet of an uploaded XLSForm may have (checked before it is read).",
+    ),
+    Setting(
+        "FIELDCASE_FORM_MAX_UNPACKED_BYTES",
+        str(32 * 1024 * 1024),
+        "Most bytes an uploaded XLSForm may unpack to (checked from the zip directory).",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -129,6 +139,8 @@ class Config:
     secure_cookies: bool = False
     log_level: str = "INFO"
     project_name: str = "fieldcase"
+    form_max_rows: int = 20_000
+    form_max_unpacked_bytes: int = 32 * 1024 * 1024
     testing: bool = False
     # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
     background_processing: bool = False
@@ -164,6 +176,8 @@ class Config:
             secure_cookies=_bool(env, "FIELDCASE_SECURE_COOKIES"),
             log_level=log_level,
             project_name=_read(env, "FIELDCASE_PROJECT_NAME") or "fieldcase",
+            form_max_rows=_int(env, "FIELDCASE_FORM_MAX_ROWS"),
+            form_max_unpacked_bytes=_int(env, "FIELDCASE_FORM_MAX_UNPACKED_BYTES"),
         )
 
     def with_changes(self, **changes: object) -> Config:

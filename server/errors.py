@@ -21,7 +21,14 @@ class Problem(Exception):
         *,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        message_args: dict[str, Any] | None = None,
     ) -> None:
+        # With message_args, `message` is a %-template: the web edge translates the template,
+        # then fills it in (server/web/i18n.py problem_message); `message` is the English text.
+        self.template = message
+        self.message_args = message_args or {}
+        if self.message_args:
+            message = message % self.message_args
         super().__init__(message)
         self.code = code
         self.message = message
@@ -84,9 +91,14 @@ def form_version_unknown(form_id: str, version: str | None) -> Problem:
     )
 
 
-def validation_failed(message: str, details: dict[str, Any] | None = None) -> Problem:
-    """400.6: a value given in a form or a command is not valid."""
-    return Problem("400.6", message, details=details)
+def validation_failed(
+    message: str,
+    details: dict[str, Any] | None = None,
+    message_args: dict[str, Any] | None = None,
+) -> Problem:
+    """400.6: a value given in a form or a command is not valid (`message` a %-template when
+    `message_args` are given)."""
+    return Problem("400.6", message, details=details, message_args=message_args)
 
 
 def csrf_failed() -> Problem:

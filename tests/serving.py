@@ -59,8 +59,10 @@ class ServerProcess:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
-            except (requests.ConnectionError, requests.Timeout):  # starting, or a busy machine
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or a first answer slower than a second on a busy machine.
                 time.sleep(0.1)
+        self.kill()  # never leave a server running behind a failed test
         raise TimeoutError("server did not answer")
 
     def kill(self) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Protocol
@@ -39,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from crypto.errors import ManifestError
 from crypto.manifest import MAX_MANIFEST_BYTES, Manifest, manifest_from_root
+from crypto.names import is_plain_name
 from server import errors
 from server.blobs import BlobStore, BlobStoreUnavailable, BlobTooLarge, Staged
 from server.clock import utcnow
@@ -52,7 +52,6 @@ from server.store.models import SubmissionPart
 log = logging.getLogger("server.ingest")
 
 MANIFEST_PART = "xml_submission_file"
-_SAFE_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
 
 
 @dataclass
@@ -136,13 +135,28 @@ class _Header:
 
 
 def check_file_name(name: str) -> str:
-    """A part's file name must be a plain name: no path, no control characters."""
-    if not _SAFE_NAME.match(name) or name.startswith(".") or name == MANIFEST_PART:
+    """A part's file name must be a plain name (crypto/names.py: no path, no control, format or
+    bidi characters) other than the manifest's."""
+    if not is_plain_name(name) or name == MANIFEST_PART:
         raise errors.hostile_file_name(name)
     return name
 
 
+# The store's instance_id and deprecated_id columns hold this many characters.
+MAX_INSTANCE_ID_CHARS = 255
+
+
 def _read_header(xml: bytes) -> _Header:
+    header = _parse_header(xml)
+    for what, value in (("instanceID", header.instance_id), ("deprecatedID", header.deprecated_id)):
+        if value is not None and len(value) > MAX_INSTANCE_ID_CHARS:
+            raise errors.malformed_xml(
+                f"meta/{what} is longer than {MAX_INSTANCE_ID_CHARS} characters"
+            )
+    return header
+
+
+def _parse_header(xml: bytes) -> _Header:
     root = parse_xml(xml)
     if root.get("encrypted", "").strip().lower() == "yes":
         if len(xml) > MAX_MANIFEST_BYTES:

@@ -3,12 +3,15 @@
 Plain submissions' files are served as stored. Encrypted submissions' files are decrypted on
 the fly with the key ring, in memory, and never written to disk; when that cannot be done (the
 key is locked, the file is missing) the page says the file is not viewable.
+
+How a file is served is decided by its (decrypted) bytes, never by the name or type the phone
+gave it: a few image, audio and video formats are shown, everything else is downloaded
+(server/services/file_signature.py).
 """
 
 from __future__ import annotations
 
 import io
-import mimetypes
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +20,7 @@ from crypto.errors import CryptoError
 from crypto.manifest import parse_manifest
 from server import errors
 from server.blobs import BlobStore
+from server.services.file_signature import inline_type
 from server.services.ingest import MANIFEST_PART
 from server.services.keyring import KeyRing
 from server.store.models import Submission, SubmissionPart
@@ -32,13 +36,25 @@ class MediaFile:
 
     name: str
     content: bytes
-    content_type: str
+    # The allow-listed type its first bytes prove, or None: served as a download.
+    inline_type: str | None
+
+    @property
+    def content_type(self) -> str:
+        """The Content-Type to send: never one a browser would run or render as a page."""
+        return self.inline_type or "application/octet-stream"
+
+
+def _media_file(name: str, content: bytes) -> MediaFile:
+    return MediaFile(name, content, inline_type(content))
 
 
 def viewable(
     submission: Submission, parts: dict[str, SubmissionPart], name: str, keyring_locked: bool
 ) -> bool:
     """True when the page can show this file now."""
+    if name == MANIFEST_PART:  # the submission's own XML: its data is shown by the page only
+        return False
     if not submission.encrypted:
         return name in parts
     part = parts.get(name + ENCRYPTED_SUFFIX)
@@ -64,9 +80,8 @@ def read_media(
     """
     if not viewable(submission, parts, name, keyring.locked):
         raise errors.not_found("The file")
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if not submission.encrypted:
-        return MediaFile(name, blobs.read(parts[name].blob_sha256), content_type)
+        return _media_file(name, blobs.read(parts[name].blob_sha256))
     enc_name = name + ENCRYPTED_SUFFIX
     try:
         manifest = parse_manifest(blobs.read(parts[MANIFEST_PART].blob_sha256))
@@ -88,5 +103,5 @@ def read_media(
                 )
         except CryptoError:
             continue
-        return MediaFile(name, sink.getvalue(), content_type)
+        return _media_file(name, sink.getvalue())
     raise errors.not_found("The file")

@@ -127,6 +127,23 @@ SERVICE_MESSAGES = (
     _l("Choose an .xlsx file to upload."),
     _l("The file is larger than 10 MB."),
     _l("The file is not an .xlsx workbook."),
+    _l(
+        "Sheet %(sheet)s has more than %(limit)d rows. A form may have at most %(limit)d rows "
+        "per sheet."
+    ),
+    _l(
+        "Sheet %(sheet)s has more than %(limit)d columns. A form may have at most %(limit)d "
+        "columns per sheet."
+    ),
+    _l("The workbook has more than %(limit)d cells in all. Make its sheets smaller."),
+    _l(
+        "The workbook unpacks to more than %(limit)s MB. A form may unpack to at most %(limit)s MB."
+    ),
+    _l("The workbook holds more than %(limit)d files; an .xlsx form holds far fewer."),
+    _l(
+        "The workbook is compressed more than %(limit)d times over, as a zip bomb is; it was "
+        "not opened."
+    ),
     _l("The form compiler is not installed on this server."),
     _l("The server has no key pair yet: run fieldcase init."),
     _l(
@@ -144,7 +161,10 @@ def problem_message(problem: Problem) -> str:
     translated = PROBLEM_MESSAGES.get(problem.code)
     if translated is not None:
         return str(translated)
-    # Service messages are English msgids; the catalogue translates the fixed ones.
+    # Service messages are English msgids; the catalogue translates the fixed ones, and
+    # templates before their values are filled in.
+    if problem.message_args:
+        return gettext(problem.template, **problem.message_args)
     return gettext(problem.message)
 
 

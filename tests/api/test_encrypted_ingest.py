@@ -162,7 +162,7 @@ def test_export_with_decrypted_attachments(
         encrypted.public_key_b64 or "",
         "vt01_intake",
         "1",
-        "uuid:att",
+        "uuid:0b7e3c1a-5d2f-4e8b-9c6a-1f2e3d4c5b6a",
         media=[("anh.jpg", b"\xff\xd8 photo bytes")],
     )
     assert (
@@ -175,5 +175,6 @@ def test_export_with_decrypted_attachments(
     )
     assert result.exit_code == 0, result.output
     with zipfile.ZipFile(out) as archive:
-        assert archive.read("media/uuid_att/anh.jpg") == b"\xff\xd8 photo bytes"
+        folder = "media/0b7e3c1a-5d2f-4e8b-9c6a-1f2e3d4c5b6a"  # Collect's uuid, without "uuid:"
+        assert archive.read(f"{folder}/anh.jpg") == b"\xff\xd8 photo bytes"
         assert not [n for n in archive.namelist() if n.endswith(".enc")]

@@ -43,7 +43,13 @@ def admin_forms() -> tuple[str, int]:
     content = upload.read() if upload else b""
     try:
         with services().store.session() as db:
-            result = form_upload.upload_xlsform(db, services().blobs, content, admin.username)
+            result = form_upload.upload_xlsform(
+                db,
+                services().blobs,
+                content,
+                admin.username,
+                limits=form_upload.workbook_limits(services().config),
+            )
     except Problem as problem:
         if problem.status not in (400, 409):
             raise

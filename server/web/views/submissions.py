@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 from flask import Response as FlaskResponse
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -186,15 +187,29 @@ def submission_reveal(submission_id: int) -> Response:
     return redirect(url_for("web.submission_detail", submission_id=submission_id))
 
 
+# A file from a phone is never a page of this site: even if a browser rendered one, the
+# sandbox gives it an opaque origin with no scripts, forms or plugins, and it may load nothing.
+FILE_CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'"
+
+
 @bp.get("/submissions/<int:submission_id>/files/<name>")
 @requires(*RECORD_ROLES)
 def submission_file(submission_id: int, name: str) -> FlaskResponse:
-    """One file of a submission (images are shown inline on its page)."""
+    """One file of a submission: shown when its bytes are an allow-listed image, audio or
+    video format, else downloaded as application/octet-stream (docs/security.md)."""
     user = signed_in_user()
     with services().store.session() as db:
         submission, parts, key_id = submission_page.media_of(db, user, submission_id)
     found = media.read_media(submission, parts, name, services().blobs, services().keyring, key_id)
-    response = FlaskResponse(found.content, content_type=found.content_type)
-    response.headers["Content-Disposition"] = "inline"
+    response = send_file(
+        io.BytesIO(found.content),
+        mimetype=found.content_type,
+        as_attachment=found.inline_type is None,
+        download_name=found.name,
+        etag=False,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = FILE_CONTENT_SECURITY_POLICY
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "private, no-store"
     return response
