@@ -19,7 +19,7 @@ def test_init_then_init_again_changes_nothing(runner: CliRunner, config: Config)
     assert "initialised" in first.output
     assert "admin user: admin" in first.output
     # The admin password came from the environment, so it is not printed.
-    assert "admin-password-for-tests" not in first.output
+    assert "head-office-password-for-tests" not in first.output
     keys = sorted((config.data_dir / "keys").iterdir())
     assert len(keys) == 1
     assert b"ENCRYPTED PRIVATE KEY" in keys[0].read_bytes()
