@@ -39,6 +39,11 @@ def initialise(config: Config, store: Store) -> InitResult:
             return InitResult(already_initialised=True)
 
         result = InitResult(already_initialised=False)
+        if not user_store.count_admins(session) and config.admin_password:
+            # Checked before anything is made, so a refused password leaves nothing behind.
+            problem = password_problem(config.admin_password, config.admin_username)
+            if problem:
+                raise ConfigError(f"FIELDCASE_ADMIN_PASSWORD: {vi_en(problem)}")
         if key_store.active(session) is None:
             passphrase = config.key_passphrase
             if not passphrase:
@@ -61,11 +66,7 @@ def initialise(config: Config, store: Store) -> InitResult:
         if not user_store.count_admins(session):
             username = config.admin_username
             password = config.admin_password
-            if password:
-                problem = password_problem(password, username)
-                if problem:
-                    raise ConfigError(f"FIELDCASE_ADMIN_PASSWORD: {vi_en(problem)}")
-            else:
+            if not password:
                 password = generate_password(username)
                 result.admin_password = password
             if user_store.by_username(session, username) is not None:

@@ -144,6 +144,37 @@ def test_password_change_ends_other_sessions(web: WebDeployment) -> None:
     assert web.new_client().login("changer", "old-password-123").status_code == 401
 
 
+@pytest.mark.parametrize(
+    ("new_password", "vietnamese", "english"),
+    [
+        ("aaaaaaaaaaaa", "một cụm ký tự ngắn lặp lại", "a short pattern repeated"),
+        ("viewAviewAviewA", "một cụm ký tự ngắn lặp lại", "a short pattern repeated"),
+        ("my-name-is-Ruler2", "không được chứa tên đăng nhập", "must not contain the user name"),
+        ("matkhau123456", "quá phổ biến", "too common"),
+        ("short-pass", "ít nhất 12 ký tự", "at least 12 characters"),
+    ],
+)
+def test_password_change_applies_every_rule(
+    web: WebDeployment, new_password: str, vietnamese: str, english: str
+) -> None:
+    name = f"ruler{abs(hash(new_password)) % 1000}"
+    _new_user(web, name, "first-password-ok")
+    client = web.new_client()
+    assert client.login(name, "first-password-ok").status_code == 302
+    form = {
+        "current_password": "first-password-ok",
+        "new_password": new_password.replace("Ruler2", name),
+        "confirmation": new_password.replace("Ruler2", name),
+    }
+    refused = client.post("/account/password", form)
+    assert refused.status_code == 400
+    assert vietnamese in refused.get_data(as_text=True)
+    client.post("/lang", {"lang": "en", "next": "/"})
+    assert english in client.post("/account/password", form).get_data(as_text=True)
+    # The old password still works: nothing changed.
+    assert web.new_client().login(name, "first-password-ok").status_code == 302
+
+
 def test_disabled_account_is_signed_out(web: WebDeployment) -> None:
     user_id = _new_user(web, "leaver", "gone-away-password-1")
     client = web.new_client()
