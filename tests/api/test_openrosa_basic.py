@@ -77,7 +77,7 @@ def test_revocation_stops_basic_at_once(deployment: Deployment) -> None:
 
 
 def test_a_remembered_verification_ends_with_the_password(deployment: Deployment) -> None:
-    collector_id, password = _basic_collector(deployment)
+    _collector_id, password = _basic_collector(deployment)
     client = deployment.client
     with counting_verifications(cheap=False) as hasher:
         for _ in range(3):
@@ -94,7 +94,7 @@ def test_a_remembered_verification_ends_with_the_password(deployment: Deployment
 
 
 def test_every_basic_attempt_runs_one_verification(deployment: Deployment) -> None:
-    _, password = _basic_collector(deployment)
+    _, _password = _basic_collector(deployment)
     with services_of(deployment.app).store.session() as session:
         user_store.add(session, "sup", hash_password("sup-long-password"), "supervisor")
     for name, guess in [
