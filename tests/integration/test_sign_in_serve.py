@@ -17,12 +17,17 @@ from pathlib import Path
 import pytest
 import requests
 
+from server.app_context import Services
 from server.config import Config
 from server.security.passwords import hash_password
+from server.services import collectors as collector_service
+from server.services.forms import publish_xform
 from server.services.setup import initialise
 from server.store import users as user_store
 from server.store.db import Store
+from tests.collect_client import CollectClient
 from tests.conftest import env_for
+from tests.factories import plain_instance, simple_xform
 from tests.serving import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -48,11 +53,18 @@ def _basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}", "X-OpenRosa-Version": "1.0"}
 
 
+PHONE: dict[str, str] = {}
+
+
 @pytest.fixture
 def server(config: Config, store: Store, tmp_path: Path):
     initialise(config, store)
     with store.session() as session:
         user_store.add(session, "sup", hash_password("supervisor-pass-1"), "supervisor")
+        publish_xform(session, Services(config, store).blobs, simple_xform(), {}, "test")
+        created = collector_service.create(session, "http://x", "thu", "01", "test", basic=True)
+        assert created.password is not None
+        PHONE["thu"] = created.password
     env = {**env_for(config), "FIELDCASE_TRUSTED_PROXIES": "127.0.0.1", "FIELDCASE_WORKERS": "2"}
     env["FIELDCASE_THREADS"] = "8"
     process = ServerProcess(env, log_path=tmp_path / "server.log")
@@ -145,3 +157,19 @@ def test_behind_a_trusted_proxy_each_client_waits_on_its_own(server) -> None:
         timeout=30,
     )
     assert response.status_code == 429
+
+
+def test_a_phone_with_basic_credentials_sends_after_the_challenge(server) -> None:
+    phone = CollectClient(server.url, auth=("thu", PHONE["thu"]), timeout=30)
+    challenge = requests.head(
+        f"{server.url}/submission", headers={"X-OpenRosa-Version": "1.0"}, timeout=30
+    )
+    assert challenge.status_code == 401
+    assert challenge.headers["WWW-Authenticate"].startswith('Basic realm="fieldcase"')
+    assert phone.head().status_code == 204  # challenged, then answered with the credentials
+    xml = plain_instance()
+    report = phone.submit(xml)
+    assert report.statuses == [201]
+    assert phone.submit(xml).statuses == [202]  # a resend after a lost answer
+    wrong = CollectClient(server.url, auth=("thu", "not-the-password"), timeout=30)
+    assert wrong.head().status_code == 401
