@@ -59,7 +59,9 @@ class ServerProcess:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or listening while its workers still load the app (a busy
+                # machine can take more than a second for that).
                 time.sleep(0.1)
         raise TimeoutError("server did not answer")
 
