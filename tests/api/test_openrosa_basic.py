@@ -5,7 +5,6 @@ that sends Basic as ODK Collect does (after the 401 challenge)."""
 from __future__ import annotations
 
 import base64
-import statistics
 import time
 
 from server.security.passwords import hash_password
@@ -117,16 +116,17 @@ def test_no_timing_tells_a_web_account_from_an_unknown_name(deployment: Deployme
     cases["wrong password"] = ("sup", "not-the-password")
     cases["unknown name"] = ("nosuchuser", "sup-long-password")
     timings: dict[str, list[float]] = {label: [] for label in cases}
-    for round_number in range(4):  # interleaved, each from its own address (no back-off)
+    for round_number in range(6):  # interleaved, each from its own address (no back-off)
         for label, (name, password) in cases.items():
-            client.environ_base["REMOTE_ADDR"] = f"192.0.2.{len(timings[label]) * 10 + 1}"
-            client.environ_base["REMOTE_ADDR"] += str(round_number)
+            client.environ_base["REMOTE_ADDR"] = f"192.0.{round_number}.{len(timings[label])}"
+            client.environ_base["REMOTE_ADDR"] += str(list(cases).index(label))
             started = time.perf_counter()
             assert client.get("/formList", headers=_basic(name, password)).status_code == 401
             timings[label].append(time.perf_counter() - started)
-    medians = {label: statistics.median(values) for label, values in timings.items()}
-    fastest, slowest = min(medians.values()), max(medians.values())
-    assert slowest < fastest * 1.5 + 0.02, medians
+    # The quickest of each: what the work costs, without the noise of a machine shared with
+    # other jobs. A skipped verification would take a few milliseconds against ~0.2 s.
+    quickest = {label: min(values) for label, values in timings.items()}
+    assert max(quickest.values()) < 2 * min(quickest.values()) + 0.05, quickest
 
 
 def test_basic_failures_share_the_web_logins_backoff(deployment: Deployment) -> None:
