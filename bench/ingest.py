@@ -225,7 +225,7 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
         data_dir=data_dir,
         database_url=url,
         key_passphrase="bench passphrase",
-        admin_password="bench-admin-password",
+        admin_password="bench-head-office-passphrase",
         secret_key="bench",
     )
     store = Store(url)

@@ -9,6 +9,8 @@ from flask import Flask
 from server.config import Config
 from server.datadir import secret_key
 from server.edge import register_error_handlers, register_security_headers
+from server.proxies import ClientAddress
+from server.security import passwords
 from server.store.db import Store
 
 STORE_KEY = "fieldcase.store"
@@ -44,6 +46,9 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Flas
     init_web(app)  # the web view, CSRF (OpenRosa exempt), Babel
     register_error_handlers(app)
     register_security_headers(app)
+    # The client address the sign-in back-off counts by: the proxy's report, when trusted.
+    app.wsgi_app = ClientAddress(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
+    passwords.configure_gate(config.threads)
     return app
 
 

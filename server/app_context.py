@@ -14,16 +14,16 @@ from werkzeug.datastructures import Authorization
 
 from server import errors
 from server.blobs import FileBlobStore
+from server.clock import utcnow
 from server.config import Config
-from server.security.passwords import verify_password
+from server.datadir import secret_key
 from server.services import collectors as collector_service
 from server.services.background import BackgroundProcessing
 from server.services.ingest import IncomingPart, Ingest, IngestResult, Sender
 from server.services.keyring import KeyRing
 from server.services.processing import Job, Processor
-from server.store import collectors as collector_store
+from server.services.sign_in import CHANNEL_OPENROSA, PasswordSignIn, SignInAttempt, SignInGuard
 from server.store import forms as form_store
-from server.store import users as user_store
 from server.store.db import Store
 from server.store.models import FormAttachment, FormVersion
 
@@ -55,13 +55,20 @@ class Services:
         self.background = (
             BackgroundProcessing(self.processor) if config.background_processing else None
         )
+        # The one guard of every password sign-in (web login, HTTP Basic, later the API).
+        self.sign_in = PasswordSignIn(store, SignInGuard(secret_key(config).encode("utf-8")))
 
     # Collectors ---------------------------------------------------------------------------
 
     def authenticate_collector(
-        self, token: str | None, authorization: Authorization | None
+        self, token: str | None, authorization: Authorization | None, client: str
     ) -> Sender:
-        """The collector making this request, from its URL token or HTTP Basic credentials."""
+        """The collector making this request, from its URL token or HTTP Basic credentials.
+
+        HTTP Basic authenticates collector accounts only: any other account, a wrong password,
+        an unknown name, a disabled account and a revoked collector all get the same 401, after
+        the same one password verification, and count toward the sign-in back-off of `client`.
+        """
         if token is not None:
             with self.store.read() as connection:
                 found = collector_service.authenticate_token(connection, token)
@@ -71,17 +78,25 @@ class Services:
                     "for a new one."
                 )
             return found
-        with self.store.reader() as session:
-            if authorization is None or authorization.type != "basic":
-                raise errors.unauthenticated()
-            user = user_store.by_username(session, authorization.username or "")
-            ok = verify_password(user.password_hash if user else None, authorization.password or "")
-            if not ok or user is None or user.disabled_at is not None:
-                raise errors.unauthenticated()
-            collector = collector_store.by_user(session, user.id)
-            if user.role != "collector" or collector is None or collector.revoked_at:
-                raise errors.forbidden("This account may not send forms.")
-            return collector
+        if authorization is None or authorization.type != "basic":
+            raise errors.unauthenticated()  # the challenge Collect waits for
+        attempt = SignInAttempt(
+            CHANNEL_OPENROSA,
+            authorization.username or "",
+            authorization.password or "",
+            client,
+        )
+        outcome = self.sign_in.attempt(attempt, collector_service.may_send, utcnow(), remember=True)
+        if outcome.retry_after:
+            raise errors.too_many_attempts(outcome.retry_after)
+        account = outcome.account
+        if account is None or account.collector_id is None:
+            raise errors.unauthenticated()
+        with self.store.read() as connection:
+            collector = collector_service.active_collector(connection, account.collector_id)
+        if collector is None:  # revoked since the check
+            raise errors.unauthenticated()
+        return collector
 
     # Forms --------------------------------------------------------------------------------
 

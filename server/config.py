@@ -7,7 +7,9 @@ file that holds the value (as container secrets are mounted), which wins over th
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -79,6 +81,12 @@ SETTINGS: tuple[Setting, ...] = (
         str(32 * 1024 * 1024),
         "Most bytes an uploaded XLSForm may unpack to (checked from the zip directory).",
     ),
+    Setting(
+        "FIELDCASE_TRUSTED_PROXIES",
+        "",
+        "Reverse proxies whose X-Forwarded-For is believed: a number of proxy hops, or a list "
+        "of proxy addresses or networks. Empty: the client address is the connection's.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -119,6 +127,52 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class TrustedProxies:
+    """Who may say which client a request comes from (FIELDCASE_TRUSTED_PROXIES).
+
+    Either `hops`: that many proxies stand in front of every request, so the last `hops`
+    entries of X-Forwarded-For are theirs to write; or `networks`: a request whose connection
+    comes from one of these addresses is from a proxy, which reported its client as the last
+    entry of X-Forwarded-For. Neither: X-Forwarded-For is ignored.
+    """
+
+    hops: int = 0
+    networks: tuple[IPNetwork, ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        """True when some proxy is trusted."""
+        return bool(self.hops or self.networks)
+
+    @classmethod
+    def parse(cls, raw: str | None) -> TrustedProxies:
+        """`""`/`"0"`: none; `"2"`: two hops; `"127.0.0.1, 10.0.0.0/24"`: those addresses."""
+        text = (raw or "").strip()
+        if not text or text == "0":
+            return cls()
+        if text.isdigit():
+            hops = int(text)
+            if hops > 10:
+                raise ConfigError("FIELDCASE_TRUSTED_PROXIES: at most 10 proxy hops")
+            return cls(hops=hops)
+        networks = []
+        for item in re.split(r"[\s,]+", text):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigError(
+                    f"FIELDCASE_TRUSTED_PROXIES: {item!r} is neither a number of hops nor an "
+                    "IP address or network"
+                ) from None
+        return cls(networks=tuple(networks))
+
+
 @dataclass(frozen=True)
 class Config:
     """The server's settings. Build it with `Config.from_env()`; tests use `replace()`."""
@@ -141,6 +195,7 @@ class Config:
     project_name: str = "fieldcase"
     form_max_rows: int = 20_000
     form_max_unpacked_bytes: int = 32 * 1024 * 1024
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     testing: bool = False
     # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
     background_processing: bool = False
@@ -178,6 +233,7 @@ class Config:
             project_name=_read(env, "FIELDCASE_PROJECT_NAME") or "fieldcase",
             form_max_rows=_int(env, "FIELDCASE_FORM_MAX_ROWS"),
             form_max_unpacked_bytes=_int(env, "FIELDCASE_FORM_MAX_UNPACKED_BYTES"),
+            trusted_proxies=TrustedProxies.parse(_read(env, "FIELDCASE_TRUSTED_PROXIES")),
         )
 
     def with_changes(self, **changes: object) -> Config:

@@ -175,15 +175,29 @@ def unsupported_media_type(message: str) -> Problem:
 
 
 def too_many_attempts(retry_after: int) -> Problem:
-    """429.1: login rate limit."""
+    """429.1: sign-in back-off: too many failed attempts for this name from this client, or
+    from this client across names (the same answer whether or not the name exists)."""
+    # Both languages: ODK Collect shows this text as it is (the web view translates by code).
     return Problem(
-        "429.1", "Too many attempts. Try again later.", headers={"Retry-After": str(retry_after)}
+        "429.1",
+        "Thử quá nhiều lần. Hãy thử lại sau. / Too many attempts. Try again later.",
+        headers={"Retry-After": str(retry_after)},
     )
 
 
 def internal_error() -> Problem:
     """500.1: a bug; details go to the log, never to the client."""
     return Problem("500.1", "Something went wrong on the server. The error has been logged.")
+
+
+def sign_in_busy() -> Problem:
+    """503.2: too many password checks are waiting in this process; nothing was checked."""
+    return Problem(
+        "503.2",
+        "Máy chủ đang bận kiểm tra các lượt đăng nhập khác. Hãy thử lại sau giây lát. / "
+        "The server is busy checking other sign-ins. Try again in a moment.",
+        headers={"Retry-After": "5"},
+    )
 
 
 def storage_unavailable() -> Problem:

@@ -32,7 +32,7 @@ POSTGRES_URL = os.environ.get(
     "FIELDCASE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 TEST_PASSPHRASE = "correct horse battery staple"
-TEST_ADMIN_PASSWORD = "admin-password-for-tests"
+TEST_ADMIN_PASSWORD = "head-office-password-for-tests"
 
 
 def _postgres_answers() -> str | None:

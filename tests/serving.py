@@ -60,7 +60,8 @@ class ServerProcess:
                 if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
             except (requests.ConnectionError, requests.Timeout):
-                # Not listening yet, or a first answer slower than a second on a busy machine.
+                # Not listening yet, or listening while its workers still load the app (a busy
+                # machine can take more than a second for that).
                 time.sleep(0.1)
         self.kill()  # never leave a server running behind a failed test
         raise TimeoutError("server did not answer")

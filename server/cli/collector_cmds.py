@@ -9,6 +9,7 @@ import segno
 
 from server import errors
 from server.cli.common import fail, load_config, open_store
+from server.i18n_text import vi_en
 from server.services import collectors as collector_service
 from server.store import collectors as collector_store
 from server.store import forms as form_store
@@ -23,27 +24,39 @@ def collectors() -> None:
 @click.argument("name")
 @click.option("--unit", default=None, help="Administrative unit code of the collector.")
 @click.option(
+    "--basic",
+    is_flag=True,
+    help="Sign in with a user name (NAME) and a generated password (HTTP Basic) on the plain "
+    "server URL, instead of a secret token in the URL. The password is printed once.",
+)
+@click.option(
     "--qr",
     "qr_file",
     type=click.Path(dir_okay=False),
     help="Also write the ODK Collect settings QR code (.png or .svg) here.",
 )
 @click.option("--show-qr", is_flag=True, help="Also draw the QR code in the terminal.")
-def collectors_add(name: str, unit: str | None, qr_file: str | None, show_qr: bool) -> None:
+def collectors_add(
+    name: str, unit: str | None, basic: bool, qr_file: str | None, show_qr: bool
+) -> None:
     """Create a collector; the last line printed is its server URL for ODK Collect."""
     config = load_config()
     store = open_store(config)
     try:
         with store.session() as session:
-            created = collector_service.create(session, config.public_url, name, unit, "cli")
+            created = collector_service.create(
+                session, config.public_url, name, unit, "cli", basic=basic
+            )
             forms = [
                 f.xml_form_id for f in form_store.assigned_forms(session, created.collector.id)
             ]
     except errors.Problem as problem:
-        fail(problem.message)
+        fail(vi_en(problem.message))
     click.echo(f"collector {name} created; forms assigned: {', '.join(forms) or 'none yet'}")
     payload = collector_service.collect_qr_payload(
-        collector_service.collect_settings(created.url, config.project_name)
+        collector_service.collect_settings(
+            created.url, config.project_name, created.username, created.password
+        )
     )
     if show_qr:
         click.echo("Scan in ODK Collect (Configure with QR code):")
@@ -52,14 +65,26 @@ def collectors_add(name: str, unit: str | None, qr_file: str | None, show_qr: bo
         kind = "png" if qr_file.endswith(".png") else "svg"
         Path(qr_file).write_bytes(collector_service.qr_code(payload, kind))
         click.echo(f"ODK Collect settings QR code written to {qr_file}")
-    click.echo("server URL (enter it in ODK Collect, or scan the QR code; keep it secret):")
+    if created.password is not None:
+        click.echo(f"Tên đăng nhập / user name: {created.username}")
+        click.echo(
+            "Mật khẩu (chỉ hiện một lần, hãy ghi lại và chuyển cho người dùng một cách an toàn) "
+            f"/ password (shown once, write it down and give it over safely): {created.password}"
+        )
+        click.echo(
+            "Địa chỉ máy chủ (nhập vào ODK Collect cùng tên đăng nhập và mật khẩu, hoặc quét mã "
+            "QR) / server URL (enter it in ODK Collect with the user name and password, or "
+            "scan the QR code):"
+        )
+    else:
+        click.echo("server URL (enter it in ODK Collect, or scan the QR code; keep it secret):")
     click.echo(created.url)
 
 
 @collectors.command("revoke")
 @click.argument("name")
 def collectors_revoke(name: str) -> None:
-    """Stop a collector at once (its server URL no longer works)."""
+    """Stop a collector at once (its server URL, or its HTTP Basic account, no longer works)."""
     config = load_config()
     with open_store(config).session() as session:
         collector = collector_store.by_name(session, name)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
+from server import errors
 from server.cli.common import fail, load_config, open_store
 from server.errors import ConfigError
-from server.security.passwords import generate_password, hash_password, password_problem
+from server.i18n_text import vi_en
+from server.security.passwords import password_problem
+from server.services import accounts
 from server.store import audit
-from server.store import users as user_store
 from server.store.db import Store
 
 
@@ -71,26 +73,23 @@ def users_add(name: str, role: str, units: tuple[str, ...], password_file: str |
         fail("supervisors and viewers need at least one --unit", code=2)
     config = load_config()
     store = open_store(config)
-    generated = password_file is None
+    password = None
     if password_file:
         with open(password_file, encoding="utf-8") as handle:
             password = handle.read().rstrip("\r\n")
-        problem = password_problem(password)
+        problem = password_problem(password, name)
         if problem:
-            fail(problem, code=2)
-    else:
-        password = generate_password()
-    with store.session() as session:
-        if user_store.by_username(session, name) is not None:
-            fail(f"a user named {name!r} already exists", code=1)
-        user = user_store.add(session, name, hash_password(password), role)
-        user_store.set_units(session, user.id, units)
-        audit.append(
-            session, "cli", "user.add", f"user:{name}", {"role": role, "units": sorted(units)}
-        )
-    click.echo(f"user {name} ({role}) created")
+            fail(vi_en(problem), code=2)
+    try:
+        with store.session() as session:
+            user, generated = accounts.create_user(
+                session, "cli", name, role, accounts.parse_units(units), password
+            )
+    except errors.Problem as problem:
+        fail(vi_en(problem.message), code=1 if problem.status == 409 else 2)
+    click.echo(f"user {user.username} ({role}) created")
     if generated:
-        click.echo(f"password (shown once): {password}")
+        click.echo(f"password (shown once): {generated}")
 
 
 @click.command("decrypt-pending")

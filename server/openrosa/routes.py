@@ -32,7 +32,9 @@ def _before() -> None:
     version = request.headers.get("X-OpenRosa-Version")
     if version is not None and version.strip() != "1.0":
         raise errors.bad_request("Only OpenRosa version 1.0 is supported.")
-    g.collector = services().authenticate_collector(g.collector_token, request.authorization)
+    g.collector = services().authenticate_collector(
+        g.collector_token, request.authorization, request.remote_addr or "unknown"
+    )
 
 
 @bp.after_request

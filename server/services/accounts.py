@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from server import errors
 from server.security.passwords import generate_password, hash_password, password_problem
 from server.services.auth import WEB_ROLES
+from server.services.sign_in import SignInGuard
 from server.store import audit
 from server.store import users as user_store
 from server.store import web_sessions as web_session_store
@@ -61,11 +62,11 @@ def create_user(
         raise errors.already_exists(f"A user named {username!r}")
     generated = None
     if password:
-        problem = password_problem(password)
+        problem = password_problem(password, username)
         if problem:
             raise errors.validation_failed(problem)
     else:
-        password = generated = generate_password()
+        password = generated = generate_password(username)
     user = user_store.add(session, username, hash_password(password), role)
     user_store.set_units(session, user.id, units)
     audit.append(session, actor, "user.add", f"user:{user.id}", {"role": role, "units": units})
@@ -113,19 +114,24 @@ def set_disabled(
             audit.append(session, actor, "user.disable", f"user:{user.id}")
     elif user.disabled_at is not None:
         user.disabled_at = None
-        user.failed_logins = 0
-        user.locked_until = None
         audit.append(session, actor, "user.enable", f"user:{user.id}")
 
 
-def reset_password(session: Session, actor: str, user_id: int, now: datetime) -> str:
-    """Give an account a new generated password (shown once); its sessions end, lock lifts."""
+def reset_password(
+    session: Session,
+    actor: str,
+    user_id: int,
+    now: datetime,
+    guard: SignInGuard | None = None,
+) -> str:
+    """Give an account a new generated password (shown once); its sessions end, and with the
+    `guard`, every sign-in back-off of its name is lifted."""
     user = _user(session, user_id)
-    password = generate_password()
+    password = generate_password(user.username)
     user.password_hash = hash_password(password)
     user.password_changed_at = now
-    user.failed_logins = 0
-    user.locked_until = None
+    if guard is not None:
+        guard.forget_account(session, user.username)
     web_session_store.end_all_for_user(session, user.id, "password reset", now)
     audit.append(session, actor, "user.password_reset", f"user:{user.id}")
     return password

@@ -1,22 +1,19 @@
-"""Signing in to the web view: passwords, lockout, throttling and server-side sessions.
+"""Signing in to the web view: passwords, the sign-in guard and server-side sessions.
 
 A browser that signs in gets a fresh random session token (the cookie is cleared first, so a
 token planted before sign-in is worthless: no session fixation). Only the token's SHA-256 is
 stored, in `web_sessions`, so logout, idle timeout, a password change or a disabled account
 end the session on the server, whatever the browser still holds.
 
-Failed sign-ins count per account (`users.failed_logins`); after MAX_FAILED_LOGINS the account
-is locked for LOCKOUT. A per-address and per-name throttle in memory slows guessing across
-accounts and for names that do not exist, so a lockout does not reveal which names exist.
+Names and passwords are checked by the sign-in guard (server/services/sign_in.py) that also
+serves HTTP Basic on the OpenRosa API: one verification per attempt, the same answer for
+unknown and known names, back-off per (name, client) and per client, kept in the database.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -30,15 +27,20 @@ from server.security.passwords import (
     password_problem,
     verify_password,
 )
+from server.services.sign_in import (
+    CHANNEL_WEB,
+    PasswordSignIn,
+    SignInAccount,
+    SignInAttempt,
+)
 from server.store import audit
 from server.store import users as user_store
 from server.store import web_sessions as web_session_store
+from server.store.db import Store
 from server.store.models import User
 from server.store.scope import UnitScope
 
 WEB_ROLES = ("admin", "supervisor", "viewer")
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 # last_seen_at is written at most this often, so a page view is not a write each time.
@@ -89,47 +91,6 @@ def current_user_of(user: User, units: list[str], session_id: int) -> CurrentUse
     return CurrentUser(user.id, user.username, user.role, tuple(units), scope, session_id)
 
 
-class LoginThrottle:
-    """Sliding-window limit on sign-in attempts per key (address, user name), in memory.
-
-    Per worker process (gunicorn runs FIELDCASE_WORKERS of them); the account lockout in
-    the database holds across processes and restarts.
-    """
-
-    def __init__(self, max_attempts: int = 20, window_seconds: float = 300.0) -> None:
-        self.max_attempts = max_attempts
-        self.window = window_seconds
-        self._attempts: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, key: str, now: float | None = None) -> int:
-        """Seconds to wait before `key` may try again; 0 when it may try now."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            attempts = self._attempts.get(key)
-            if not attempts:
-                return 0
-            while attempts and attempts[0] <= now - self.window:
-                attempts.popleft()
-            if len(attempts) < self.max_attempts:
-                return 0
-            return max(1, int(attempts[0] + self.window - now) + 1)
-
-    def record(self, key: str, now: float | None = None) -> None:
-        """Count one failed attempt for `key`."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            self._attempts.setdefault(key, deque()).append(now)
-            if len(self._attempts) > 10_000:  # bound memory under a spray of names
-                oldest = next(iter(self._attempts))
-                del self._attempts[oldest]
-
-    def clear(self, key: str) -> None:
-        """Forget the failures of `key` (after a successful sign-in)."""
-        with self._lock:
-            self._attempts.pop(key, None)
-
-
 @dataclass
 class LoginResult:
     """A sign-in attempt: the new session token, or the problem to show."""
@@ -140,43 +101,48 @@ class LoginResult:
     audit_detail: dict[str, object] = field(default_factory=dict)
 
 
-def login(session: Session, username: str, password: str, now: datetime) -> LoginResult:
-    """Check a sign-in and start a session; failures are counted and audited, never raised.
+def may_sign_in_to_the_web(account: SignInAccount) -> str | None:
+    """Why an account may not sign in to the web view, or None when it may: enabled
+    accounts of the web roles (collector accounts use HTTP Basic on the OpenRosa API only)."""
+    if account.role not in WEB_ROLES:
+        return "not a web account"
+    if account.disabled:
+        return "disabled"
+    return None
 
-    The caller commits the transaction whatever the outcome, so the failure count and the
-    audit entry are kept.
-    """
-    user = user_store.by_username(session, username.strip())
-    if user is not None and user.locked_until is not None and aware(user.locked_until) > now:
-        audit.append(session, user.username, "login.locked", f"user:{user.id}")
-        retry = int((aware(user.locked_until) - now).total_seconds()) + 1
-        return LoginResult(problem=errors.too_many_attempts(retry))
-    ok = verify_password(user.password_hash if user else None, password)
-    if not ok or user is None or user.disabled_at is not None or user.role not in WEB_ROLES:
-        if user is None:
-            # Never write what was typed: it may be a password or someone's name.
-            audit.append(session, "anonymous", "login.failed", None, {"reason": "unknown user"})
-            return LoginResult(problem=errors.login_failed())
-        user.failed_logins = (user.failed_logins or 0) + 1
-        detail: dict[str, object] = {"failed_logins": user.failed_logins}
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
-            detail["locked_minutes"] = int(LOCKOUT.total_seconds() // 60)
-        if user.disabled_at is not None:
-            detail["reason"] = "disabled"
-        audit.append(session, user.username, "login.failed", f"user:{user.id}", detail)
+
+def login(
+    store: Store,
+    sign_in: PasswordSignIn,
+    username: str,
+    password: str,
+    client: str,
+    now: datetime,
+) -> LoginResult:
+    """Check a sign-in from `client` and start a session; failures are counted and audited by
+    the guard, never raised (except 503.2 when the server is too busy to check)."""
+    outcome = sign_in.attempt(
+        SignInAttempt(CHANNEL_WEB, username, password, client), may_sign_in_to_the_web, now
+    )
+    if outcome.retry_after:
+        return LoginResult(problem=errors.too_many_attempts(outcome.retry_after))
+    account = outcome.account
+    if account is None:
         return LoginResult(problem=errors.login_failed())
-
-    user.failed_logins = 0
-    user.locked_until = None
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    web_session = web_session_store.add(session, token_digest(token), user.id, now)
-    audit.append(session, user.username, "login", f"user:{user.id}")
-    units = user_store.units_of(session, user.id)
-    return LoginResult(token=token, user=current_user_of(user, units, web_session.id))
+    # Made before the write transaction: hashing takes a while and must not hold it.
+    new_hash = hash_password(password) if needs_rehash(account.password_hash) else None
+    with store.session() as session:
+        user = user_store.by_id(session, account.user_id)
+        if user is None or user.password_hash != account.password_hash:
+            # Changed between the check and now (reset, deleted): that password is stale.
+            return LoginResult(problem=errors.login_failed())
+        if new_hash is not None:
+            user.password_hash = new_hash
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        web_session = web_session_store.add(session, token_digest(token), user.id, now)
+        audit.append(session, user.username, "login", f"user:{user.id}")
+        units = user_store.units_of(session, user.id)
+        return LoginResult(token=token, user=current_user_of(user, units, web_session.id))
 
 
 def resume(session: Session, token: str | None, now: datetime) -> CurrentUser | None:
@@ -228,7 +194,7 @@ def change_password(
         raise errors.validation_failed("The current password is wrong.")
     if new_password != confirmation:
         raise errors.validation_failed("The two new passwords differ.")
-    problem = password_problem(new_password)
+    problem = password_problem(new_password, user.username)
     if problem:
         raise errors.validation_failed(problem)
     if verify_password(user.password_hash, new_password):

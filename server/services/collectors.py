@@ -1,9 +1,16 @@
 """Collectors: field workers' phone accounts, their server URLs and ODK Collect QR codes.
 
-A collector authenticates with a long random token carried in its server URL
-(`<public url>/c/<token>`), as ODK Central's app users do. Only the token's SHA-256 is stored,
-so the database alone does not let anyone impersonate a phone; a lost token means a new
-collector (revoke the old one).
+A collector authenticates in one of two ways, chosen when it is made:
+
+- a long random token carried in its server URL (`<public url>/c/<token>`), as ODK Central's
+  app users do. Only the token's SHA-256 is stored, so the database alone does not let anyone
+  impersonate a phone; a lost token means a new collector (revoke the old one).
+- a user name and a generated password sent with HTTP Basic to the plain public URL (a user
+  account with the `collector` role, linked to the collector). Only the password's Argon2id
+  hash is stored; the sign-in goes through the same back-off as the web login
+  (server/services/sign_in.py).
+
+Revoking a collector stops both at once.
 """
 
 from __future__ import annotations
@@ -23,9 +30,13 @@ from sqlalchemy.orm import Session
 
 from server import errors
 from server.clock import utcnow
+from server.security.passwords import generate_password, hash_password
+from server.services.accounts import USERNAME
+from server.services.sign_in import SignInAccount
 from server.store import audit
 from server.store import collectors as collector_store
 from server.store import forms as form_store
+from server.store import users as user_store
 from server.store.models import Collector
 
 TOKEN_BYTES = 32
@@ -43,11 +54,14 @@ def server_url(public_url: str, token: str) -> str:
 
 @dataclass(frozen=True)
 class NewCollector:
-    """A collector just created; `token` is shown once and never stored."""
+    """A collector just created; its secret (`token`, or `username` and `password` for HTTP
+    Basic) is shown once and never stored."""
 
     collector: Collector
-    token: str
     url: str
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
 
 
 def create(
@@ -57,15 +71,31 @@ def create(
     unit_code: str | None,
     actor: str,
     assign_all_forms: bool = True,
+    basic: bool = False,
 ) -> NewCollector:
-    """Create a collector with a fresh token, assigned every form unless told otherwise."""
+    """Create a collector, assigned every form unless told otherwise: with a fresh token in
+    its server URL, or (`basic`) with a user account of the same name and a generated
+    password for HTTP Basic on the plain public URL."""
     name = name.strip()
     if not name or len(name) > 200:
         raise errors.validation_failed("A collector needs a name of 1 to 200 characters.")
+    if basic and not USERNAME.match(name):
+        raise errors.validation_failed(
+            "User names have 2 to 100 letters, digits, dots, dashes or underscores."
+        )
     if collector_store.by_name(session, name) is not None:
         raise errors.already_exists(f"A collector named {name!r}")
+    if basic and user_store.by_username(session, name) is not None:
+        raise errors.already_exists(f"A user named {name!r}")
+    # A Basic collector still gets a random token (the column is required), which is never
+    # shown: its server URL is the plain public URL.
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    collector = collector_store.add(session, name, token_digest(token), unit_code)
+    password = None
+    user_id = None
+    if basic:
+        password = generate_password(name)
+        user_id = user_store.add(session, name, hash_password(password), "collector").id
+    collector = collector_store.add(session, name, token_digest(token), unit_code, user_id)
     if assign_all_forms:
         for form in form_store.all_forms(session):
             form_store.assign(session, collector.id, form.id)
@@ -74,9 +104,23 @@ def create(
         actor,
         "collector.add",
         f"collector:{collector.id}",
-        {"name": name, "unit": unit_code},
+        {"name": name, "unit": unit_code, "sign_in": "basic" if basic else "token"},
     )
-    return NewCollector(collector, token, server_url(public_url, token))
+    if basic:
+        return NewCollector(collector, public_url.rstrip("/"), username=name, password=password)
+    return NewCollector(collector, server_url(public_url, token), token=token)
+
+
+def may_send(account: SignInAccount) -> str | None:
+    """Why an account may not use HTTP Basic on the OpenRosa API, or None when it may: only
+    enabled collector accounts whose collector is not revoked."""
+    if account.role != "collector" or account.collector_id is None:
+        return "not a collector account"
+    if account.disabled:
+        return "disabled"
+    if account.collector_revoked:
+        return "collector revoked"
+    return None
 
 
 def authenticate(session: Session, token: str) -> Collector | None:
@@ -98,36 +142,57 @@ class CollectorRef:
     form_ids: frozenset[int]  # the forms assigned to it when the request began
 
 
+def _ref(row: Any) -> CollectorRef:
+    assigned = frozenset(int(form_id) for form_id in (row.form_ids or "").split(",") if form_id)
+    return CollectorRef(row.id, row.name, assigned)
+
+
 def authenticate_token(connection: Connection, token: str) -> CollectorRef | None:
     """`authenticate` on a Core connection, for every OpenRosa request."""
     if not token or len(token) > 200:
         return None
     row = collector_store.active_by_token_sha256(connection, token_digest(token))
-    if row is None:
-        return None
-    assigned = frozenset(int(form_id) for form_id in (row.form_ids or "").split(",") if form_id)
-    return CollectorRef(row.id, row.name, assigned)
+    return _ref(row) if row is not None else None
+
+
+def active_collector(connection: Connection, collector_id: int) -> CollectorRef | None:
+    """The collector of an account that has just signed in with HTTP Basic, unless revoked."""
+    row = collector_store.active_by_id(connection, collector_id)
+    return _ref(row) if row is not None else None
 
 
 def revoke(session: Session, collector_id: int, actor: str) -> None:
-    """Stop a collector at once: its token no longer authenticates."""
+    """Stop a collector at once: neither its token nor its HTTP Basic account authenticates."""
     collector = collector_store.by_id(session, collector_id)
     if collector is None:
         raise errors.not_found("The collector")
     if collector.revoked_at is None:
-        collector.revoked_at = utcnow()
+        now = utcnow()
+        collector.revoked_at = now
+        if collector.user_id is not None:  # its HTTP Basic account stops too
+            account = user_store.by_id(session, collector.user_id)
+            if account is not None and account.disabled_at is None:
+                account.disabled_at = now
         audit.append(session, actor, "collector.revoke", f"collector:{collector_id}")
 
 
-def collect_settings(url: str, project_name: str) -> dict[str, Any]:
-    """ODK Collect settings for a collector: its server, and safe defaults for sensitive work.
+def collect_settings(
+    url: str,
+    project_name: str,
+    username: str | None = None,
+    password: str | None = None,
+) -> dict[str, Any]:
+    """ODK Collect settings for a collector: its server (and HTTP Basic credentials for a
+    Basic collector), and safe defaults for sensitive work.
 
     Sent forms are deleted from the phone, finished forms cannot be reopened, forms on the
     phone follow the server exactly, and the server cannot be changed by the user.
     """
+    credentials = {"username": username, "password": password} if username and password else {}
     return {
         "general": {
             "server_url": url,
+            **credentials,
             "form_update_mode": "match_exactly",
             "autosend": "wifi_and_cellular",
             "delete_send": True,

@@ -11,6 +11,7 @@ from crypto import keys as crypto_keys
 from server.config import Config
 from server.datadir import ensure_data_dir, secret_key, write_private_file
 from server.errors import ConfigError
+from server.i18n_text import vi_en
 from server.security.passwords import generate_password, hash_password, password_problem
 from server.store import audit
 from server.store import keys as key_store
@@ -38,6 +39,11 @@ def initialise(config: Config, store: Store) -> InitResult:
             return InitResult(already_initialised=True)
 
         result = InitResult(already_initialised=False)
+        if not user_store.count_admins(session) and config.admin_password:
+            # Checked before anything is made, so a refused password leaves nothing behind.
+            problem = password_problem(config.admin_password, config.admin_username)
+            if problem:
+                raise ConfigError(f"FIELDCASE_ADMIN_PASSWORD: {vi_en(problem)}")
         if key_store.active(session) is None:
             passphrase = config.key_passphrase
             if not passphrase:
@@ -60,12 +66,8 @@ def initialise(config: Config, store: Store) -> InitResult:
         if not user_store.count_admins(session):
             username = config.admin_username
             password = config.admin_password
-            if password:
-                problem = password_problem(password)
-                if problem:
-                    raise ConfigError(f"FIELDCASE_ADMIN_PASSWORD: {problem}")
-            else:
-                password = generate_password()
+            if not password:
+                password = generate_password(username)
                 result.admin_password = password
             if user_store.by_username(session, username) is not None:
                 raise ConfigError(f"a user named {username!r} exists but is not an admin")

@@ -12,14 +12,16 @@ from server.store.models import Collector, CollectorForm, table_of
 
 _C = table_of(Collector)
 _A = table_of(CollectorForm)
-_ACTIVE_BY_TOKEN = select(
+_ACTIVE = select(
     _C.c.id,
     _C.c.name,
     select(func.aggregate_strings(cast(_A.c.form_id, String), literal_column("','")))
     .where(_A.c.collector_id == _C.c.id)
     .scalar_subquery()
     .label("form_ids"),
-).where(_C.c.token_sha256 == bindparam("b_sha"), _C.c.revoked_at.is_(None))
+).where(_C.c.revoked_at.is_(None))
+_ACTIVE_BY_TOKEN = _ACTIVE.where(_C.c.token_sha256 == bindparam("b_sha"))
+_ACTIVE_BY_ID = _ACTIVE.where(_C.c.id == bindparam("b_id"))
 
 
 _UNIT_CODES = select(_C.c.id, _C.c.unit_code).where(_C.c.id.in_(bindparam("b_ids", expanding=True)))
@@ -37,6 +39,11 @@ def active_by_token_sha256(connection: Connection, token_sha256: str) -> Row[Any
     """(id, name, form_ids) of the collector, not revoked, whose token hashes to this digest;
     form_ids lists the ids of its assigned forms, comma-separated (None when there are none)."""
     return connection.execute(_ACTIVE_BY_TOKEN, {"b_sha": token_sha256}).first()
+
+
+def active_by_id(connection: Connection, collector_id: int) -> Row[Any] | None:
+    """(id, name, form_ids) of the collector with this id, when it is not revoked."""
+    return connection.execute(_ACTIVE_BY_ID, {"b_id": collector_id}).first()
 
 
 def by_token_sha256(session: Session, token_sha256: str) -> Collector | None:

@@ -153,6 +153,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # No longer read or written: since migration 0004 failed sign-ins are counted per (name,
+    # client) in `sign_in_failures`. Kept so that backups made before it still restore.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -339,6 +341,30 @@ class SubmissionReview(Base):
     from_state: Mapped[str] = mapped_column(String(20))
     to_state: Mapped[str] = mapped_column(String(20))
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+class SignInFailure(Base):
+    """Failed password sign-ins of one typed name from one client, or of one client across
+    every name (`name_digest` empty): what the sign-in back-off is computed from.
+
+    Names and client addresses are stored only as HMAC-SHA256 digests under a key derived from
+    the server secret, so the table holds neither what was typed (it may be a password or a
+    person's name) nor an address. A row is deleted once `expires_at` has passed.
+    """
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        UniqueConstraint("name_digest", "client_digest", name="uq_sign_in_failures_name_client"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name_digest: Mapped[str] = mapped_column(String(64))
+    client_digest: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer)
+    first_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class WebSession(Base):

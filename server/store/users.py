@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from server.store.models import User, UserUnit
+from server.store.models import Collector, User, UserUnit
 
 ROLES = ("admin", "supervisor", "viewer", "collector")
 
@@ -15,6 +15,20 @@ ROLES = ("admin", "supervisor", "viewer", "collector")
 def by_username(session: Session, username: str) -> User | None:
     """The user with this name (case-insensitive), or None."""
     return session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
+def sign_in_account(session: Session, username: str) -> tuple[User, Collector | None] | None:
+    """The user with this name (case-insensitive) and the collector of that account, if any;
+    None when no such user exists. One query, whatever the account is."""
+    row = session.execute(
+        select(User, Collector)
+        .outerjoin(Collector, Collector.user_id == User.id)
+        .where(func.lower(User.username) == username.lower())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return row[0], row[1]
 
 
 def by_id(session: Session, user_id: int) -> User | None:

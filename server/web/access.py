@@ -8,9 +8,11 @@ services, which only find what the user's scope allows).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 
 from flask import g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
@@ -86,8 +88,30 @@ def public(view: F) -> F:
     return view
 
 
+# Whitespace, control and format characters (Cc, Cf, Zs, Zl, Zp): browsers drop some of them
+# from URLs (tab, newline), so "/\t/evil.example" would become "//evil.example".
+_INVISIBLE = frozenset(("Cc", "Cf", "Zs", "Zl", "Zp"))
+
+
 def safe_next(target: str | None, default: str) -> str:
-    """A redirect target from a form or query: a local path only, never another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A redirect target from a form or query: a path on this site only, else `default`.
+
+    Whitespace and control characters are removed first; what remains must parse
+    (urllib.parse) without a scheme or a host, start with one "/" that is not followed by
+    another "/" or a "\\" (also once percent-decoded, and in Unicode's compatibility form,
+    which turns "／" into "/"), and hold only printable ASCII.
+    """
+    if not target:
         return default
-    return target
+    cleaned = "".join(c for c in target if unicodedata.category(c) not in _INVISIBLE)
+    if not cleaned.isascii() or not cleaned.isprintable():
+        return default
+    for form in {cleaned, unquote(cleaned), unicodedata.normalize("NFKC", unquote(cleaned))}:
+        if any(unicodedata.category(c) in ("Cc", "Cf") for c in form):
+            return default
+        if not form.startswith("/") or form[1:2] in ("/", "\\") or "\\" in form:
+            return default
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return default
+    return cleaned

@@ -73,6 +73,10 @@ class PasswordChangeForm(FlaskForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
     new_password = PasswordField(
         _l("New password (at least 12 characters)"),
+        description=_l(
+            "Not your user name, not one character or a short pattern repeated, not a common "
+            "password such as matkhau123."
+        ),
         validators=[DataRequired(), Length(max=1000)],
     )
     confirmation = PasswordField(_l("New password again"), validators=[DataRequired()])
@@ -132,6 +136,13 @@ class CollectorCreateForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     unit = StringField(_l("Unit code"), validators=[Optional(), Length(max=5)])
     assign_all = BooleanField(_l("Assign every published form"), default=True)
+    basic = BooleanField(
+        _l(
+            "Sign in with a user name and password (HTTP Basic) instead of a secret server URL; "
+            "the name is the user name"
+        ),
+        default=False,
+    )
 
 
 class CollectorFormsForm(FlaskForm):

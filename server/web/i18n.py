@@ -102,6 +102,7 @@ PROBLEM_MESSAGES = {
     "409.2": _l("This name is already taken."),
     "429.1": _l("Too many attempts. Try again later."),
     "500.1": _l("Something went wrong on the server. The error has been logged."),
+    "503.2": _l("The server is busy checking other sign-ins. Try again in a moment."),
 }
 
 
@@ -116,6 +117,13 @@ SERVICE_MESSAGES = (
     _l("The current password is wrong."),
     _l("The two new passwords differ."),
     _l("Passwords must have at least 12 characters."),
+    _l("Passwords must have at most 1000 characters."),
+    _l("The password must not contain the user name."),
+    _l(
+        "The password must not be one character or a short pattern repeated, and needs at "
+        "least 5 different characters."
+    ),
+    _l("This password is too common: it is on the list of passwords that attackers try first."),
     _l("The new password must differ from the current one."),
     _l("Unit codes are 2 digits (province) or 5 digits (commune)."),
     _l("The role must be admin, supervisor or viewer."),

@@ -9,6 +9,7 @@ from server.services import collectors as collector_service
 from server.store import collectors as collector_store
 from server.store import forms as form_store
 from server.store import users as user_store
+from tests.conftest import TEST_ADMIN_PASSWORD
 from tests.factories import Deployment, services_of
 
 OR = {"X-OpenRosa-Version": "1.0"}
@@ -53,11 +54,23 @@ def test_basic_auth_challenge_then_access(deployment: Deployment) -> None:
 
 
 def test_web_users_may_not_use_the_openrosa_api(deployment: Deployment) -> None:
+    # Was 403 for the right password of a web account, 401 for a wrong one: a password oracle
+    # for supervisors and admins. Now any account but a collector's gets the 401 of a wrong
+    # password, byte for byte.
     services = services_of(deployment.app)
     with services.store.session() as session:
         user_store.add(session, "sup", hash_password("a-long-password-2"), "supervisor")
-    response = deployment.client.get("/formList", headers=_basic("sup", "a-long-password-2"))
-    assert response.status_code == 403
+    client = deployment.client
+    right = client.get("/formList", headers=_basic("sup", "a-long-password-2"))
+    wrong = client.get("/formList", headers=_basic("sup", "not-the-password"))
+    unknown = client.get("/formList", headers=_basic("sux", "a-long-password-2"))
+    for response in (right, wrong, unknown):
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == wrong.headers["WWW-Authenticate"]
+        assert response.get_data() == wrong.get_data()
+    admin = client.get("/formList", headers=_basic("admin", TEST_ADMIN_PASSWORD))
+    assert admin.status_code == 401
+    assert admin.get_data() == wrong.get_data()
 
 
 def test_collect_settings_qr_payload_round_trips() -> None:

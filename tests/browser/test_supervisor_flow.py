@@ -180,3 +180,59 @@ def test_supervisor_flow(served: tuple[str, WebDeployment, _Collect]) -> None:
     assert collect.lines, "the server log was not captured"
     leaked = [value for value in IDENTIFYING_VALUES if value in log_text]
     assert not leaked, f"identifying values in the server log: {leaked}"
+
+
+def test_admin_makes_a_basic_collector_and_a_phone_uses_it(
+    served: tuple[str, WebDeployment, _Collect],
+) -> None:
+    import requests
+    from playwright.sync_api import sync_playwright
+
+    base, _deployment, _collect = served
+    csp_errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            context = browser.new_context(viewport={"width": 360, "height": 740})
+            page = context.new_page()
+            page.on(
+                "console",
+                lambda m: (
+                    csp_errors.append(m.text) if "Content Security Policy" in m.text else None
+                ),
+            )
+            _sign_in(page, base, "admin")
+            page.goto(f"{base}/admin/collectors")
+            page.fill("#name", "may-xa-04")
+            page.fill("#unit", "01")
+            page.check("#basic")
+            page.click("#collector-create button[type=submit]")
+            page.wait_for_selector("#collector-password")
+            assert page.locator("html").get_attribute("lang") == "vi"
+            assert "Tên đăng nhập" in page.content()
+            username = page.inner_text("#collector-username")
+            password = page.inner_text("#collector-password")
+            server_url = page.inner_text("#collector-url")
+            _shot(page, "collector-basic-360")
+            _no_horizontal_scroll(page)
+            context.close()
+        finally:
+            browser.close()
+    assert not csp_errors, csp_errors
+    assert username == "may-xa-04"
+    assert server_url == "http://127.0.0.1:8080"  # FIELDCASE_PUBLIC_URL of the test config
+    # A phone sends the credentials after the challenge, as ODK Collect does.
+    challenge = requests.head(f"{base}/submission", headers={"X-OpenRosa-Version": "1.0"})
+    assert challenge.status_code == 401
+    listed = requests.get(
+        f"{base}/formList",
+        auth=(username, password),
+        headers={"X-OpenRosa-Version": "1.0"},
+        timeout=30,
+    )
+    assert listed.status_code == 200
+    assert "vt01_intake" in listed.text

@@ -19,7 +19,7 @@ def test_init_then_init_again_changes_nothing(runner: CliRunner, config: Config)
     assert "initialised" in first.output
     assert "admin user: admin" in first.output
     # The admin password came from the environment, so it is not printed.
-    assert "admin-password-for-tests" not in first.output
+    assert "head-office-password-for-tests" not in first.output
     keys = sorted((config.data_dir / "keys").iterdir())
     assert len(keys) == 1
     assert b"ENCRYPTED PRIVATE KEY" in keys[0].read_bytes()
@@ -95,3 +95,95 @@ def test_collectors_add_prints_the_server_url_last(runner: CliRunner, tmp_path: 
     assert qr.read_bytes().startswith(b"\x89PNG")
     revoke = runner.invoke(main, ["collectors", "revoke", "phone-1"])
     assert revoke.exit_code == 0
+
+
+def test_collectors_add_basic_prints_a_password_once_that_works(
+    runner: CliRunner, config: Config
+) -> None:
+    import base64
+
+    from server.app import create_app
+
+    runner.invoke(main, ["init"])
+    result = runner.invoke(main, ["collectors", "add", "thu", "--unit", "01", "--basic"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1] == "http://127.0.0.1:8080"  # the plain server URL, no token in it
+    assert "Tên đăng nhập / user name: thu" in result.output
+    password_line = next(line for line in lines if "password (shown once" in line)
+    assert password_line.startswith("Mật khẩu")  # Vietnamese first
+    password = password_line.rsplit(": ", 1)[1]
+    assert len(password) == 23
+    store = Store(config.database_url)
+    try:
+        client = create_app(config, store).test_client()
+        token = base64.b64encode(f"thu:{password}".encode()).decode()
+        headers = {"Authorization": f"Basic {token}", "X-OpenRosa-Version": "1.0"}
+        assert client.get("/formList", headers=headers).status_code == 200
+        with store.session() as session:
+            user = user_store.by_username(session, "thu")
+            assert user is not None
+            assert user.role == "collector"
+            assert password not in user.password_hash
+        assert runner.invoke(main, ["collectors", "revoke", "thu"]).exit_code == 0
+        assert client.get("/formList", headers=headers).status_code == 401
+    finally:
+        store.dispose()
+    # A Basic collector's name is its user name: it must be one.
+    bad = runner.invoke(main, ["collectors", "add", "Chị Lan", "--basic"])
+    assert bad.exit_code == 1
+    assert "Tên đăng nhập gồm" in bad.output
+    # Without --basic, the token URL as before.
+    plain = runner.invoke(main, ["collectors", "add", "Chị Lan"])
+    assert plain.output.strip().splitlines()[-1].startswith("http://127.0.0.1:8080/c/")
+
+
+def test_users_add_refuses_a_weak_password_file(
+    runner: CliRunner, config: Config, tmp_path: Path
+) -> None:
+    runner.invoke(main, ["init"])
+    weak = {
+        "aaaaaaaaaaaa": "một ký tự hay một cụm ký tự ngắn lặp lại",
+        "viewAviewAviewA": "một ký tự hay một cụm ký tự ngắn lặp lại",
+        "matkhau123456": "quá phổ biến",
+        "lan-nguyen-2025-x": "tên đăng nhập",
+        "short-1": "ít nhất 12 ký tự",
+    }
+    for password, vietnamese in weak.items():
+        secret = tmp_path / "password"
+        secret.write_text(password + "\n", encoding="utf-8")
+        result = runner.invoke(
+            main,
+            ["users", "add", "lan", "--role", "viewer", "--unit", "01"]
+            + ["--password-file", str(secret)],
+        )
+        assert result.exit_code == 2, (password, result.output)
+        assert vietnamese in result.output, password
+        assert "/ " in result.output  # and the English after it
+    store = Store(config.database_url)
+    with store.session() as session:
+        assert user_store.by_username(session, "lan") is None
+    store.dispose()
+    secret.write_text("a good long passphrase\n", encoding="utf-8")
+    ok = runner.invoke(
+        main,
+        ["users", "add", "lan", "--role", "viewer", "--unit", "01", "--password-file", str(secret)],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "password (shown once)" not in ok.output
+
+
+def test_init_refuses_a_weak_admin_password_and_makes_nothing(config: Config) -> None:
+    for weak in ("admin-password-123", "matkhau@123456", "aaaaaaaaaaaaaaaa"):
+        runner = CliRunner(
+            env={
+                "FIELDCASE_DATA_DIR": str(config.data_dir),
+                "FIELDCASE_DATABASE_URL": config.database_url,
+                "FIELDCASE_KEY_PASSPHRASE": "pass phrase for tests",
+                "FIELDCASE_ADMIN_PASSWORD": weak,
+            }
+        )
+        result = runner.invoke(main, ["init"])
+        assert result.exit_code == 2, result.output
+        assert "FIELDCASE_ADMIN_PASSWORD: Mật khẩu" in result.output
+        assert not list((config.data_dir / "keys").glob("*.pem"))  # no key left behind

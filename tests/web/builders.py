@@ -25,7 +25,7 @@ from server.store import cases as case_store
 from server.store import users as user_store
 from server.store.db import Store
 
-ADMIN_PASSWORD = "admin-password-for-tests"  # tests/conftest.py TEST_ADMIN_PASSWORD
+ADMIN_PASSWORD = "head-office-password-for-tests"  # tests/conftest.py TEST_ADMIN_PASSWORD
 PASSWORDS = {
     "admin": ADMIN_PASSWORD,
     "sup_a": "password-of-sup-a",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import re
@@ -104,6 +105,52 @@ def test_collector_created_with_qr_code_and_url(web: WebDeployment) -> None:
     with web.store.session() as session:
         actions = [e.action for e in audit.recent(session, 10)]
     assert {"collector.add", "collector.assign", "collector.revoke"} <= set(actions)
+
+
+def test_collector_for_basic_shows_its_password_once(web: WebDeployment) -> None:
+    admin = web.client("admin")
+    response = admin.post(
+        "/admin/collectors", {"name": "phone-basic", "unit": "01", "assign_all": "y", "basic": "y"}
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert '<html lang="vi">' in page  # Vietnamese first
+    assert "Tên đăng nhập" in page
+    assert "Mật khẩu" in page
+    username = re.search(r'<code id="collector-username">([^<]+)</code>', page)
+    password = re.search(r'<code class="secret" id="collector-password">([^<]+)</code>', page)
+    url = re.search(r'<code id="collector-url">([^<]+)</code>', page)
+    assert username
+    assert password
+    assert url
+    assert username.group(1) == "phone-basic"
+    assert "/c/" not in url.group(1)  # the plain server URL
+    # The QR code carries the credentials for Collect.
+    from server.services import collectors as collector_service
+
+    settings = collector_service.collect_settings(
+        url.group(1), "fieldcase", "phone-basic", password.group(1)
+    )
+    assert settings["general"]["username"] == "phone-basic"
+    basic = base64.b64encode(f"phone-basic:{password.group(1)}".encode()).decode()
+    headers = {"Authorization": f"Basic {basic}", "X-OpenRosa-Version": "1.0"}
+    anonymous = web.new_client().client
+    anonymous.environ_base["REMOTE_ADDR"] = "192.0.2.31"
+    form_list = anonymous.get("/formList", headers=headers)
+    assert form_list.status_code == 200
+    assert b"vt01_intake" in form_list.data
+    # never shown again
+    assert password.group(1) not in admin.get("/admin/collectors").get_data(as_text=True)
+    with web.store.session() as session:
+        from server.store import collectors as collector_store
+
+        collector_id = collector_store.by_name(session, "phone-basic").id  # type: ignore[union-attr]
+    assert admin.post(f"/admin/collectors/{collector_id}/revoke").status_code == 302
+    assert anonymous.get("/formList", headers=headers).status_code == 401
+    # A Basic collector's name is a user name: "Chị Lan" is refused, with the page's message.
+    refused = admin.post("/admin/collectors", {"name": "Chị Lan", "basic": "y"})
+    assert refused.status_code == 400
+    assert "Tên đăng nhập gồm" in refused.get_data(as_text=True)
 
 
 def test_collector_name_taken(web: WebDeployment) -> None:

@@ -28,14 +28,6 @@ from server.web.forms import LoginForm, PasswordChangeForm
 from server.web.i18n import LANGUAGE_KEY, LANGUAGES, problem_message
 
 log = logging.getLogger("server.web")
-THROTTLE_KEY = "fieldcase.web.login_throttle"
-
-
-def _throttle() -> auth.LoginThrottle:
-    found = current_app.extensions.get(THROTTLE_KEY)
-    if found is None:
-        found = current_app.extensions[THROTTLE_KEY] = auth.LoginThrottle()
-    return found  # type: ignore[no-any-return]
 
 
 def login_page(
@@ -57,20 +49,17 @@ def login() -> Response | tuple[str, int]:
         if current_user() is not None:
             return redirect(url_for("web.home"))
         return login_page(form)
-    throttle = _throttle()
-    keys = (f"ip:{request.remote_addr}", f"name:{form.username.data.strip().lower()}")
-    retry = max(throttle.retry_after(key) for key in keys)
-    if retry:
-        problem = errors.too_many_attempts(retry)
-        response_body, status = login_page(form, problem_message(problem), 429)
-        response = current_app.make_response((response_body, status))
-        response.headers["Retry-After"] = str(retry)
-        return response
-    with services().store.session() as db:
-        result = auth.login(db, form.username.data, form.password.data, utcnow())
+    # The client address is the socket's, or the one a trusted proxy reports
+    # (FIELDCASE_TRUSTED_PROXIES, applied by server/proxies.py before this view runs).
+    result = auth.login(
+        services().store,
+        services().sign_in,
+        form.username.data,
+        form.password.data,
+        request.remote_addr or "unknown",
+        utcnow(),
+    )
     if result.problem is not None or result.token is None:
-        for key in keys:
-            throttle.record(key)
         problem = result.problem or errors.login_failed()
         body, status = login_page(form, problem_message(problem), problem.status)
         response = current_app.make_response((body, status))
@@ -78,8 +67,6 @@ def login() -> Response | tuple[str, int]:
             if name != "WWW-Authenticate":
                 response.headers[name] = value
         return response
-    for key in keys:
-        throttle.clear(key)
     language = session.get(LANGUAGE_KEY)
     # A new session: nothing from before sign-in survives (no fixation, new CSRF token).
     session.clear()

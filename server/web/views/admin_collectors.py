@@ -59,6 +59,7 @@ def admin_collectors() -> tuple[str, int]:
                 unit,
                 admin.username,
                 assign_all_forms=bool(form.assign_all.data),
+                basic=bool(form.basic.data),
             )
             name = created.collector.name
     except Problem as problem:
@@ -66,11 +67,21 @@ def admin_collectors() -> tuple[str, int]:
             raise
         return _collectors_page(form, problem_message(problem)), problem.status
     payload = collector_service.collect_qr_payload(
-        collector_service.collect_settings(created.url, config.project_name)
+        collector_service.collect_settings(
+            created.url, config.project_name, created.username, created.password
+        )
     )
     # segno's SVG: generated from our own payload, no script or style inside.
     svg = Markup(collector_service.qr_code(payload, "svg").decode("utf-8"))  # noqa: S704
-    return render_template("admin/collector_created.html", name=name, url=created.url, qr=svg), 200
+    page = render_template(
+        "admin/collector_created.html",
+        name=name,
+        url=created.url,
+        qr=svg,
+        username=created.username,
+        password=created.password,
+    )
+    return page, 200
 
 
 @bp.route("/admin/collectors/<int:collector_id>", methods=["GET", "POST"])

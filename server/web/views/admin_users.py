@@ -141,6 +141,8 @@ def admin_user_password(user_id: int) -> str:
     """Give an account a new generated password, shown once on this response."""
     admin = signed_in_user()
     with services().store.session() as db:
-        password = accounts.reset_password(db, admin.username, user_id, utcnow())
+        password = accounts.reset_password(
+            db, admin.username, user_id, utcnow(), services().sign_in.guard
+        )
         user = user_store.by_id(db, user_id)
     return render_template("admin/password_reset.html", user=user, password=password)
