@@ -1,7 +1,7 @@
 """sign-in back-off: failed sign-ins per (typed name, client) and per client
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-26
 """
 
