@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from server.cli.common import fail, load_config, open_store
+from server.cli.common import check_data_dir, fail, load_config, open_store
+from server.datadir import is_new_data_dir, tighten_new_data_dir
 from server.errors import ConfigError
 from server.security.passwords import generate_password, hash_password, password_problem
 from server.store import audit
@@ -18,6 +19,9 @@ def init() -> None:
     from server.services.setup import initialise
 
     config = load_config()
+    if is_new_data_dir(config) and tighten_new_data_dir(config):
+        click.echo(f"fieldcase: {config.data_dir} made private to this user (chmod 700)")
+    check_data_dir(config)  # an initialised one must already be private
     try:
         result = initialise(config, Store(config.database_url))
     except ConfigError as exc:

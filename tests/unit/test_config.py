@@ -70,3 +70,24 @@ def test_secrets_documented_with_file_variant() -> None:
     for setting in SETTINGS:
         if setting.secret:
             assert f"{setting.name}_FILE" in text
+
+
+def test_documented_defaults_are_the_real_ones() -> None:
+    """The table's default column matches what `Config.from_env` and `Config()` use."""
+    text = DOC.read_text(encoding="utf-8")
+    documented = dict(re.findall(r"^\| `(FIELDCASE_[A-Z_]+)` \| ([^|]+) \|", text, re.MULTILINE))
+    from_env = Config.from_env({})
+    plain = Config(data_dir=Path("var"), database_url="sqlite://")
+    for setting in SETTINGS:
+        shown = documented[setting.name].strip()
+        if setting.default is None:
+            assert shown == "—", setting.name
+            continue
+        assert shown == f"`{setting.default}`", setting.name
+        attribute = setting.name.removeprefix("FIELDCASE_").lower()
+        if attribute in ("data_dir", "database_url"):
+            continue
+        for config in (from_env, plain):
+            value = getattr(config, attribute)
+            expected = setting.default.lower() if isinstance(value, bool) else setting.default
+            assert str(value).lower() == str(expected).lower(), (setting.name, value)
