@@ -6,8 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from server.cli import main
 from server.auditseal import seal_for
+from server.cli import main
 from server.config import Config
 from server.store import audit
 from server.store import users as user_store
