@@ -22,4 +22,4 @@ def redact_tokens(text: str) -> str:
 
 def page_path(path: str) -> str:
     """A request path fit to write into a page: under a collector's URL, the site's root."""
-    return "/" if _TOKEN_IN_PATH.match(path) else path
+    return "/" if _TOKEN_IN_PATH.search(path) else path

@@ -74,6 +74,9 @@ class FieldcaseServer(BaseApplication):  # type: ignore[misc]
             # Files gunicorn makes itself (worker heartbeat files) are private too.
             "umask": PRIVATE_UMASK,
             "post_fork": _private_files,
+            # gunicorn 27 opens a control socket in the home directory (~/.gunicorn): nothing
+            # here uses it, and two servers of one user would share its path.
+            "control_socket_disable": True,
             "worker_exit": _finish_processing,
         }
         for key, value in settings.items():
@@ -331,7 +334,10 @@ class _RedactTokens(logging.Filter):
     """Rewrites a log record's text (and traceback) without collector tokens."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed format: the handler reports it
+            return True
         clean = redact_tokens(message)
         if clean != message:
             record.msg, record.args = clean, None

@@ -64,3 +64,34 @@ def test_tokens_stay_out_of_logs_and_pages(config: Config, store: Store, tmp_pat
     for page in pages:
         assert token not in page
     assert "/c/[token]/form" in pages[0]  # gunicorn's page still says what was wrong
+
+
+def test_an_access_log_turned_on_has_no_tokens(tmp_path: Path) -> None:
+    """fieldcase turns gunicorn's access log off; an operator who turns it on still gets no
+    token in it (and the error log neither), through the same logger class."""
+    from gunicorn.config import Config as GunicornConfig
+
+    from server.wsgi_server import RedactingLogger
+
+    cfg = GunicornConfig()
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    cfg.set("errorlog", str(tmp_path / "error.log"))
+    cfg.set("access_log_format", '%(h)s "%(r)s" %(s)s')
+    logger = RedactingLogger(cfg)
+    token = "AbCdEf0123456789-_secret"
+    logger.access_log.info(
+        '%(h)s "%(r)s"', {"h": "10.0.0.1", "r": f"GET /c/{token}/formList HTTP/1.1"}
+    )
+    logger.error("Error handling request %s", f"http://x/c/{token}/submission?x=1")
+    try:
+        raise ValueError(f"bad path /c/{token}/x")
+    except ValueError:
+        logger.exception("failed")
+    for handler in (*logger.access_log.handlers, *logger.error_log.handlers):
+        handler.flush()
+    access = (tmp_path / "access.log").read_text(encoding="utf-8")
+    error = (tmp_path / "error.log").read_text(encoding="utf-8")
+    assert "/c/[token]/formList" in access
+    assert "/c/[token]/submission" in error
+    assert "bad path /c/[token]/x" in error  # the traceback too
+    assert token not in access + error

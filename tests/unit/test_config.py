@@ -44,6 +44,9 @@ def test_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
         ("FIELDCASE_SECURE_COOKIES", "maybe"),
         ("FIELDCASE_LOG_LEVEL", "LOUD"),
         ("FIELDCASE_PUBLIC_URL", "ftp://x"),
+        ("FIELDCASE_AUDIT_KEY", "too short to key anything"),
+        ("FIELDCASE_SEARCHES_PER_HOUR", "0"),
+        ("FIELDCASE_READ_TIMEOUT", "soon"),
     ],
 )
 def test_bad_values_are_refused(name: str, value: str) -> None:
