@@ -323,8 +323,8 @@ def _redacted(exc: BaseException) -> BaseException:
     if clean == text:
         return exc
     kind = type(exc)
-    copy_kind = type(kind.__name__, (kind,), {"__str__": lambda _self: clean})
-    copy = copy_kind.__new__(copy_kind)
+    copy_kind: type[BaseException] = type(kind.__name__, (kind,), {"__str__": lambda _s: clean})
+    copy = BaseException.__new__(copy_kind)
     copy.__dict__.update(exc.__dict__)
     copy.args = (clean,)
     return copy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ def add(session: Session, audit_id: int, case_ids: Sequence[int]) -> None:
         )
 
 
-def searches_of_case(case_id: int) -> Select[tuple[int]]:
+def searches_of_case(case_id: int) -> Select[Any]:
     """The ids of the audit entries of searches that returned the case (a subquery)."""
     return select(CaseSearchHit.audit_id).where(CaseSearchHit.case_id == case_id)
 
