@@ -9,8 +9,9 @@ Two things gunicorn does not do on its own are added here:
   arrives and then reads the request line, headers and body with no time limit, so a few
   dozen connections sending a byte every few seconds hold every thread (`timeout` only
   restarts silent workers; `keepalive` only bounds idle connections between requests). Here a
-  request is first gathered by the worker's event loop, holding no thread, and reaches a
-  thread only once it has arrived whole (`ClientSocket`); and it must arrive at a pace:
+  thread only takes in what a client has already sent, never waiting for more, and hands the
+  connection back to the worker's event loop until the request has arrived whole; only then
+  is it handled (`ClientSocket`). And a request must arrive at a pace:
   `read_timeout` seconds from its first byte, plus one second for every `min_read_rate` bytes
   received, so a slow but steady upload goes on while a trickle is cut off.
 - Collector tokens in logs. gunicorn logs malformed request lines, and every path at DEBUG;

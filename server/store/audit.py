@@ -45,8 +45,9 @@ class AuditKeyMissing(RuntimeError):
 def _canonical(
     at: datetime, actor: str, action: str, target: str | None, detail: dict[str, Any] | None
 ) -> str:
-    if at.tzinfo is None:  # SQLite returns naive datetimes
-        at = at.replace(tzinfo=UTC)
+    # SQLite returns naive datetimes (UTC); PostgreSQL returns them in the session's time
+    # zone, which need not be UTC: the hash is always over UTC.
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     return json.dumps(
         {
             "at": at.isoformat(),
@@ -172,7 +173,7 @@ def _newest(heads: list[Head]) -> Head:
 
 
 def _as_utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -219,11 +220,6 @@ def hashes_by_id(session: Session, entry_ids: Sequence[int]) -> dict[int, str]:
         select(AuditEntry.id, AuditEntry.hash).where(AuditEntry.id.in_(sorted(set(entry_ids))))
     )
     return {row.id: row.hash for row in rows}
-
-
-def count(session: Session) -> int:
-    """How many entries the log holds."""
-    return session.scalar(select(func.count()).select_from(AuditEntry)) or 0
 
 
 def recent_count(
