@@ -300,7 +300,7 @@ class FieldcaseWorker(ThreadWorker):  # type: ignore[misc]
     def handle(self, conn: Any) -> Any:
         sock = conn.sock
         if isinstance(sock, ClientSocket):
-            if conn.parser is not None and conn.parser.unreader.buf.getbuffer().nbytes:
+            if conn.parser is not None and conn.parser.unreader.buf.getvalue():
                 sock.new_request()  # pipelined: gunicorn already holds the next request
             else:
                 state = sock.gather()

