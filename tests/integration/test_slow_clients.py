@@ -144,7 +144,7 @@ def test_more_slow_connections_than_threads_leave_healthz_answering(served) -> N
         stop.set()
         for client in clients:
             client.join(5)
-    assert max(times) < 1.0, times
+    assert max(times) < 2.0, times  # without the gathering: the 5 s timeout, every time
     log_text = log_path.read_text(encoding="utf-8", errors="replace")
     assert log_text.count("slow client cut off") >= len(clients)  # and they were cut off
     assert token not in log_text
@@ -167,3 +167,37 @@ def test_a_slow_but_steady_upload_is_received(served, store: Store) -> None:  # 
         found = session.scalars(select(Submission).where(Submission.instance_id == instance_id))
         assert len(found.all()) == 1
     assert "slow client cut off" not in log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def _responses(sock: socket.socket, count: int) -> list[bytes]:
+    """Read `count` whole responses (status line, headers, Content-Length body)."""
+    data, found = b"", []
+    deadline = time.monotonic() + 10
+    while len(found) < count and time.monotonic() < deadline:
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            head = data[:end].decode("latin-1").lower()
+            length = int(head.split("content-length:")[1].split("\r\n")[0])
+            if len(data) >= end + 4 + length:
+                found.append(data[: end + 4 + length])
+                data = data[end + 4 + length :]
+                continue
+        data += sock.recv(65536)
+    return found
+
+
+def test_kept_alive_and_pipelined_requests_are_answered(served) -> None:  # type: ignore[no-untyped-def]
+    server, _token, _public_key, _log_path = served
+    one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        for _ in range(3):  # one after the other on a kept-alive connection
+            sock.sendall(one)
+            assert _responses(sock, 1)[0].startswith(b"HTTP/1.1 200")
+            time.sleep(0.3)
+        sock.sendall(one * 3)  # three at once
+        answers = _responses(sock, 3)
+    assert [a.split(b"\r\n")[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 3
+    # a session through requests (keep-alive pool) works as before
+    with requests.Session() as session:
+        for _ in range(5):
+            assert session.get(f"{server.url}/healthz", timeout=5).status_code == 200
