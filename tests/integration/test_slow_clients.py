@@ -144,7 +144,7 @@ def test_more_slow_connections_than_threads_leave_healthz_answering(served) -> N
         stop.set()
         for client in clients:
             client.join(5)
-    assert max(times) < 2.0, times  # without the gathering: the 5 s timeout, every time
+    assert max(times) < 2.0, times  # without the gathering, some time out (5 s)
     log_text = log_path.read_text(encoding="utf-8", errors="replace")
     assert log_text.count("slow client cut off") >= len(clients)  # and they were cut off
     assert token not in log_text
