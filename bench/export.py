@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert  # noqa: E402
 
 from exports.submissions import export_form_to_file  # noqa: E402
+from server.auditseal import AuditSeal  # noqa: E402
 from server.blobs import FileBlobStore  # noqa: E402
 from server.config import sqlite_url  # noqa: E402
 from server.services.forms import publish_xform  # noqa: E402
@@ -100,6 +101,7 @@ def main() -> None:
             else stack.enter_context(postgres_schema("bench", POSTGRES_URL))
         )
         store = Store(url)
+        store.attach_audit(AuditSeal(b"bench audit key", data_dir))
         store.migrate()
         started = time.monotonic()
         seed(store, data_dir, args.rows, args.fields)

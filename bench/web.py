@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import insert, select, text
 
 from server.app import create_app
+from server.auditseal import seal_for
 from server.config import Config, sqlite_url
 from server.security.passwords import hash_password
 from server.services.forms import publish_xform
@@ -183,8 +184,16 @@ def run(backend: str, rows: int, runs: int) -> list[tuple[str, float, float]]:
     with tempfile.TemporaryDirectory(prefix="fieldcase-bench-") as tmp:
         work = Path(tmp)
         with database(backend, work) as url:
-            config = Config(data_dir=work, database_url=url, secret_key="bench", testing=False)
+            # No search limit: the bench searches as one user far more than a person would.
+            config = Config(
+                data_dir=work,
+                database_url=url,
+                secret_key="bench",
+                testing=False,
+                searches_per_hour=1_000_000,
+            )
             store = Store(url)
+            store.attach_audit(seal_for(config))
             store.migrate()
             began = time.perf_counter()
             form_id, middle = seed(store, config.blob_dir, rows)

@@ -6,12 +6,14 @@ import logging
 
 from flask import Flask
 
+from server.auditseal import seal_for
 from server.config import Config
 from server.datadir import secret_key
 from server.edge import register_error_handlers, register_security_headers
 from server.proxies import ClientAddress
 from server.security import passwords
 from server.store.db import Store
+from server.urls import register_converters
 
 STORE_KEY = "fieldcase.store"
 CONFIG_KEY = "fieldcase.config"
@@ -32,7 +34,9 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Flas
         JSON_AS_ASCII=False,
     )
     app.extensions[CONFIG_KEY] = config
-    app.extensions[STORE_KEY] = store or Store(config.database_url)
+    app.extensions[STORE_KEY] = store = store or Store(config.database_url)
+    if store.audit_seal is None:
+        store.attach_audit(seal_for(config))
     logging.getLogger("server").setLevel(config.log_level)
 
     from server.app_context import SERVICES_KEY, Services
@@ -40,6 +44,7 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Flas
     from server.web import init_app as init_web
 
     app.extensions[SERVICES_KEY] = Services(config, app.extensions[STORE_KEY])
+    register_converters(app)  # before any rule is added: ids in URLs are bounded
     # Under a collector's server URL (token) and at the root (HTTP Basic).
     app.register_blueprint(openrosa_bp, url_prefix="/c/<token>")
     app.register_blueprint(openrosa_bp, name="openrosa_basic")

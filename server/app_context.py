@@ -13,6 +13,7 @@ from flask import current_app
 from werkzeug.datastructures import Authorization
 
 from server import errors
+from server.auditseal import seal_for
 from server.blobs import FileBlobStore
 from server.clock import utcnow
 from server.config import Config
@@ -48,6 +49,8 @@ class Services:
     def __init__(self, config: Config, store: Store) -> None:
         self.config = config
         self.store = store
+        if store.audit_seal is None:  # the audit log is signed with this deployment's key
+            store.attach_audit(seal_for(config))
         self.blobs = FileBlobStore(config.blob_dir)
         self.keyring = KeyRing(store, config.key_passphrase)
         self.ingest = Ingest(store, self.blobs, config.max_part_bytes)

@@ -40,6 +40,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("FIELDCASE_KEY_PASSPHRASE", None, "Unlocks the server's private key.", secret=True),
     Setting(
+        "FIELDCASE_AUDIT_KEY",
+        None,
+        "Keys the audit log's hash chain (at least 32 characters); kept out of the database. "
+        "Generated once into the data directory when unset.",
+        secret=True,
+    ),
+    Setting(
         "FIELDCASE_ADMIN_PASSWORD",
         None,
         "First admin's password for `fieldcase init`; generated and printed once when unset.",
@@ -55,7 +62,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FIELDCASE_HOST", "127.0.0.1", "Address `fieldcase serve` listens on."),
     Setting("FIELDCASE_PORT", "8080", "Port `fieldcase serve` listens on."),
     Setting("FIELDCASE_WORKERS", "2", "Worker processes of the WSGI server (about one per core)."),
-    Setting("FIELDCASE_THREADS", "8", "Threads per worker process."),
+    Setting(
+        "FIELDCASE_THREADS",
+        "8",
+        "Threads per worker process. A thread is held for the whole upload of a phone.",
+    ),
+    Setting(
+        "FIELDCASE_READ_TIMEOUT",
+        "10",
+        "Seconds a client has to send a request from its first byte, before the pace below "
+        "buys it more time; a client that falls behind is disconnected.",
+    ),
+    Setting(
+        "FIELDCASE_MIN_READ_RATE",
+        "500",
+        "Bytes per second: each this many bytes received give a request one more second.",
+    ),
     Setting(
         "FIELDCASE_MAX_PART_BYTES",
         str(100 * 1024 * 1024),
@@ -68,6 +90,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "FIELDCASE_SECURE_COOKIES", "false", "Mark session cookies Secure (set true behind HTTPS)."
+    ),
+    Setting(
+        "FIELDCASE_SEARCHES_PER_HOUR",
+        "60",
+        "Case searches one user may make in any hour (429 above it); counted in the database.",
     ),
     Setting("FIELDCASE_LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING, ERROR)."),
     Setting("FIELDCASE_PROJECT_NAME", "fieldcase", "Project name shown in ODK Collect."),
@@ -181,16 +208,20 @@ class Config:
     database_url: str
     secret_key: str | None = field(default=None, repr=False)
     key_passphrase: str | None = field(default=None, repr=False)
+    audit_key: str | None = field(default=None, repr=False)
     admin_password: str | None = field(default=None, repr=False)
     admin_username: str = "admin"
     public_url: str = "http://127.0.0.1:8080"
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2
-    threads: int = 32
+    threads: int = 8
+    read_timeout: int = 10
+    min_read_rate: int = 500
     max_part_bytes: int = 100 * 1024 * 1024
     max_request_bytes: int = 250 * 1024 * 1024
     secure_cookies: bool = False
+    searches_per_hour: int = 60
     log_level: str = "INFO"
     project_name: str = "fieldcase"
     form_max_rows: int = 20_000
@@ -214,11 +245,15 @@ class Config:
         public_url = (_read(env, "FIELDCASE_PUBLIC_URL") or "").rstrip("/")
         if not public_url.startswith(("http://", "https://")):
             raise ConfigError("FIELDCASE_PUBLIC_URL must start with http:// or https://")
+        audit_key = _read(env, "FIELDCASE_AUDIT_KEY")
+        if audit_key is not None and len(audit_key) < 32:
+            raise ConfigError("FIELDCASE_AUDIT_KEY must have at least 32 characters")
         return cls(
             data_dir=data_dir,
             database_url=database_url,
             secret_key=_read(env, "FIELDCASE_SECRET_KEY"),
             key_passphrase=_read(env, "FIELDCASE_KEY_PASSPHRASE"),
+            audit_key=audit_key,
             admin_password=_read(env, "FIELDCASE_ADMIN_PASSWORD"),
             admin_username=_read(env, "FIELDCASE_ADMIN_USERNAME") or "admin",
             public_url=public_url,
@@ -226,9 +261,12 @@ class Config:
             port=_int(env, "FIELDCASE_PORT"),
             workers=_int(env, "FIELDCASE_WORKERS"),
             threads=_int(env, "FIELDCASE_THREADS"),
+            read_timeout=_int(env, "FIELDCASE_READ_TIMEOUT"),
+            min_read_rate=_int(env, "FIELDCASE_MIN_READ_RATE"),
             max_part_bytes=_int(env, "FIELDCASE_MAX_PART_BYTES"),
             max_request_bytes=_int(env, "FIELDCASE_MAX_REQUEST_BYTES"),
             secure_cookies=_bool(env, "FIELDCASE_SECURE_COOKIES"),
+            searches_per_hour=_int(env, "FIELDCASE_SEARCHES_PER_HOUR"),
             log_level=log_level,
             project_name=_read(env, "FIELDCASE_PROJECT_NAME") or "fieldcase",
             form_max_rows=_int(env, "FIELDCASE_FORM_MAX_ROWS"),

@@ -185,6 +185,15 @@ def too_many_attempts(retry_after: int) -> Problem:
     )
 
 
+def too_many_searches(retry_after: int) -> Problem:
+    """429.2: a user searched cases more often than the hourly limit allows."""
+    return Problem(
+        "429.2",
+        "Too many searches in the last hour. Try again later.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def internal_error() -> Problem:
     """500.1: a bug; details go to the log, never to the client."""
     return Problem("500.1", "Something went wrong on the server. The error has been logged.")

@@ -22,7 +22,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from server.app import create_app
+from server.auditseal import seal_for
 from server.config import Config, sqlite_url
+from server.datadir import private_umask
 from server.store.db import Store
 from tests.factories import Deployment
 
@@ -33,6 +35,10 @@ POSTGRES_URL = os.environ.get(
 )
 TEST_PASSPHRASE = "correct horse battery staple"
 TEST_ADMIN_PASSWORD = "head-office-password-for-tests"
+
+# As every fieldcase process does (server/datadir.py): what the tests make in a data
+# directory (a store migrated here, then served by `fieldcase serve`) is private too.
+private_umask()
 
 
 def _postgres_answers() -> str | None:
@@ -93,7 +99,7 @@ def postgres_schema(prefix: str, server_url: str = POSTGRES_URL) -> Iterator[str
 def config(tmp_path: Path, database_url: str) -> Config:
     """Settings for a fresh data directory on the database under test."""
     data_dir = tmp_path / "data"
-    data_dir.mkdir(exist_ok=True)
+    data_dir.mkdir(exist_ok=True, mode=0o700)  # private, as fieldcase requires
     return Config(
         data_dir=data_dir,
         database_url=database_url,
@@ -106,8 +112,9 @@ def config(tmp_path: Path, database_url: str) -> Config:
 
 @pytest.fixture
 def store(config: Config) -> Iterator[Store]:
-    """A migrated store."""
+    """A migrated store, with the data directory's audit seal."""
     store = Store(config.database_url)
+    store.attach_audit(seal_for(config))
     store.migrate()
     yield store
     store.dispose()

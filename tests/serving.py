@@ -25,9 +25,14 @@ class ServerProcess:
     """`fieldcase serve` in a child process, with the environment of a test deployment."""
 
     def __init__(
-        self, env: dict[str, str], port: int | None = None, log_path: Path | None = None
+        self,
+        env: dict[str, str],
+        port: int | None = None,
+        log_path: Path | None = None,
+        umask: int | None = None,
     ) -> None:
         self.port = port or free_port()
+        self.umask = umask  # the umask the process starts with (fieldcase sets its own)
         self.env = {
             **os.environ,
             **env,
@@ -51,6 +56,7 @@ class ServerProcess:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=None if self.umask is None else (lambda: os.umask(self.umask or 0)),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

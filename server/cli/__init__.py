@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from server.cli import (
+    audit_cmds,
     case_cmds,
     collector_cmds,
     crypto_cmds,
@@ -15,14 +16,26 @@ from server.cli import (
     forms_cmds,
     store_cmds,
 )
+from server.datadir import private_umask
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fieldcase")
 def main() -> None:
     """fieldcase: case management for the protection of returned victims of trafficking."""
+    # First of all: whatever any command writes (the store, keys, exports, backups, decrypted
+    # files) is readable by this user only; `serve`'s workers inherit it.
+    private_umask()
 
 
-for module in (store_cmds, collector_cmds, crypto_cmds, forms_cmds, export_cmds, case_cmds):
+for module in (
+    store_cmds,
+    collector_cmds,
+    crypto_cmds,
+    forms_cmds,
+    export_cmds,
+    case_cmds,
+    audit_cmds,
+):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -7,7 +7,9 @@ from typing import NoReturn
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.auditseal import seal_for
 from server.config import Config
+from server.datadir import DataDirExposed, check_private
 from server.errors import ConfigError
 from server.store.db import Store
 
@@ -26,9 +28,20 @@ def load_config() -> Config:
         fail(str(exc), code=2)
 
 
+def check_data_dir(config: Config) -> None:
+    """Exit 2 with the bilingual reason when the data directory is open to other users."""
+    try:
+        check_private(config)
+    except DataDirExposed as exc:
+        fail(str(exc), code=2)
+
+
 def open_store(config: Config) -> Store:
-    """The deployment's store, which must be initialised and at the newest migration."""
+    """The deployment's store, which must be initialised and at the newest migration, in a
+    data directory no other user may read."""
+    check_data_dir(config)
     store = Store(config.database_url)
+    store.attach_audit(seal_for(config))
     try:
         current = store.schema_revision()
     except SQLAlchemyError as exc:

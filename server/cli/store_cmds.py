@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from server import errors
-from server.cli.common import fail, load_config, open_store
+from server.cli.common import check_data_dir, fail, load_config, open_store
+from server.datadir import is_new_data_dir, tighten_new_data_dir
 from server.errors import ConfigError
 from server.i18n_text import vi_en
 from server.security.passwords import password_problem
@@ -20,6 +21,9 @@ def init() -> None:
     from server.services.setup import initialise
 
     config = load_config()
+    if is_new_data_dir(config) and tighten_new_data_dir(config):
+        click.echo(f"fieldcase: {config.data_dir} made private to this user (chmod 700)")
+    check_data_dir(config)  # an initialised one must already be private
     try:
         result = initialise(config, Store(config.database_url))
     except ConfigError as exc:

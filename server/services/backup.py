@@ -4,7 +4,8 @@ The database is written table by table as JSON lines inside ONE read transaction
 snapshot on SQLite's WAL and on PostgreSQL's REPEATABLE READ), so a backup can be taken while
 the server runs and restored into either database. Blobs are immutable and content-addressed:
 every blob the snapshot names is copied, and checked against its name on restore. Keys stay
-passphrase-protected as they are; the passphrase is never in a backup.
+passphrase-protected as they are; the passphrase is never in a backup. The session secret, the
+audit log's key and the audit chain's heads come along when they live in the data directory.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from typing import Any
 from sqlalchemy import Date, DateTime, LargeBinary, func, insert, select, text
 from sqlalchemy.engine import Connection
 
+from server.auditseal import AUDIT_KEY_FILE, HEADS_LOG, read_heads
 from server.blobs import FileBlobStore
 from server.clock import utcnow
 from server.config import Config
 from server.datadir import SECRET_KEY_FILE, ensure_data_dir
 from server.store.db import Store
-from server.store.models import Base
+from server.store.models import AuditEntry, Base
 
 FORMAT = "fieldcase-backup-1"
 BLOB_COLUMNS = {("submission_parts", "blob_sha256"), ("form_attachments", "blob_sha256")}
@@ -95,6 +97,7 @@ def backup(config: Config, store: Store, out: Path) -> BackupSummary:
                 )
             revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
             rows, blobs = _snapshot(connection, archive)
+            last_audit_id = connection.execute(select(func.max(AuditEntry.id))).scalar() or 0
             connection.rollback()
         for digest in sorted(blobs):
             if not blob_store.exists(digest):
@@ -106,9 +109,16 @@ def backup(config: Config, store: Store, out: Path) -> BackupSummary:
                 archive.addfile(info, blob)
         for path in sorted(config.key_dir.glob("*.pem")):
             _add_bytes(archive, f"keys/{path.name}", path.read_bytes())
-        secret = config.data_dir / SECRET_KEY_FILE
-        if secret.exists():
-            _add_bytes(archive, SECRET_KEY_FILE, secret.read_bytes())
+        for name in (SECRET_KEY_FILE, AUDIT_KEY_FILE):
+            secret = config.data_dir / name
+            if secret.exists():
+                _add_bytes(archive, name, secret.read_bytes())
+        # The heads of the audit chain as far as the snapshot reaches (later ones would say
+        # the restored log was cut short).
+        heads = [h for h in read_heads(config.data_dir) if h.entry_id <= last_audit_id]
+        _add_bytes(
+            archive, HEADS_LOG, "".join(h.line() for h in heads if h.kind != "latest").encode()
+        )
         manifest = {
             "format": FORMAT,
             "schema_revision": revision,
@@ -176,8 +186,12 @@ def restore(config: Config, store: Store, archive_path: Path) -> BackupSummary:
                 if not target.exists():
                     target.write_bytes(_read(archive, member))
                     target.chmod(0o600)
-            elif name == SECRET_KEY_FILE and not config.secret_key:
-                target = config.data_dir / SECRET_KEY_FILE
+            elif (
+                (name == SECRET_KEY_FILE and not config.secret_key)
+                or (name == AUDIT_KEY_FILE and not config.audit_key)
+                or name == HEADS_LOG
+            ):
+                target = config.data_dir / name
                 if not target.exists():
                     target.write_bytes(_read(archive, member))
                     target.chmod(0o600)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crypto import keys as crypto_keys
+from server.auditseal import seal_for
 from server.config import Config
 from server.datadir import ensure_data_dir, secret_key, write_private_file
 from server.errors import ConfigError
@@ -34,6 +35,8 @@ def initialise(config: Config, store: Store) -> InitResult:
     ensure_data_dir(config)
     store.migrate()
     secret_key(config)
+    if store.audit_seal is None:
+        store.attach_audit(seal_for(config))  # makes the audit key once, like the secret
     with store.session() as session:
         if user_store.count_admins(session) and key_store.active(session):
             return InitResult(already_initialised=True)

@@ -145,7 +145,9 @@ def page(
 
     `sort="newest"`: by id, newest first; `after` is (None, last id seen).
     `sort="due"`: open cases with a follow-up due, soonest first; `after` is (due, id).
-    `folded_search` must already be folded with textsearch.fold, like Case.search_text.
+    `folded_search` must already be folded with textsearch.fold, like Case.search_text; each
+    of its words must be a whole word of the search text (bounded by spaces or its ends), so
+    a part of a name matches nothing.
     """
     conditions: list[ColumnElement[bool]] = [
         unit_clause(scope, Case.province_code, Case.commune_code),
@@ -154,7 +156,9 @@ def page(
     if status:
         conditions.append(Case.status == status)
     if folded_search:
-        conditions.append(Case.search_text.like(f"%{_like_escaped(folded_search)}%", escape="\\"))
+        words = " " + Case.search_text + " "
+        for word in folded_search.split():
+            conditions.append(words.like(f"% {_like_escaped(word)} %", escape="\\"))
     query = select(Case)
     if sort == "due":
         conditions.append(Case.next_followup_due.is_not(None))

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from alembic import command
@@ -20,6 +20,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from server.auditseal import AuditSeal
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -164,6 +167,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.audit_seal: AuditSeal | None = None
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = (
@@ -176,6 +180,15 @@ class Store:
             if url.startswith("sqlite")
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+
+    def attach_audit(self, seal: AuditSeal) -> None:
+        """Give every session of this store the audit seal (server/auditseal.py), which
+        `audit.append` signs entries with; done once by whoever knows the data directory."""
+        from server.store.audit import SEAL_KEY
+
+        self.audit_seal = seal
+        self.sessions.configure(info={SEAL_KEY: seal})
+        self._read_sessions.configure(info={SEAL_KEY: seal})
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -313,6 +313,8 @@ class AuditEntry(Base):
     """Append-only audit log; each entry's hash covers the previous entry's hash."""
 
     __tablename__ = "audit_log"
+    # Counting one user's recent entries of one kind (the case search limit).
+    __table_args__ = (Index("ix_audit_log_action_actor_at", "action", "actor", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
@@ -322,6 +324,22 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class CaseSearchHit(Base):
+    """A case a search returned: which audit entry (the search: who, when) showed it.
+
+    The audit entry lists the same case ids in its detail (so they are under the chain);
+    this table is their index, so an auditor can count how often a case was found, by whom.
+    No foreign key to cases: a case may be projected away and made again; its hits stay.
+    """
+
+    __tablename__ = "case_search_hits"
+    __table_args__ = (Index("ix_case_search_hits_case", "case_id", "audit_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    audit_id: Mapped[int] = mapped_column(ForeignKey("audit_log.id"))
+    case_id: Mapped[int] = mapped_column(Integer)
 
 
 class SubmissionReview(Base):

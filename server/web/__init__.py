@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 
 from server import errors
 from server.edge import render_problem
+from server.redaction import page_path
 from server.web.access import current_user, load_user
 from server.web.blueprint import bp
 from server.web.i18n import LANGUAGES, init_i18n
@@ -48,7 +49,12 @@ def _resolve_user() -> None:
 
 @bp.app_context_processor
 def _template_context() -> dict[str, Any]:
-    return {"user": current_user() if request else None, "languages": LANGUAGES}
+    # page_path: a page under a collector's URL (an error page) never echoes its token.
+    return {
+        "user": current_user() if request else None,
+        "languages": LANGUAGES,
+        "page_path": page_path,
+    }
 
 
 @bp.app_errorhandler(CSRFError)

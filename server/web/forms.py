@@ -16,7 +16,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - older WTForms
     SelectChoice = None
 
 from server.services.review import REVIEW_STATES
+from server.services.textsearch import MIN_WORD, search_words
 
 
 def choices(pairs: list[tuple[object, object]]) -> list[Any]:
@@ -102,10 +103,18 @@ class RevealForm(FlaskForm):
     )
 
 
+def whole_words(_form: FlaskForm, field: StringField) -> None:
+    """A search is whole words of at least MIN_WORD letters (parts of a name find nothing)."""
+    if any(len(word) < MIN_WORD for word in search_words(field.data or "")):
+        raise ValidationError(
+            _l("Search with whole words of at least 2 letters: a full name or a full case code.")
+        )
+
+
 class CaseSearchForm(FlaskForm):
     """Search cases; sent by POST so the words never appear in a URL or an access log."""
 
-    q = StringField(_l("Name or case code"), validators=[Optional(), Length(max=200)])
+    q = StringField(_l("Name or case code"), validators=[Optional(), Length(max=200), whole_words])
     status = SelectField(_l("Status"), choices=[], validators=[Optional()])
     unit = StringField(_l("Unit code"), validators=[Optional(), Length(max=5)])
     sort = SelectField(_l("Order"), choices=[], validators=[Optional()])

@@ -101,6 +101,7 @@ PROBLEM_MESSAGES = {
     "405.1": _l("This method is not allowed here."),
     "409.2": _l("This name is already taken."),
     "429.1": _l("Too many attempts. Try again later."),
+    "429.2": _l("Too many searches in the last hour. Try again later."),
     "500.1": _l("Something went wrong on the server. The error has been logged."),
     "503.2": _l("The server is busy checking other sign-ins. Try again in a moment."),
 }
@@ -161,6 +162,7 @@ SERVICE_MESSAGES = (
     _l("A period is written 2025, 2025-H1 or 2025-Q3."),
     _l("Dates are written YYYY-MM-DD."),
     _l("A collector needs a name of 1 to 200 characters."),
+    _l("A number in this link is not valid."),
 )
 
 

@@ -115,6 +115,10 @@ def test_backup_then_restore_into_a_new_deployment(
         # New rows after a restore get new ids (sequences moved past the restored ones).
         restored_app_token = add_collector_in(restored_config, restored)
         assert restored_app_token
+        # The audit key and the chain's heads came along: the restored log verifies.
+        verified = runner.invoke(main, ["audit", "verify"])
+        assert verified.exit_code == 0, verified.output
+        assert "intact" in verified.output
         restored.dispose()
 
 

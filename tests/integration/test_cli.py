@@ -6,6 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from server.auditseal import seal_for
 from server.cli import main
 from server.config import Config
 from server.store import audit
@@ -72,6 +73,7 @@ def test_users_add_with_units(runner: CliRunner, config: Config) -> None:
     assert result.exit_code == 0, result.output
     assert "password (shown once):" in result.output
     store = Store(config.database_url)
+    store.attach_audit(seal_for(config))
     with store.session() as session:
         user = user_store.by_username(session, "lan")
         assert user is not None

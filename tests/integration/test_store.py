@@ -77,7 +77,7 @@ def test_audit_chain_holds_and_detects_tampering(store: Store) -> None:
             audit.append(session, "admin", "case.view", f"case:{n}", {"reason": "kiểm tra"})
     with store.session() as session:
         assert audit.verify_chain(session) is None
-        entries = audit.recent(session, limit=10)
+        entries = audit.recent(session, limit=10, action="case.view")
         assert [e.target for e in entries] == [f"case:{n}" for n in range(4, -1, -1)]
         third = entries[2]
         session.execute(

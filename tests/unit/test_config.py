@@ -44,6 +44,9 @@ def test_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
         ("FIELDCASE_SECURE_COOKIES", "maybe"),
         ("FIELDCASE_LOG_LEVEL", "LOUD"),
         ("FIELDCASE_PUBLIC_URL", "ftp://x"),
+        ("FIELDCASE_AUDIT_KEY", "too short to key anything"),
+        ("FIELDCASE_SEARCHES_PER_HOUR", "0"),
+        ("FIELDCASE_READ_TIMEOUT", "soon"),
     ],
 )
 def test_bad_values_are_refused(name: str, value: str) -> None:
@@ -70,3 +73,23 @@ def test_secrets_documented_with_file_variant() -> None:
     for setting in SETTINGS:
         if setting.secret:
             assert f"{setting.name}_FILE" in text
+
+
+def test_documented_defaults_are_the_real_ones() -> None:
+    """The table's default column matches what `Config.from_env` and `Config()` use."""
+    text = DOC.read_text(encoding="utf-8")
+    documented = dict(re.findall(r"^\| `(FIELDCASE_[A-Z_]+)` \| ([^|]+) \|", text, re.MULTILINE))
+    from_env = Config.from_env({})
+    plain = Config(data_dir=Path("var"), database_url="sqlite://")
+    for setting in SETTINGS:
+        shown = documented[setting.name].strip()
+        if setting.default is None:
+            assert shown == "—", setting.name
+            continue
+        assert shown == f"`{setting.default}`", setting.name
+        attribute = setting.name.removeprefix("FIELDCASE_").lower()
+        for config in (from_env, plain):
+            value = getattr(config, attribute, None)
+            if not isinstance(value, str | int):  # paths, parsed lists: not a plain value
+                continue
+            assert str(value).lower() == setting.default.lower(), (setting.name, value)

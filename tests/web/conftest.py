@@ -134,7 +134,7 @@ def web_database_url(
 
 def build_deployment(data_dir: Path, database_url: str) -> WebDeployment:
     """Migrate, seed and build the app."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = Config(
         data_dir=data_dir,
         database_url=database_url,

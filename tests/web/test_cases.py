@@ -28,7 +28,7 @@ def test_search_ignores_diacritics_and_case_within_units(web: WebDeployment) -> 
     assert "01-2025-aaaaaa" in admin_page
     assert "02-2025-bbbbbb" in admin_page
     assert "01-2025-cccccc" in _search(sup_a, "tran van binh")
-    assert "01-2025-aaaaaa" in _search(sup_a, "2025-AAAA")  # case codes too
+    assert "01-2025-aaaaaa" in _search(sup_a, "01-2025-AAAAAA")  # case codes too, whole
 
 
 def test_search_words_never_reach_the_url_or_the_audit_log(web: WebDeployment) -> None:
@@ -43,8 +43,9 @@ def test_search_words_never_reach_the_url_or_the_audit_log(web: WebDeployment) -
 
 
 def test_like_wildcards_are_literal(web: WebDeployment) -> None:
-    page = _search(web.client("admin"), "%")
-    assert "No case found" in page or "Không tìm thấy" in page
+    for wildcards in ("%%", "__", "nguyen%", "ngu_en"):
+        page = _search(web.client("admin"), wildcards)
+        assert "No case found" in page or "Không tìm thấy" in page
 
 
 def test_case_list_filters_and_units(web: WebDeployment) -> None:

@@ -8,12 +8,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
+from server import errors
 from server.app_context import services
 from server.errors import Problem
-from server.services import case_view
+from server.services import case_search, case_view
 from server.services.textsearch import fold
-from server.store import audit
 from server.store import cases as case_store
+from server.urls import query_id
 from server.web.access import RECORD_ROLES, requires, signed_in_user
 from server.web.blueprint import bp
 from server.web.forms import CaseSearchForm, RevealForm, choices
@@ -30,16 +31,17 @@ PAGE_SIZE = 50
 
 
 def _after(raw: str | None, sort: str) -> tuple[date | None, int] | None:
-    """The keyset position from the `after` parameter: `id` or `YYYY-MM-DD:id`."""
-    if not raw:
+    """The keyset position from the `after` parameter: `id` or `YYYY-MM-DD:id` (400 when
+    malformed: an id beyond the database's integers must not reach it)."""
+    if not raw or not raw.strip():
         return None
+    if sort != "due":
+        return None, query_id(raw) or 0
+    due, _sep, last_id = raw.partition(":")
     try:
-        if sort == "due":
-            due, _sep, last_id = raw.partition(":")
-            return date.fromisoformat(due), int(last_id)
-        return None, int(raw)
+        return date.fromisoformat(due), query_id(last_id) or 0
     except ValueError:
-        return None
+        raise errors.bad_request("A number in this link is not valid.") from None
 
 
 def _position(case_row: object, sort: str) -> str:
@@ -72,20 +74,29 @@ def case_list() -> tuple[str, int]:
         return render_template("cases.html", form=form, cases=[], next_after=None), 400
     sort = form.sort.data if form.sort.data in case_store.CASE_SORTS else "newest"
     query = (form.q.data or "").strip() if request.method == "POST" else ""
+    after = _after(form.after.data, sort)
+    limit = services().config.searches_per_hour
     with services().store.session() as db:
-        rows = case_store.page(
-            db,
-            user.scope,
-            status=form.status.data or None,
-            unit=(form.unit.data or "").strip() or None,
-            folded_search=fold(query) if query else None,
-            sort=sort,
-            after=_after(form.after.data, sort),
-            limit=PAGE_SIZE + 1,
+        wait = case_search.retry_after(db, user.username, limit) if query else None
+        rows = (
+            case_store.page(
+                db,
+                user.scope,
+                status=form.status.data or None,
+                unit=(form.unit.data or "").strip() or None,
+                folded_search=fold(query) if query else None,
+                sort=sort,
+                after=after,
+                limit=PAGE_SIZE + 1,
+            )
+            if wait is None
+            else []
         )
-        if query:
-            # That a search happened, never what was searched (it may be a victim's name).
-            audit.append(db, user.username, "case.search", None, {"results": len(rows)})
+        if query and wait is None:
+            # Which cases a search showed, never what was searched (it may be a victim's name).
+            case_search.record(db, user.username, [row.id for row in rows[:PAGE_SIZE]])
+    if wait is not None:
+        raise errors.too_many_searches(wait)
     has_more = len(rows) > PAGE_SIZE
     rows = list(rows[:PAGE_SIZE])
     next_after = _position(rows[-1], sort) if has_more and rows else None

@@ -18,6 +18,7 @@ from server.store import collectors as collector_store
 from server.store import forms as form_store
 from server.store import submissions as submission_store
 from server.store.submissions import SubmissionFilter
+from server.urls import query_id
 from server.web.access import RECORD_ROLES, requires, signed_in_user
 from server.web.blueprint import bp
 from server.web.forms import RevealForm, ReviewForm, review_state_choices
@@ -46,8 +47,7 @@ def _date_arg(name: str) -> date | None:
 
 
 def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "").strip()
-    return int(raw) if raw.isdigit() else None
+    return query_id(request.args.get(name))
 
 
 @bp.get("/submissions")
