@@ -110,7 +110,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "FIELDCASE_TRUSTED_PROXIES",
-        "",
+        None,
         "Reverse proxies whose X-Forwarded-For is believed: a number of proxy hops, or a list "
         "of proxy addresses or networks. Empty: the client address is the connection's.",
     ),
