@@ -19,8 +19,7 @@ import atheris
 with atheris.instrument_imports():
     from crypto.errors import ManifestError
     from crypto.manifest import parse_manifest
-    from server.errors import Problem
-    from server.services.instance import instance_data, parse_xml, plain_header
+    from forms.instance import XmlRefused, instance_data, parse_xml, plain_header
 
 SEEDS = [
     b'<data xmlns="http://www.opendatakit.org/xforms/encrypted" id="f" version="1" '
@@ -39,7 +38,7 @@ def one_input(data: bytes) -> None:
         root = parse_xml(data)
         plain_header(root)
         instance_data(root, ["g"])
-    except Problem:
+    except XmlRefused:
         pass
 
 

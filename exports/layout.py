@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from xml.etree.ElementTree import Element
 
-from server.services.instance import local_name, parse_xml, repeat_paths_of_xform
+from forms.instance import local_name, parse_xml, repeat_paths_of_xform
 from server.services.labels import FormLabels, labels_for
 
 

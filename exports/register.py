@@ -13,7 +13,7 @@ from typing import Any
 
 from exports.csvsafe import SafeCsvWriter
 from exports.files import atomic_output
-from server.services.instance import get_path
+from forms.instance import get_path
 from server.store import cases as case_store
 from server.store import submissions as submission_store
 from server.store.db import Store

@@ -20,6 +20,7 @@ from sqlalchemy.exc import (
 )
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from forms.instance import XmlRefused
 from server import errors
 from server.errors import Problem
 
@@ -105,6 +106,11 @@ def register_error_handlers(app: Flask) -> None:
             type(getattr(exc, "orig", None) or exc).__name__,
         )
         return render_problem(errors.storage_unavailable())
+
+    @app.errorhandler(XmlRefused)
+    def _xml_refused(exc: XmlRefused) -> Response:
+        # A stored XForm read again (labels, export layout) is refused as submitted XML is.
+        return render_problem(errors.malformed_xml(exc.reason))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -7,11 +7,11 @@ from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, g, request, send_file
 
+from forms.instance import nfc
 from server import errors
 from server.app_context import services
 from server.edge import openrosa_response
 from server.openrosa.upload import read_upload
-from server.services.instance import nfc
 
 log = logging.getLogger("server.openrosa")
 

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from forms.admin_units import AdminUnits
 from forms.admin_units import shipped as shipped_units
+from forms.instance import get_path
 from server.clock import utcnow
 from server.services import units
-from server.services.instance import get_path
 from server.services.textsearch import fold
 from server.services.units import Unit
 from server.store import cases as case_store

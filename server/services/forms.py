@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session
 
 from forms.compiler import CompiledForm
+from forms.instance import XmlRefused, local_name, nfc, parse_xml
 from server import errors
 from server.blobs import BlobStore
-from server.services.instance import local_name, nfc, parse_xml
 from server.store import audit
 from server.store import forms as form_store
 from server.store import keys as key_store
@@ -49,7 +49,10 @@ class PublishResult:
 
 def read_xform(xml: str) -> XFormInfo:
     """Form id, version, title and encryption key of an XForm."""
-    root = parse_xml(xml.encode("utf-8"))
+    try:
+        root = parse_xml(xml.encode("utf-8"))
+    except XmlRefused as exc:
+        raise errors.malformed_xml(exc.reason) from None
     title = ""
     instance_root = None
     public_key = None

@@ -39,10 +39,10 @@ from sqlalchemy.orm import Session
 from crypto.errors import ManifestError
 from crypto.manifest import MAX_MANIFEST_BYTES, Manifest, manifest_from_root
 from crypto.names import is_plain_name
+from forms.instance import XmlRefused, nfc, parse_xml, plain_header
 from server import errors
 from server.blobs import BlobStore, BlobStoreUnavailable, BlobTooLarge, Staged
 from server.clock import utcnow
-from server.services.instance import nfc, parse_xml, plain_header
 from server.services.recording import BatchProjection, GroupCommit, NewSubmission
 from server.store import forms as form_store
 from server.store import submissions as submission_store
@@ -157,7 +157,10 @@ def _read_header(xml: bytes) -> _Header:
 
 
 def _parse_header(xml: bytes) -> _Header:
-    root = parse_xml(xml)
+    try:
+        root = parse_xml(xml)
+    except XmlRefused as exc:
+        raise errors.malformed_xml(exc.reason) from None
     if root.get("encrypted", "").strip().lower() == "yes":
         if len(xml) > MAX_MANIFEST_BYTES:
             raise errors.malformed_xml(f"manifest larger than {MAX_MANIFEST_BYTES} bytes")
@@ -174,7 +177,10 @@ def _parse_header(xml: bytes) -> _Header:
             expected_parts=frozenset([*manifest.media, manifest.xml_file]),
             manifest=manifest,
         )
-    header = plain_header(root)
+    try:
+        header = plain_header(root)
+    except XmlRefused as exc:
+        raise errors.malformed_xml(exc.reason) from None
     return _Header(
         header.form_id,
         header.version,

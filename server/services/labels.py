@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from xml.etree.ElementTree import Element
 
-from server.services.instance import local_name, parse_xml
+from forms.instance import local_name, parse_xml
 
 _ITEXT = re.compile(r"""jr:itext\(\s*(?:'([^']*)'|"([^"]*)"|([^)\s]+))\s*\)""")
 _INSTANCE_REF = re.compile(r"""instance\(\s*['"]([^'"]+)['"]\s*\)""")

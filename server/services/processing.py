@@ -21,12 +21,12 @@ from sqlalchemy.exc import DBAPIError
 
 from crypto.errors import CryptoError
 from crypto.manifest import parse_manifest
+from forms.instance import XmlRefused, get_path, instance_data, parse_xml, repeat_paths_of_xform
 from server.blobs import BlobStore
 from server.services import cases as case_service
 from server.services.decrypting import decrypt_stored
 from server.services.edits import link_edit
 from server.services.ingest import MANIFEST_PART, Received, StoredSubmission
-from server.services.instance import get_path, instance_data, parse_xml, repeat_paths_of_xform
 from server.services.keyring import KeyRing
 from server.store import submissions as submission_store
 from server.store.db import Store
@@ -110,12 +110,10 @@ class Processor:
             return Outcome(submission_id, "failed", f"processing failed ({type(exc).__name__})")
         try:
             data = instance_data(parse_xml(xml), self._repeats_of(stored.form_version_id))
-        except Exception as exc:  # a Problem from parse_xml: the decrypted XML is unreadable
-            return Outcome(
-                submission_id,
-                "failed",
-                f"the decrypted XML cannot be read ({type(exc).__name__})",
-            )
+        except Exception as exc:  # XmlRefused from parse_xml: the decrypted XML is unreadable
+            # Named "Problem" as when the reader raised the 400.2 Problem (the reason stays).
+            name = "Problem" if isinstance(exc, XmlRefused) else type(exc).__name__
+            return Outcome(submission_id, "failed", f"the decrypted XML cannot be read ({name})")
         return Prepared(stored.form_id, hashlib.sha256(xml).hexdigest(), data, signature)
 
     def _write(self, connection: Connection, results: dict[int, Outcome | Prepared]) -> None:

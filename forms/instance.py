@@ -1,7 +1,8 @@
 """Reading submission XML safely: the header ingest needs, and the instance as nested data.
 
 All XML from outside goes through defusedxml with DTDs forbidden, so entity expansion and
-external references are refused before any element is built.
+external references are refused before any element is built. Refusals raise `XmlRefused`;
+the server turns it into its 400.2 Problem (server/errors.py `malformed_xml`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from server import errors
-
 MAX_XML_BYTES = 10 * 1024 * 1024
+
+
+class XmlRefused(ValueError):
+    """Submission or form XML that cannot be read or is hostile; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def local_name(tag: str) -> str:
@@ -33,18 +40,16 @@ def nfc(text: str) -> str:
 def parse_xml(data: bytes) -> Element:
     """Parse untrusted XML, refusing DTDs, entities, external references and huge documents."""
     if len(data) > MAX_XML_BYTES:
-        raise errors.malformed_xml(f"larger than {MAX_XML_BYTES // (1024 * 1024)} MB")
+        raise XmlRefused(f"larger than {MAX_XML_BYTES // (1024 * 1024)} MB")
     try:
         root: Element = SafeET.fromstring(
             data, forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
     except DefusedXmlException:
-        raise errors.malformed_xml(
-            "DTDs, entities and external references are not allowed"
-        ) from None
+        raise XmlRefused("DTDs, entities and external references are not allowed") from None
     except SafeET.ParseError as exc:
         line, column = exc.position
-        raise errors.malformed_xml(f"not well-formed XML (line {line}, column {column})") from None
+        raise XmlRefused(f"not well-formed XML (line {line}, column {column})") from None
     return root
 
 
@@ -71,10 +76,10 @@ def plain_header(root: Element) -> PlainHeader:
     """Form id, version, instanceID and deprecatedID of a plain submission."""
     form_id = root.get("id")
     if not form_id:
-        raise errors.malformed_xml("the root element has no id attribute")
+        raise XmlRefused("the root element has no id attribute")
     instance_id = _meta_value(root, "instanceID")
     if not instance_id:
-        raise errors.malformed_xml("meta/instanceID is missing")
+        raise XmlRefused("meta/instanceID is missing")
     return PlainHeader(
         form_id=nfc(form_id),
         version=root.get("version") or None,
