@@ -13,7 +13,7 @@ from functools import cached_property
 from xml.etree.ElementTree import Element
 
 from forms.instance import local_name, parse_xml, repeat_paths_of_xform
-from server.services.labels import FormLabels, labels_for
+from forms.labels import FormLabels, labels_for
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from forms.labels import FormLabels, labels_for
 from server import errors
 from server.services.auth import CurrentUser
 from server.services.identifying import (
@@ -24,7 +25,6 @@ from server.services.identifying import (
     identifying_fields,
     record_reveal,
 )
-from server.services.labels import FormLabels, labels_for
 from server.store import audit
 from server.store import cases as case_store
 from server.store import submissions as submission_store

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from forms.labels import labels_for
 from server import errors
 from server.services import media, submission_view, unit_queue
 from server.services.auth import CurrentUser
@@ -19,7 +20,6 @@ from server.services.identifying import (
     record_reveal,
 )
 from server.services.ingest import MANIFEST_PART
-from server.services.labels import labels_for
 from server.services.submission_view import Group, Leaf, RepeatTable
 from server.services.unit_queue import QueueEntry
 from server.store import audit

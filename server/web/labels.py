@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from server.services.labels import FormLabels, labels_for
+from forms.labels import FormLabels, labels_for
 from server.store import forms as form_store
 
 REVIEW_STATE_LABELS = {
