@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from forms.compiler import SOURCE_DIR
+from forms.instance import parse_date
 from forms.workbook import read_workbook
 from server.services.dashboard import age_group
 from server.services.periods import Period
@@ -263,7 +264,9 @@ def table_t5(
     for data in _form_data(store, scope, "vt04_support", period):
         who = (str(data.get("case_code", "")), str(data.get("person_index", "0")))
         for item in data.get("support_item") or []:
-            if not isinstance(item, dict) or not period.contains(_date(item.get("support_date"))):
+            if not isinstance(item, dict) or not period.contains(
+                parse_date(item.get("support_date"))
+            ):
                 continue
             kind = str(item.get("support_type", "other"))
             persons.setdefault(kind, set()).add(who)
@@ -272,12 +275,6 @@ def table_t5(
     for code, (vi, en) in labels["support"].items():
         table.rows.append((code, vi, en, [len(persons.get(code, ())), times[code], amounts[code]]))
     return table
-
-
-def _date(value: Any) -> Any:
-    from server.services.cases import parse_date
-
-    return parse_date(value)
 
 
 def _int(value: Any) -> int:
@@ -458,7 +455,7 @@ def table_t4(
         )
     quick = []
     for cid in received_ids:
-        started = _date(latest.get(cid, {}).get("verif_start_date"))
+        started = parse_date(latest.get(cid, {}).get("verif_start_date"))
         reception = cases[cid][1]
         if started and reception and (started - reception).days <= VERIFICATION_DAYS:
             quick.append(cid)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -142,3 +143,13 @@ def get_path(data: dict[str, Any], name: str) -> Any:
             if found is not None:
                 return found
     return None
+
+
+def parse_date(value: Any) -> date | None:
+    """An ODK date (YYYY-MM-DD, maybe with a time) or None."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None

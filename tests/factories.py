@@ -158,12 +158,13 @@ def store_decrypted(
     For tests of what comes after ingest (cases, exports): no XML, no blobs.
     """
     from forms.admin_units import shipped
+    from forms.case_fields import describe
     from server.services import cases as case_service
     from server.services import units
     from server.store import forms as form_store
     from server.store.models import FormVersion, Submission
 
-    described = case_service.describe(form_id, data)
+    described = describe(form_id, data)
     province, commune = units.columns_of(units.acting_unit(unit, shipped()))
     with store.session() as session:
         form = form_store.by_xml_form_id(session, form_id) or form_store.add_form(

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from forms.admin_units import AdminUnits
 from forms.admin_units import shipped as shipped_units
-from forms.instance import get_path
+from forms.case_fields import FORM_KINDS, describe
+from forms.instance import get_path, parse_date
 from server.clock import utcnow
 from server.services import units
 from server.services.textsearch import fold
@@ -28,18 +29,6 @@ from server.store import holdings as holding_store
 from server.store import submissions as submission_store
 from server.store.db import Store
 
-# Which kind of timeline entry each form makes, and the field holding its date.
-FORM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "vt01_intake": ("intake", ("reception_date",)),
-    "vt02_verification": ("verification", ("decision_date", "verif_start_date")),
-    "vt03_needs_plan": ("plan", ("assess_date",)),
-    "vt04_support": ("support", ("support_date",)),
-    "vt05_followup": ("followup", ("visit_date",)),
-    "vt06_outreach": ("outreach", ("session_date",)),
-    "vt07_screening": ("screening", ("screen_date",)),
-}
-# Forms that never belong to a case (aggregate, no personal data).
-NON_CASE_FORMS = {"vt06_outreach"}
 # Identifying text that search may match; kept only in the case row, never exported.
 SEARCHABLE = ("full_name", "other_names")
 FIRST_FOLLOWUP_AFTER = timedelta(days=30)
@@ -52,16 +41,6 @@ VERIFICATION_STATUS = {
 }
 
 
-def parse_date(value: Any) -> date | None:
-    """An ODK date (YYYY-MM-DD, maybe with a time) or None."""
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
-
-
 def _int(value: Any) -> int | None:
     try:
         return int(str(value))
@@ -71,48 +50,6 @@ def _int(value: Any) -> int | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _first_repeat_date(data: dict[str, Any], field: str) -> date | None:
-    """The earliest date of `field` inside any repeat (support items carry their own dates)."""
-    found: list[date] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == field:
-                    parsed = parse_date(value)
-                    if parsed:
-                        found.append(parsed)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(data)
-    return min(found) if found else None
-
-
-def describe(form_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Columns a submission gets from its data: case_code, units and the event date."""
-    kind, date_fields = FORM_KINDS.get(form_id, ("other", ()))
-    event_date = None
-    for field in date_fields:
-        event_date = parse_date(get_path(data, field)) or _first_repeat_date(data, field)
-        if event_date:
-            break
-    if event_date is None:
-        event_date = parse_date(get_path(data, "today"))
-    province = _text(get_path(data, "office_province")) or _text(get_path(data, "province"))
-    commune = _text(get_path(data, "office_commune")) or _text(get_path(data, "commune"))
-    return {
-        "kind": kind,
-        "case_code": None if form_id in NON_CASE_FORMS else _text(get_path(data, "case_code")),
-        "province_code": province,
-        "commune_code": commune,
-        "event_date": event_date,
-    }
 
 
 def _summary(kind: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from crypto.errors import CryptoError
 from crypto.manifest import parse_manifest
+from forms.case_fields import describe
 from forms.instance import XmlRefused, get_path, instance_data, parse_xml, repeat_paths_of_xform
 from server.blobs import BlobStore
 from server.services import cases as case_service
@@ -349,7 +350,7 @@ class Prepared:
     @cached_property
     def described(self) -> dict[str, Any]:
         """The columns the data gives (case_code, units, event date)."""
-        return case_service.describe(self.form_id, self.data)
+        return describe(self.form_id, self.data)
 
     @cached_property
     def columns(self) -> dict[str, Any]:

@@ -18,10 +18,10 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from forms import case_code as case_codes
+from forms.case_fields import describe
 from server import errors
 from server.services import units
 from server.services.auth import CurrentUser
-from server.services.cases import describe
 from server.store import holdings as holding_store
 from server.store import submissions as submission_store
 
