@@ -21,8 +21,8 @@ from exports.csvsafe import SafeCsvWriter
 from exports.entry_names import MEDIA_DIR, media_file_name, media_folder
 from exports.files import atomic_output
 from exports.layout import Column, Table, all_tables, build_layout, drop_columns
+from forms.identifying import identifying_fields
 from forms.labels import labels_for
-from server.services.identifying import identifying_fields
 from server.store import forms as form_store
 from server.store import submissions as submission_store
 from server.store.db import Store

@@ -15,14 +15,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from forms.identifying import collect_identifying, identifying_fields
 from forms.labels import FormLabels, labels_for
 from server import errors
 from server.services.auth import CurrentUser
 from server.services.identifying import (
     MASK,
     check_reason,
-    collect_identifying,
-    identifying_fields,
     record_reveal,
 )
 from server.store import audit

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from forms.identifying import collect_identifying, identifying_fields
 from forms.labels import labels_for
 from server import errors
 from server.services import media, submission_view, unit_queue
 from server.services.auth import CurrentUser
 from server.services.identifying import (
     check_reason,
-    collect_identifying,
-    identifying_fields,
     record_reveal,
 )
 from server.services.ingest import MANIFEST_PART

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from forms.identifying import P3_FIELDS
 from forms.labels import FormLabels
-from server.services.identifying import MASK, P3_FIELDS
+from server.services.identifying import MASK
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 HIDDEN_GROUPS = ("meta",)

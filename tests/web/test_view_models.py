@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from forms.identifying import collect_identifying
 from forms.labels import parse_form_labels
 from server.services import submission_view
-from server.services.identifying import MASK, collect_identifying
+from server.services.identifying import MASK
 from server.store.scope import UnitScope
 from server.web.charts import bar_chart
 from tests.web.builders import intake_xform
