@@ -18,8 +18,8 @@ from typing import Any
 
 from exports.csvsafe import csv_text
 from exports.files import atomic_output
+from exports.periods import Period
 from forms.instance import get_path
-from server.services.periods import Period
 from server.store import cases as case_store
 from server.store import submissions as submission_store
 from server.store.db import Store

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from exports.extract import write_extract
+from exports.periods import parse_period
 from exports.register import write_register
 from exports.report_files import write_report
 from exports.reports import build_tables
@@ -15,7 +16,6 @@ from exports.submissions import ExportOptions, MediaSource, export_form_to_file
 from exports.suppression import suppress
 from server.cli.common import fail, load_config, open_store
 from server.config import Config
-from server.services.periods import parse_period
 from server.store import audit
 from server.store.db import Store
 from server.store.scope import UnitScope
@@ -242,8 +242,8 @@ def export_extract(period: str, out_file: str, k: int) -> None:
 @export.command("scheduled")
 def export_scheduled() -> None:
     """Write the report tables of every finished period not written yet (for cron)."""
+    from exports.periods import completed_periods
     from server.clock import utcnow
-    from server.services.periods import completed_periods
 
     config = load_config()
     store = open_store(config)

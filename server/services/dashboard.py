@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from exports import periods
+from exports.periods import Period
 from server import errors
-from server.services import periods
-from server.services.periods import Period
 from server.store import cases as case_store
 from server.store import forms as form_store
 from server.store import submissions as submission_store

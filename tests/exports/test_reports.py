@@ -7,9 +7,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
+from exports.periods import parse_period
 from exports.reports import build_tables
 from server.cli import main
-from server.services.periods import parse_period
 from server.services.setup import initialise
 from server.store.db import Store
 from server.store.scope import UnitScope
@@ -263,7 +263,7 @@ def test_cli_writes_csv_and_one_workbook(
 def test_completed_periods() -> None:
     from datetime import date
 
-    from server.services.periods import completed_periods
+    from exports.periods import completed_periods
 
     assert [p.name for p in completed_periods(date(2026, 1, 15))] == ["2025-Q4", "2025-H2", "2025"]
     assert [p.name for p in completed_periods(date(2026, 8, 1))] == ["2026-Q2", "2026-H1", "2025"]

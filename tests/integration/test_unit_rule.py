@@ -19,13 +19,13 @@ from sqlalchemy import select, update
 
 from crypto.encrypt import encrypt_submission
 from crypto.keys import load_public_key
+from exports.periods import parse_period
 from forms import case_code
 from server.app import create_app
 from server.cli import main
 from server.config import Config
 from server.errors import Problem
 from server.services import dashboard
-from server.services.periods import parse_period
 from server.store import audit
 from server.store import cases as case_store
 from server.store.db import Store

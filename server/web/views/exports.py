@@ -15,13 +15,13 @@ from typing import IO
 from flask import Response, render_template, request
 from flask_babel import gettext as _
 
+from exports.periods import Period, current_half, parse_period
 from exports.report_files import write_report
 from exports.reports import build_tables
 from exports.submissions import export_form
 from server import errors
 from server.app_context import services
 from server.clock import utcnow
-from server.services.periods import Period, current_half, parse_period
 from server.store import audit
 from server.store import forms as form_store
 from server.store.submissions import SubmissionFilter
