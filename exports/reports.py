@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from exports.age_groups import age_group
 from exports.periods import Period
 from forms.compiler import SOURCE_DIR
 from forms.instance import parse_date
 from forms.workbook import read_workbook
-from server.services.dashboard import age_group
 from server.store import cases as case_store
 from server.store import forms as form_store
 from server.store import submissions as submission_store

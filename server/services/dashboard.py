@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from exports import periods
+from exports.age_groups import AGE_GROUPS, age_group
 from exports.periods import Period
 from server import errors
 from server.store import cases as case_store
@@ -24,7 +25,6 @@ from server.store import submissions as submission_store
 from server.store.scope import UnitScope
 
 OUTREACH_FORM = "vt06_outreach"
-AGE_GROUPS = ("u16", "16_17", "18_29", "30_44", "45_59", "60p", "unk")
 
 
 def parse_period(text: str) -> Period:
@@ -38,16 +38,6 @@ def parse_period(text: str) -> Period:
 def current_period(today: date) -> Period:
     """The half-year `today` falls in (the 6-monthly report)."""
     return periods.current_half(today)
-
-
-def age_group(age: int | None) -> str:
-    """The report's age band of an age in years."""
-    if age is None:
-        return "unk"
-    for limit, band in ((16, "u16"), (18, "16_17"), (30, "18_29"), (45, "30_44"), (60, "45_59")):
-        if age < limit:
-            return band
-    return "60p"
 
 
 @dataclass
