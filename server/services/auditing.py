@@ -3,17 +3,22 @@
 Used by `fieldcase audit verify` and the audit page. A chain whose every hash holds can still
 have lost its newest entries, or have been computed again from scratch by someone without the
 key but with the old unkeyed function; the heads written to the data directory
-(server/auditseal.py) catch both.
+(server/auditseal.py) catch both. The views and commands also record and read entries through
+the functions at the end of this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from server.auditseal import HeadsUnreadable, read_heads
-from server.store import audit
+from server.store import audit, search_hits
+from server.store.models import AuditEntry
 
 # Why the log does not hold, worst first within an entry.
 EDITED = "edited"  # an entry's hash does not hold: changed, inserted or removed before it
@@ -67,3 +72,53 @@ def check_audit(session: Session) -> AuditState:
         return AuditState(walk.entries)
     broken_at, reason, detail = min(problems)
     return AuditState(walk.entries, broken_at, reason, detail)
+
+
+# The audit log for the edges (views and commands): they record and read it only through here.
+
+
+def record(
+    session: Session,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one entry (who did what to which target) inside the caller's transaction."""
+    audit.append(session, actor, action, target, detail)
+
+
+def browse(
+    session: Session,
+    *,
+    action: str | None = None,
+    actor: str | None = None,
+    target: str | None = None,
+    found_case: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> Sequence[AuditEntry]:
+    """Entries newest first, filtered and keyset-paged (server/store/audit.py `browse`)."""
+    return audit.browse(
+        session,
+        action=action,
+        actor=actor,
+        target=target,
+        found_case=found_case,
+        since=since,
+        until=until,
+        before_id=before_id,
+        limit=limit,
+    )
+
+
+def actions(session: Session) -> list[str]:
+    """Every action name the log holds (the audit page's filter)."""
+    return audit.actions(session)
+
+
+def searches_that_found(session: Session, case_id: int) -> list[tuple[str, int]]:
+    """How many of each user's case searches returned this case."""
+    return search_hits.counts_by_actor(session, case_id)

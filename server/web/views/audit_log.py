@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from flask import render_template, request, url_for
 
 from server.app_context import services
-from server.services.auditing import check_audit
-from server.store import audit, search_hits
+from server.services import auditing
 from server.urls import parse_id, query_id
 from server.web.access import ADMIN, requires, signed_in_user
 from server.web.blueprint import bp
@@ -38,7 +37,7 @@ def audit_log() -> str:
         parse_id(target.removeprefix("case:")) if target and target.startswith("case:") else None
     )
     with services().store.session() as db:
-        entries = audit.browse(
+        entries = auditing.browse(
             db,
             action=request.args.get("action") or None,
             actor=request.args.get("actor", "").strip() or None,
@@ -49,12 +48,12 @@ def audit_log() -> str:
             before_id=before,
             limit=PAGE_SIZE + 1,
         )
-        state = check_audit(db)
-        found_by = search_hits.counts_by_actor(db, found_case) if found_case else []
-        actions = audit.actions(db)
+        state = auditing.check_audit(db)
+        found_by = auditing.searches_that_found(db, found_case) if found_case else []
+        actions = auditing.actions(db)
         # Who looked at the log, and for what, is itself in the log.
         filters = {k: v[:200] for k, v in request.args.items() if k in _FILTERS and v}
-        audit.append(db, signed_in_user().username, "audit.view", None, filters or None)
+        auditing.record(db, signed_in_user().username, "audit.view", None, filters or None)
     has_more = len(entries) > PAGE_SIZE
     entries = list(entries[:PAGE_SIZE])
     args = {k: v for k, v in request.args.items() if k != "before" and v}
