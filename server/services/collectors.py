@@ -21,6 +21,7 @@ import io
 import json
 import secrets
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ from server.store import audit
 from server.store import collectors as collector_store
 from server.store import forms as form_store
 from server.store import users as user_store
-from server.store.models import Collector
+from server.store.models import Collector, Form
 
 TOKEN_BYTES = 32
 
@@ -224,3 +225,26 @@ def qr_code(payload: str, kind: str = "svg") -> bytes:
     else:
         code.save(out, kind="svg", scale=4, border=4, xmldecl=False, svgns=True)
     return out.getvalue()
+
+
+# Reading collectors, for the admin pages and commands.
+
+
+def all_collectors(session: Session) -> Sequence[Collector]:
+    """Every collector, revoked ones included."""
+    return collector_store.all_collectors(session)
+
+
+def collector_by_id(session: Session, collector_id: int) -> Collector | None:
+    """The collector with this id, or None."""
+    return collector_store.by_id(session, collector_id)
+
+
+def collector_by_name(session: Session, name: str) -> Collector | None:
+    """The collector with this name, or None."""
+    return collector_store.by_name(session, name)
+
+
+def assigned_forms(session: Session, collector_id: int) -> Sequence[Form]:
+    """The forms a collector may list, download and submit."""
+    return form_store.assigned_forms(session, collector_id)

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import mimetypes
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from server.blobs import BlobStore
 from server.store import audit
 from server.store import forms as form_store
 from server.store import keys as key_store
-from server.store.models import FormAttachment, FormVersion
+from server.store.models import Form, FormAttachment, FormVersion
 
 
 @dataclass(frozen=True)
@@ -178,3 +179,35 @@ def publish_compiled(
     )
     result.warnings = list(compiled.warnings)
     return result
+
+
+# Reading the published forms, for the pages and commands.
+
+
+def all_forms(session: Session) -> Sequence[Form]:
+    """Every published form, in the store's order."""
+    return form_store.all_forms(session)
+
+
+def form_by_id(session: Session, xml_form_id: str) -> Form | None:
+    """The form with this form id, or None."""
+    return form_store.by_xml_form_id(session, xml_form_id)
+
+
+def current_xform(session: Session, xml_form_id: str) -> str | None:
+    """The XForm of a form's current version, or None when there is no such form."""
+    form = form_store.by_xml_form_id(session, xml_form_id)
+    version = form_store.current_version(session, form.id) if form else None
+    return version.xml if version else None
+
+
+def forms_with_versions(session: Session) -> list[tuple[Form, FormVersion | None, int]]:
+    """Each form with its current version and how many versions it has."""
+    return [
+        (
+            form,
+            form_store.current_version(session, form.id),
+            len(form_store.versions(session, form.id)),
+        )
+        for form in form_store.all_forms(session)
+    ]

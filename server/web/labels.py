@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from forms.labels import FormLabels, labels_for
-from server.store import forms as form_store
+from server.services import forms as form_service
 
 REVIEW_STATE_LABELS = {
     "received": _l("Received"),
@@ -144,9 +144,8 @@ class CategoryNamer:
 
     def _form(self, form_id: str) -> FormLabels | None:
         if form_id not in self._labels:
-            form = form_store.by_xml_form_id(self._session, form_id)
-            version = form_store.current_version(self._session, form.id) if form else None
-            self._labels[form_id] = labels_for(version.xml) if version else None
+            xform = form_service.current_xform(self._session, form_id)
+            self._labels[form_id] = labels_for(xform) if xform is not None else None
         return self._labels[form_id]
 
     def name(self, category: str, code: str) -> str:

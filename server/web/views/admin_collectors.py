@@ -12,8 +12,7 @@ from server.app_context import services
 from server.errors import Problem
 from server.services import accounts, assignments
 from server.services import collectors as collector_service
-from server.store import collectors as collector_store
-from server.store import forms as form_store
+from server.services import forms as form_service
 from server.web.access import ADMIN, requires, signed_in_user
 from server.web.blueprint import bp
 from server.web.forms import CollectorCreateForm, CollectorFormsForm, CsrfOnlyForm, choices
@@ -22,9 +21,10 @@ from server.web.i18n import problem_message
 
 def _collectors_page(form: CollectorCreateForm, error: str | None = None) -> str:
     with services().store.session() as db:
-        collectors = list(collector_store.all_collectors(db))
+        collectors = list(collector_service.all_collectors(db))
         assigned = {
-            c.id: [f.xml_form_id for f in form_store.assigned_forms(db, c.id)] for c in collectors
+            c.id: [f.xml_form_id for f in collector_service.assigned_forms(db, c.id)]
+            for c in collectors
         }
     return render_template(
         "admin/collectors.html",
@@ -90,11 +90,11 @@ def admin_collector(collector_id: int) -> Response | tuple[str, int]:
     """One collector: the forms it may list, download and submit."""
     admin = signed_in_user()
     with services().store.session() as db:
-        collector = collector_store.by_id(db, collector_id)
+        collector = collector_service.collector_by_id(db, collector_id)
         if collector is None:
             raise errors.not_found("The collector")
-        all_forms = list(form_store.all_forms(db))
-        assigned = [f.id for f in form_store.assigned_forms(db, collector.id)]
+        all_forms = list(form_service.all_forms(db))
+        assigned = [f.id for f in collector_service.assigned_forms(db, collector.id)]
     form = CollectorFormsForm(formdata=request.form if request.method == "POST" else None)
     form.forms.choices = choices([(f.id, f"{f.title} ({f.xml_form_id})") for f in all_forms])
     if request.method == "GET":
