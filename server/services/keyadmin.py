@@ -7,6 +7,7 @@ carry the new public key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,8 +20,9 @@ from server.datadir import ensure_data_dir, write_private_file
 from server.services.keyring import KeyRing
 from server.store import audit
 from server.store import keys as key_store
+from server.store import submissions as submission_store
 from server.store.db import Store
-from server.store.models import ServerKey
+from server.store.models import ServerKey, Submission
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,13 @@ def rotate(session: Session, config: Config, actor: str) -> ServerKey:
     )
     audit.append(session, actor, "key.rotate", f"key:{fingerprint[:16]}")
     return key
+
+
+def waiting_to_decrypt(session: Session) -> tuple[Sequence[Submission], int]:
+    """The submissions not decrypted yet (the first ones), and how many there are in all."""
+    return submission_store.not_decrypted(session), submission_store.count_not_decrypted(session)
+
+
+def active_key(session: Session) -> ServerKey | None:
+    """The key pair new form versions are encrypted to, or None before `fieldcase init`."""
+    return key_store.active(session)

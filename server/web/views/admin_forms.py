@@ -8,10 +8,8 @@ from werkzeug.wrappers import Response
 
 from server.app_context import services
 from server.errors import Problem
-from server.services import form_upload, keyadmin
-from server.store import audit
-from server.store import forms as form_store
-from server.store import submissions as submission_store
+from server.services import auditing, form_upload, keyadmin
+from server.services import forms as form_service
 from server.web.access import ADMIN, requires, signed_in_user
 from server.web.blueprint import bp
 from server.web.forms import CsrfOnlyForm, FormUploadForm, KeyRotateForm
@@ -24,10 +22,7 @@ def _forms_page(
     result: form_upload.UploadResult | None = None,
 ) -> str:
     with services().store.session() as db:
-        forms = [
-            (f, form_store.current_version(db, f.id), len(form_store.versions(db, f.id)))
-            for f in form_store.all_forms(db)
-        ]
+        forms = form_service.forms_with_versions(db)
     return render_template("admin/forms.html", forms=forms, form=form, error=error, result=result)
 
 
@@ -64,9 +59,9 @@ def admin_keys() -> str:
     keyring = services().keyring
     keys = keyadmin.key_states(services().store, keyring)
     with services().store.session() as db:
-        waiting = list(submission_store.not_decrypted(db))
-        waiting_total = submission_store.count_not_decrypted(db)
-        forms = {f.id: f.xml_form_id for f in form_store.all_forms(db)}
+        first_waiting, waiting_total = keyadmin.waiting_to_decrypt(db)
+        waiting = list(first_waiting)
+        forms = {f.id: f.xml_form_id for f in form_service.all_forms(db)}
     return render_template(
         "admin/keys.html",
         keys=keys,
@@ -115,7 +110,7 @@ def admin_queue_retry() -> Response:
     outcomes = services().processor.process_pending()
     done = sum(1 for o in outcomes if o.state == "decrypted")
     with services().store.session() as db:
-        audit.append(
+        auditing.record(
             db,
             admin.username,
             "decrypt.retry",
