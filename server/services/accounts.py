@@ -6,7 +6,7 @@ Every change is written to the audit log with the admin who made it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -135,3 +135,26 @@ def reset_password(
     web_session_store.end_all_for_user(session, user.id, "password reset", now)
     audit.append(session, actor, "user.password_reset", f"user:{user.id}")
     return password
+
+
+# Reading web users, for the admin pages.
+
+
+def web_users(session: Session) -> Sequence[User]:
+    """Every web user (collector accounts are not web users)."""
+    return user_store.web_users(session)
+
+
+def units_by_user(session: Session) -> dict[int, list[str]]:
+    """The unit codes assigned to each user, by user id."""
+    return user_store.units_by_user(session)
+
+
+def user_by_id(session: Session, user_id: int) -> User | None:
+    """The user with this id, or None."""
+    return user_store.by_id(session, user_id)
+
+
+def units_of(session: Session, user_id: int) -> list[str]:
+    """The unit codes assigned to one user."""
+    return user_store.units_of(session, user_id)

@@ -11,7 +11,6 @@ from server.app_context import services
 from server.clock import utcnow
 from server.errors import Problem
 from server.services import accounts
-from server.store import users as user_store
 from server.web.access import ADMIN, requires, signed_in_user
 from server.web.blueprint import bp
 from server.web.forms import CsrfOnlyForm, UserCreateForm, UserUpdateForm
@@ -23,8 +22,8 @@ def _users_page(
     form: UserCreateForm, error: str | None = None, created: tuple[str, str] | None = None
 ) -> str:
     with services().store.session() as db:
-        users = list(user_store.web_users(db))
-        units = user_store.units_by_user(db)
+        users = list(accounts.web_users(db))
+        units = accounts.units_by_user(db)
     return render_template(
         "admin/users.html",
         users=users,
@@ -67,10 +66,10 @@ def admin_user(user_id: int) -> Response | tuple[str, int]:
     """One account: role and units."""
     admin = signed_in_user()
     with services().store.session() as db:
-        user = user_store.by_id(db, user_id)
+        user = accounts.user_by_id(db, user_id)
         if user is None or user.role == "collector":
             raise errors.not_found("The user")
-        units = user_store.units_of(db, user.id)
+        units = accounts.units_of(db, user.id)
     form = UserUpdateForm(
         formdata=request.form if request.method == "POST" else None,
         role=user.role,
@@ -144,5 +143,5 @@ def admin_user_password(user_id: int) -> str:
         password = accounts.reset_password(
             db, admin.username, user_id, utcnow(), services().sign_in.guard
         )
-        user = user_store.by_id(db, user_id)
+        user = accounts.user_by_id(db, user_id)
     return render_template("admin/password_reset.html", user=user, password=password)
