@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
 
 from server.clock import utcnow
 from server.store import audit, search_hits
+from server.store import cases as case_store
+from server.store.models import Case
+from server.store.scope import UnitScope
 
 SEARCH_WINDOW = timedelta(hours=1)
+CASE_SORTS = case_store.CASE_SORTS  # the orders the case list offers
 SEARCH = "case.search"
 SEARCH_REFUSED = "case.search_refused"
 
@@ -43,3 +47,28 @@ def record(session: Session, username: str, case_ids: Sequence[int]) -> None:
         session, username, SEARCH, None, {"results": len(case_ids), "cases": list(case_ids)}
     )
     search_hits.add(session, entry.id, case_ids)
+
+
+def case_list(
+    session: Session,
+    scope: UnitScope,
+    *,
+    status: str | None = None,
+    unit: str | None = None,
+    folded_search: str | None = None,
+    sort: str = "newest",
+    after: tuple[date | None, int] | None = None,
+    limit: int = 50,
+) -> Sequence[Case]:
+    """One page of the case list in `scope`, keyset-paged (server/store/cases.py `page`);
+    `sort` is one of CASE_SORTS."""
+    return case_store.page(
+        session,
+        scope,
+        status=status,
+        unit=unit,
+        folded_search=folded_search,
+        sort=sort,
+        after=after,
+        limit=limit,
+    )

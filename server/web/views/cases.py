@@ -13,7 +13,6 @@ from server.app_context import services
 from server.errors import Problem
 from server.services import case_search, case_view
 from server.services.textsearch import fold
-from server.store import cases as case_store
 from server.urls import query_id
 from server.web.access import RECORD_ROLES, requires, signed_in_user
 from server.web.blueprint import bp
@@ -72,14 +71,14 @@ def case_list() -> tuple[str, int]:
     form = _search_form()
     if request.method == "POST" and not form.validate():
         return render_template("cases.html", form=form, cases=[], next_after=None), 400
-    sort = form.sort.data if form.sort.data in case_store.CASE_SORTS else "newest"
+    sort = form.sort.data if form.sort.data in case_search.CASE_SORTS else "newest"
     query = (form.q.data or "").strip() if request.method == "POST" else ""
     after = _after(form.after.data, sort)
     limit = services().config.searches_per_hour
     with services().store.session() as db:
         wait = case_search.retry_after(db, user.username, limit) if query else None
         rows = (
-            case_store.page(
+            case_search.case_list(
                 db,
                 user.scope,
                 status=form.status.data or None,
