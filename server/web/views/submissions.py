@@ -13,11 +13,15 @@ from werkzeug.wrappers import Response
 from server import errors
 from server.app_context import services
 from server.errors import Problem
+from server.services import collectors as collector_service
+from server.services import forms as form_service
 from server.services import media, review, submission_page, units
-from server.store import collectors as collector_store
-from server.store import forms as form_store
-from server.store import submissions as submission_store
-from server.store.submissions import SubmissionFilter
+from server.services.submission_table import (
+    SubmissionFilter,
+    forms_with_counts,
+    table_count,
+    table_page,
+)
 from server.urls import query_id
 from server.web.access import RECORD_ROLES, requires, signed_in_user
 from server.web.blueprint import bp
@@ -56,8 +60,7 @@ def form_list() -> str:
     """The published forms, with how many submissions of each the user may see."""
     user = signed_in_user()
     with services().store.session() as db:
-        counts = submission_store.counts_by_form(db, user.scope)
-        forms = [(form, counts.get(form.id, 0)) for form in form_store.all_forms(db)]
+        forms = forms_with_counts(db, user.scope)
     return render_template("forms.html", forms=forms)
 
 
@@ -79,14 +82,12 @@ def submission_table(form_id: str) -> tuple[str, int]:
         error, filters = problem_message(problem), SubmissionFilter()
     before = _int_arg("before")
     with services().store.session() as db:
-        form = form_store.by_xml_form_id(db, form_id)
+        form = form_service.form_by_id(db, form_id)
         if form is None:
             raise errors.not_found("The form")
-        rows = submission_store.table_page(
-            db, user.scope, form.id, filters, before_id=before, limit=PAGE_SIZE + 1
-        )
-        total = submission_store.table_count(db, user.scope, form.id, filters)
-        collectors = collector_store.all_collectors(db) if user.is_admin else []
+        rows = table_page(db, user.scope, form.id, filters, before_id=before, limit=PAGE_SIZE + 1)
+        total = table_count(db, user.scope, form.id, filters)
+        collectors = collector_service.all_collectors(db) if user.is_admin else []
     has_more = len(rows) > PAGE_SIZE
     rows = list(rows[:PAGE_SIZE])
     args = {k: v for k, v in request.args.items() if k != "before" and v}
