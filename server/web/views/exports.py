@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO
 
 from flask import Response, render_template, request
 from flask_babel import gettext as _
 
-from exports.periods import Period, current_half, parse_period
-from exports.report_files import write_report
-from exports.reports import build_tables
-from exports.submissions import export_form
 from server import errors
 from server.app_context import services
 from server.clock import utcnow
-from server.store import audit
-from server.store import forms as form_store
-from server.store.submissions import SubmissionFilter
+from server.services import downloads
+from server.services import forms as form_service
+from server.services.downloads import Period
 from server.web.access import ANYONE_SIGNED_IN, RECORD_ROLES, requires, signed_in_user
 from server.web.blueprint import bp
 
@@ -51,7 +46,7 @@ def _period_arg() -> Period | None:
     if not raw:
         return None
     try:
-        return parse_period(raw)
+        return downloads.period_named(raw)
     except ValueError:
         raise errors.validation_failed(_("A period is written 2025, 2025-H1 or 2025-Q3.")) from None
 
@@ -62,9 +57,9 @@ def exports_page() -> str:
     """What the user may download."""
     user = signed_in_user()
     with services().store.reader() as db:
-        forms = form_store.all_forms(db) if user.sees_records else []
+        forms = form_service.all_forms(db) if user.sees_records else []
     return render_template(
-        "exports.html", forms=forms, default_period=current_half(utcnow().date()).name
+        "exports.html", forms=forms, default_period=downloads.current_period(utcnow().date()).name
     )
 
 
@@ -74,29 +69,20 @@ def export_form_zip(form_id: str) -> Response:
     """One form's submissions in the user's units (no identifying columns)."""
     user = signed_in_user()
     period = _period_arg()
-    filters = SubmissionFilter(
-        event_from=period.start if period else None,
-        event_to=period.end if period else None,
-        review_state=request.args.get("review_state") or None,
-    )
     handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response stream
     try:
-        summary = export_form(services().store, form_id, handle, scope=user.scope, filters=filters)
+        downloads.form_zip(
+            services().store,
+            user.username,
+            user.scope,
+            form_id,
+            handle,
+            period=period,
+            review_state=request.args.get("review_state") or None,
+        )
     except LookupError:
         handle.close()
         raise errors.not_found("The form") from None
-    with services().store.session() as db:
-        audit.append(
-            db,
-            user.username,
-            "export.submissions",
-            f"form:{form_id}",
-            {
-                "submissions": summary.submissions,
-                "identifiers": False,
-                "period": period.name if period else None,
-            },
-        )
     return _download(handle, f"{form_id}.zip", "application/zip")
 
 
@@ -105,17 +91,13 @@ def export_form_zip(form_id: str) -> Response:
 def export_report_xlsx() -> Response:
     """The report tables of a period for the user's units, as one workbook."""
     user = signed_in_user()
-    period = _period_arg() or current_half(utcnow().date())
-    with tempfile.TemporaryDirectory(prefix="fieldcase-report-") as folder:
-        tables = build_tables(services().store, user.scope, period)
-        name = period.name
-        write_report(tables, Path(folder), name)
-        handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response stream
-        handle.write((Path(folder) / f"{name}-report.xlsx").read_bytes())
-    with services().store.session() as db:
-        audit.append(
-            db, user.username, "export.report", f"period:{name}", {"units": list(user.units)}
-        )
+    period = _period_arg() or downloads.current_period(utcnow().date())
+    workbook = downloads.report_workbook(
+        services().store, user.username, list(user.units), user.scope, period
+    )
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response stream
+    handle.write(workbook)
+    name = period.name
     return _download(
         handle,
         f"{name}-report.xlsx",

@@ -1,0 +1,80 @@
+"""What a web user may download: a form's submissions as a CSV zip and the report tables of a
+period as one workbook, within the user's units and written to the audit log.
+
+The exports themselves are built by exports/; this module chooses what goes in (scope,
+period, filters) and records who took it. Identifying (P3) columns are never part of a web
+download.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import IO
+
+from exports.periods import Period, current_half, parse_period
+from exports.report_files import write_report
+from exports.reports import build_tables
+from exports.submissions import export_form
+from server.store import audit
+from server.store.db import Store
+from server.store.scope import UnitScope
+from server.store.submissions import SubmissionFilter
+
+
+def period_named(text: str) -> Period:
+    """The period written `2025`, `2025-H1`, `2025-H2` or `2025-Q3`; ValueError otherwise."""
+    return parse_period(text)
+
+
+def current_period(today: date) -> Period:
+    """The half-year `today` falls in: what the download page offers first."""
+    return current_half(today)
+
+
+def form_zip(
+    store: Store,
+    actor: str,
+    scope: UnitScope,
+    form_id: str,
+    out: IO[bytes],
+    *,
+    period: Period | None = None,
+    review_state: str | None = None,
+) -> int:
+    """Write one form's submissions in `scope` (no identifying columns) as a zip to `out`,
+    then audit it; how many submissions it holds. LookupError when there is no such form."""
+    filters = SubmissionFilter(
+        event_from=period.start if period else None,
+        event_to=period.end if period else None,
+        review_state=review_state,
+    )
+    summary = export_form(store, form_id, out, scope=scope, filters=filters)
+    with store.session() as db:
+        audit.append(
+            db,
+            actor,
+            "export.submissions",
+            f"form:{form_id}",
+            {
+                "submissions": summary.submissions,
+                "identifiers": False,
+                "period": period.name if period else None,
+            },
+        )
+    return summary.submissions
+
+
+def report_workbook(
+    store: Store, actor: str, units: list[str], scope: UnitScope, period: Period
+) -> bytes:
+    """The report tables of `period` in `scope` as one XLSX workbook, audited."""
+    with tempfile.TemporaryDirectory(prefix="fieldcase-report-") as folder:
+        tables = build_tables(store, scope, period)
+        name = period.name
+        write_report(tables, Path(folder), name)
+        workbook = (Path(folder) / f"{name}-report.xlsx").read_bytes()
+    with store.session() as db:
+        audit.append(db, actor, "export.report", f"period:{name}", {"units": units})
+    return workbook
