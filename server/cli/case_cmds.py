@@ -6,8 +6,6 @@ import click
 
 from server.cli.common import load_config, open_store
 from server.services import cases as case_service
-from server.services import units
-from server.store import submissions as submission_store
 
 
 @click.group()
@@ -22,7 +20,7 @@ def cases_rebuild() -> None:
     store = open_store(config)
     codes, others = case_service.rebuild_all(store)
     with store.session() as session:
-        flagged = submission_store.count_flagged(session, units.FLAGS)
+        flagged = case_service.count_held_back(session)
     click.echo(
         f"{codes} case codes projected, {others} other submissions checked, "
         f"{flagged} submissions held back by the unit rule"

@@ -10,9 +10,9 @@ import segno
 from server import errors
 from server.cli.common import fail, load_config, open_store
 from server.i18n_text import vi_en
+from server.services import assignments
 from server.services import collectors as collector_service
-from server.store import collectors as collector_store
-from server.store import forms as form_store
+from server.services import forms as form_service
 
 
 @click.group()
@@ -48,7 +48,8 @@ def collectors_add(
                 session, config.public_url, name, unit, "cli", basic=basic
             )
             forms = [
-                f.xml_form_id for f in form_store.assigned_forms(session, created.collector.id)
+                f.xml_form_id
+                for f in collector_service.assigned_forms(session, created.collector.id)
             ]
     except errors.Problem as problem:
         fail(vi_en(problem.message))
@@ -87,7 +88,7 @@ def collectors_revoke(name: str) -> None:
     """Stop a collector at once (its server URL, or its HTTP Basic account, no longer works)."""
     config = load_config()
     with open_store(config).session() as session:
-        collector = collector_store.by_name(session, name)
+        collector = collector_service.collector_by_name(session, name)
         if collector is None:
             fail(f"no collector named {name!r}")
         collector_service.revoke(session, collector.id, "cli")
@@ -101,14 +102,14 @@ def collectors_assign(name: str, form_ids: tuple[str, ...]) -> None:
     """Let a collector list, download and submit these forms."""
     config = load_config()
     with open_store(config).session() as session:
-        collector = collector_store.by_name(session, name)
+        collector = collector_service.collector_by_name(session, name)
         if collector is None:
             fail(f"no collector named {name!r}")
         for form_id in form_ids:
-            form = form_store.by_xml_form_id(session, form_id)
+            form = form_service.form_by_id(session, form_id)
             if form is None:
                 fail(f"no form {form_id!r} is published")
-            form_store.assign(session, collector.id, form.id)
+            assignments.assign(session, collector.id, form.id)
     click.echo(f"collector {name}: assigned {', '.join(form_ids)}")
 
 

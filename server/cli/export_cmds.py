@@ -12,14 +12,13 @@ from exports.periods import parse_period
 from exports.register import write_register
 from exports.report_files import write_report
 from exports.reports import build_tables
-from exports.submissions import ExportOptions, MediaSource, export_form_to_file
+from exports.submissions import ExportOptions, MediaSource, SubmissionFilter, export_form_to_file
 from exports.suppression import suppress
 from server.cli.common import fail, load_config, open_store
 from server.config import Config
-from server.store import audit
+from server.services import auditing
 from server.store.db import Store
 from server.store.scope import UnitScope
-from server.store.submissions import SubmissionFilter
 
 
 def _require_reason(include_identifiers: bool, reason: str | None) -> None:
@@ -105,7 +104,7 @@ def export_submissions(
     if show:
         click.echo("", err=True)
     with store.session() as session:
-        audit.append(
+        auditing.record(
             session,
             "cli",
             "export.submissions",
@@ -152,7 +151,7 @@ def export_cases(
         store, Path(out_file), scope=scope, include_identifiers=include_identifiers
     )
     with store.session() as session:
-        audit.append(
+        auditing.record(
             session,
             "cli",
             "export.cases",
@@ -192,7 +191,7 @@ def export_report(period: str, out_dir: str, units: tuple[str, ...], threshold: 
         tables = [suppress(table, threshold) for table in tables]
     written = write_report(tables, Path(out_dir), span.name)
     with store.session() as session:
-        audit.append(
+        auditing.record(
             session,
             "cli",
             "export.report",
@@ -224,7 +223,7 @@ def export_extract(period: str, out_file: str, k: int) -> None:
     store = open_store(config)
     report = write_extract(store, Path(out_file), span, scope=UnitScope.all_units(), k=k)
     with store.session() as session:
-        audit.append(
+        auditing.record(
             session,
             "cli",
             "export.extract",
@@ -254,7 +253,7 @@ def export_scheduled() -> None:
             continue
         write_report(build_tables(store, UnitScope.all_units(), span), folder, span.name)
         with store.session() as session:
-            audit.append(session, "cron", "export.report", f"period:{span.name}", {})
+            auditing.record(session, "cron", "export.report", f"period:{span.name}", {})
         click.echo(f"{span.name}: written to {folder}")
         written += 1
     click.echo(f"{written} reports written")

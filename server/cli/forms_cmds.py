@@ -12,8 +12,8 @@ from forms.compiler import SOURCE_DIR, CompiledForm, compile_all
 from forms.dictionary import DICTIONARY_PATH, build_dictionary
 from forms.errors import FormError
 from server.cli.common import fail, load_config, open_store
+from server.services import keyadmin
 from server.services.forms import publish_compiled
-from server.store import keys as key_store
 
 
 def _summary(form: CompiledForm) -> str:
@@ -80,7 +80,7 @@ def _public_key(public_key_file: str | None) -> str | None:
         )
         return None
     with store.reader() as session:
-        key = key_store.active(session)
+        key = keyadmin.active_key(session)
         return key.public_key_b64 if key else None
 
 
@@ -95,7 +95,7 @@ def forms_publish(source_dir: str) -> None:
     from server.blobs import FileBlobStore
 
     with store.reader() as session:
-        key = key_store.active(session)
+        key = keyadmin.active_key(session)
         if key is None:
             fail("the server has no key pair: run `fieldcase init` first")
         public_key = key.public_key_b64

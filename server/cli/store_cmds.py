@@ -10,8 +10,7 @@ from server.datadir import is_new_data_dir, tighten_new_data_dir
 from server.errors import ConfigError
 from server.i18n_text import vi_en
 from server.security.passwords import password_problem
-from server.services import accounts
-from server.store import audit
+from server.services import accounts, auditing
 from server.store.db import Store
 
 
@@ -127,7 +126,7 @@ def backup(out_file: str) -> None:
     except BackupError as exc:
         fail(str(exc))
     with store.session() as session:
-        audit.append(session, "cli", "backup", None, {"blobs": summary.blobs})
+        auditing.record(session, "cli", "backup", None, {"blobs": summary.blobs})
     click.echo(
         f"backup written to {out_file}: {sum(summary.rows.values())} rows, "
         f"{summary.blobs} blobs (the key passphrase is not in it)"

@@ -35,3 +35,9 @@ def set_assigned_forms(
                 "removed": sorted(known[i] for i in current - wanted),
             },
         )
+
+
+def assign(session: Session, collector_id: int, form_id: int) -> None:
+    """Add one form to the collector's forms (`fieldcase collectors assign`; not audited,
+    as before)."""
+    form_store.assign(session, collector_id, form_id)

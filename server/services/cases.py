@@ -414,3 +414,8 @@ def _persons(case_id: int, data: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return persons
+
+
+def count_held_back(session: Session) -> int:
+    """How many submissions the unit rule holds back (any of its flags)."""
+    return submission_store.count_flagged(session, units.FLAGS)
