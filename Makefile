@@ -20,18 +20,21 @@ install: $(STAMP)
 run: $(STAMP)
 	@bash scripts/run-demo.sh
 
-# The whole suite: lint, types on the pure packages, then tests on SQLite and PostgreSQL.
+# The whole suite: lint, types on the pure packages, the import contracts (pyproject.toml,
+# docs/architecture.md), then tests on SQLite and PostgreSQL.
 test: $(STAMP)
 	@bash scripts/browser-deps.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy crypto forms
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy crypto forms
+	$(BIN)/lint-imports
 
 clean-venv:
 	rm -rf $(VENV)
