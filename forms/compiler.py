@@ -38,6 +38,8 @@ OWN_SURVEY_COLUMNS = ("sensitivity",)
 OWN_SETTINGS_COLUMNS = ("encrypted",)
 _FILE_TYPE = re.compile(r"^select_(?:one|multiple)_from_file\s+(\S+)$")
 _SELECT = re.compile(r"^select_(?:one|multiple)\s+(\S+)$")
+# `csv-external NAME` / `xml-external NAME`: a dataset the form reads (instance('NAME')).
+_EXTERNAL = re.compile(r"^(csv|xml)-external$")
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$")
 _FORM_ID = re.compile(r"^[^\W\d][\w.-]{0,99}$")
 RETIRED_COLUMN = "retired"
@@ -78,12 +80,23 @@ class CompiledForm:
     choices: dict[str, list[Row]] = field(default_factory=dict)
 
 
+def _attachment_name(row: Row) -> str | None:
+    """The media file a survey row needs: a select's list file, or an external dataset's."""
+    kind = str(row.get("type", "")).strip()
+    match = _FILE_TYPE.match(kind)
+    if match:
+        return match.group(1)
+    external = _EXTERNAL.match(kind)
+    if external:
+        return f"{row.get('name', '')}.{external.group(1)}"
+    return None
+
+
 def _attachments(workbook: Workbook, media_dir: Path) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for row in workbook.sheets["survey"]:
-        match = _FILE_TYPE.match(str(row.get("type", "")))
-        if match:
-            name = match.group(1)
+        name = _attachment_name(row)
+        if name is not None:
             if not _PLAIN_NAME.match(name):
                 raise FormError(
                     workbook.name, f"attachment name {name!r} must be a plain file name"
@@ -110,8 +123,8 @@ def _fields(workbook: Workbook) -> list[Field]:
             if stack:
                 stack.pop()
             continue
-        if not name or kind in ("note",):
-            continue
+        if not name or kind in ("note",) or _EXTERNAL.match(kind):
+            continue  # not an answer: a note, or a dataset the form reads
         choice = _SELECT.match(kind) or _FILE_TYPE.match(kind)
         repeats = [n for n, is_repeat in stack if is_repeat]
         found.append(
