@@ -185,12 +185,14 @@ def _pyxform_input(workbook: Workbook, settings: Row, form_id: str) -> dict[str,
     for name in ("choices", "external_choices", "entities"):
         if workbook.sheets.get(name):
             sheets[name] = workbook.sheets[name]
-    if sheets.get("choices"):
-        # The phone filters on `retired` = 'yes' exactly, whatever the sheet wrote.
+    if retired_lists:
+        # The phone filters on `retired` = 'yes' exactly, whatever the sheet wrote. The first
+        # row names the column too: pyxform takes a sheet's headers from its first rows.
         sheets["choices"] = [
             {k: v for k, v in row.items() if k != RETIRED_COLUMN}
             | ({RETIRED_COLUMN: "yes"} if _is_retired(form_id, row) else {})
-            for row in sheets["choices"]
+            | ({RETIRED_COLUMN: ""} if position == 0 and not _is_retired(form_id, row) else {})
+            for position, row in enumerate(sheets["choices"])
         ]
     return sheets
 
