@@ -37,9 +37,10 @@ FORM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "vt05_followup": ("followup", ("visit_date",)),
     "vt06_outreach": ("outreach", ("session_date",)),
     "vt07_screening": ("screening", ("screen_date",)),
+    "vt08_contact": ("contact", ("contact_date",)),
 }
-# Forms that never belong to a case (aggregate, no personal data).
-NON_CASE_FORMS = {"vt06_outreach"}
+# Forms that never belong to a case (aggregate counts, anonymous contacts: no identity).
+NON_CASE_FORMS = {"vt06_outreach", "vt08_contact"}
 # Identifying text that search may match; kept only in the case row, never exported.
 SEARCHABLE = ("full_name", "other_names")
 FIRST_FOLLOWUP_AFTER = timedelta(days=30)
@@ -124,6 +125,7 @@ def _summary(kind: str, data: dict[str, Any]) -> dict[str, Any]:
             "sex",
             "age_years",
             "purpose",
+            "purpose_detail",
             "destination_country",
             "placement",
             "safety_risk",
@@ -134,6 +136,7 @@ def _summary(kind: str, data: dict[str, Any]) -> dict[str, Any]:
             "decision_date",
             "victim_doc_type",
             "purpose_confirmed",
+            "purpose_detail_confirmed",
             "destination_confirmed",
             "criminal_case_opened",
         ),
@@ -455,9 +458,16 @@ def _persons(case_id: int, data: dict[str, Any]) -> list[dict[str, Any]]:
                 for key in (
                     "age_band_vn",
                     "nationality",
+                    "stateless_resident",
                     "purpose",
+                    "purpose_detail",
                     "destination_country",
                     "reception_channel",
+                    # The anonymous core (asked with or without consent); res_province moved
+                    # there from the identity group in 2026, same name, so both are read.
+                    "res_province",
+                    "ethnic_minority",
+                    "disability",
                     "ethnicity",
                 )
                 if get_path(data, key) not in (None, "")
