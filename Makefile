@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export FIELDCASE_DATA_DIR ?= var
 
-.PHONY: run test lint install clean-venv
+.PHONY: run test lint install clean-venv units
 
 # Re-install when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -35,6 +35,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy crypto forms
 	$(BIN)/lint-imports
+
+# Rebuild the forms' admin units attachment from the official list (then commit it and publish).
+UNITS_SOURCE ?= ../shared/domain/admin_units_2025.csv
+units: $(STAMP)
+	$(BIN)/fieldcase forms units --from $(UNITS_SOURCE)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -78,7 +78,10 @@ RELATIONS = {
         "stranger",
     ),
 }
+# forced_labour is the law's purpose; the other two are codes retired in 2026 (old intakes).
 LABOUR = ("forced_labour", "labour_dispatch_abroad", "forced_criminality")
+# Sub-types (purpose_detail, since 2026) that CTDC counts as forced labour.
+LABOUR_DETAIL = ("forced_criminality",)
 COLUMNS = (*QUASI, "isForcedLabour", "isSexualExploit", "isOtherExploit", *MEANS, *RELATIONS)
 
 
@@ -125,6 +128,7 @@ def person_rows(store: Store, scope: UnitScope, period: Period) -> list[dict[str
             data = data or {}
             facts = facts or {}
             purposes = set(str(facts.get("purpose") or "").split())
+            details = set(str(facts.get("purpose_detail") or "").split())
             means = set(str(get_path(data, "means_control") or "").split())
             relations = set(str(get_path(data, "recruiter_relation") or "").split())
             row: dict[str, Any] = {
@@ -135,7 +139,7 @@ def person_rows(store: Store, scope: UnitScope, period: Period) -> list[dict[str
                 "ageBroad": age_broad(age),
                 "citizenship": ALPHA3.get(str(facts.get("nationality")), ""),
                 "CountryOfExploitation": ALPHA3.get(str(facts.get("destination_country")), ""),
-                "isForcedLabour": _flag(purposes, LABOUR),
+                "isForcedLabour": _flag(purposes, LABOUR) or _flag(details, LABOUR_DETAIL),
                 "isSexualExploit": _flag(purposes, ("sexual_exploitation",)),
                 "isOtherExploit": int(
                     bool(purposes - set(LABOUR) - {"sexual_exploitation", "unknown"})

@@ -44,10 +44,13 @@ CHANNELS = (
     "self_return",
     "rescued",
     "self_reported_domestic",
+    "transfer_other_province",
     "foreign_victim_in_vn",
     "via_vn_mission",
     "other",
 )
+# Ethnicity codes that are not an ethnic minority (intakes before 2026 asked only ethnicity).
+NOT_MINORITY = ("kinh", "unknown")
 T3_COUNTRIES = ("vn", "cn", "kh", "la", "mm", "th")
 
 
@@ -95,6 +98,7 @@ class Person:
     sex: str | None
     age: int | None
     ethnicity: str | None
+    ethnic_minority: str | None  # the anonymous core's yes / no / unknown (2026 intakes on)
     nationality: str | None
     channel: str | None
     purposes: tuple[str, ...]
@@ -107,11 +111,19 @@ def _columns_of(person: Person) -> list[str]:
         hits.append(person.sex)
     band = age_group(person.age)
     hits.append({"u16": "u16", "16_17": "16_17", "unk": ""}.get(band, "adult"))
-    if person.ethnicity and person.ethnicity not in ("kinh", "unknown"):
+    if is_ethnic_minority(person):
         hits.append("ethnic_minority")
     if person.nationality and person.nationality not in ("vn", "unknown"):
         hits.append("foreign")
     return [h for h in hits if h]
+
+
+def is_ethnic_minority(person: Person) -> bool:
+    """The anonymous core's answer when there is one (asked even without consent), else the
+    ethnicity an older intake recorded with consent."""
+    if person.ethnic_minority is not None:
+        return person.ethnic_minority == "yes"
+    return bool(person.ethnicity) and person.ethnicity not in NOT_MINORITY
 
 
 def _count(persons: Iterable[Person], columns: Sequence[tuple[str, str, str]]) -> list[int]:
@@ -142,6 +154,7 @@ def received(store: Store, scope: UnitScope, period: Period) -> list[Person]:
                 sex=sex,
                 age=age,
                 ethnicity=own.get("ethnicity") if index == 0 else None,
+                ethnic_minority=own.get("ethnic_minority") if index == 0 else None,
                 nationality=own.get("nationality") if index == 0 else None,
                 channel=case_facts.get("reception_channel"),
                 purposes=tuple(str(purposes).split()),
@@ -207,8 +220,8 @@ def table_t3(persons: list[Person], labels: dict[str, dict[str, tuple[str, str]]
     main = [p for p in persons if not p.is_minor_companion]
     table = ReportTable(
         "T3",
-        "Số người được tiếp nhận theo nước bị bóc lột",
-        "Persons received, by country of exploitation",
+        "Số người được tiếp nhận theo nước bị mua bán sang",
+        "Persons received, by country trafficked to",
         list(TEMPLATE),
     )
     for code in T3_COUNTRIES:
@@ -346,7 +359,7 @@ def table_t8(store: Store, scope: UnitScope, period: Period) -> ReportTable:
         "medium": ("Nguy cơ trung bình", "Medium risk"),
         "high": ("Nguy cơ cao", "High risk"),
         "suspected": ("Nghi ngờ đang bị mua bán", "Suspected current trafficking"),
-        "referred": ("Đã chuyển gửi", "Referred"),
+        "referred": ("Đã chuyển tuyến", "Referred"),
         "informed": ("Đã cung cấp thông tin, đường dây nóng", "Information / hotline given"),
     }
     counts = {code: [0, 0, 0, 0] for code in rows}
@@ -541,7 +554,8 @@ def table_t6(store: Store, scope: UnitScope, period: Period) -> ReportTable:
         ("declined", "từ chối hỗ trợ", "declined"),
         ("deceased", "đã mất", "deceased"),
         ("lost_contact", "mất liên lạc", "lost contact"),
-        ("referred", "đã chuyển gửi", "referred"),
+        ("referred", "đã chuyển tuyến", "referred"),
+        ("repatriated", "đã trao trả về nước", "repatriated"),
     ):
         table.rows.append(
             (

@@ -2,9 +2,10 @@
 
 The server needs one fact from it: which province a commune belongs to (a commune-level
 collector acts in its commune *and* that commune's province; a province-level collector may
-name only communes of its own province). Everything about the file's layout is in the three
-names below, so a new list with other columns is one edit here. Only those columns are read;
-any others are ignored.
+name only communes of its own province). The file is built from the official list by
+`forms/admin_units_source.py` (`fieldcase forms units --from FILE`); everything about its layout
+that this module needs is in the names below, so a list with other columns is one edit here.
+Only those two columns are read; the others (`label`, `level`, `unit_type`) are the forms'.
 
 A commune the list does not hold has no known province: callers treat that as "unknown" and
 never guess (`province_of` returns None).
@@ -22,7 +23,7 @@ DEFAULT_PATH = Path(__file__).resolve().parent / "media" / "admin_units.csv"
 
 # The columns read, as ODK's select_one_from_file names them in the forms' attachment.
 CODE_COLUMN = "name"  # the official code: 2 digits for a province, 5 for a commune
-PARENT_COLUMN = "parent"  # a commune's province code; empty for a province
+PARENT_COLUMN = "province_code"  # a commune's province code; empty for a province
 
 PROVINCE_CODE_LENGTH = 2
 COMMUNE_CODE_LENGTH = 5

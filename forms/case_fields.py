@@ -21,9 +21,10 @@ FORM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "vt05_followup": ("followup", ("visit_date",)),
     "vt06_outreach": ("outreach", ("session_date",)),
     "vt07_screening": ("screening", ("screen_date",)),
+    "vt08_contact": ("contact", ("contact_date",)),
 }
-# Forms that never belong to a case (aggregate, no personal data).
-NON_CASE_FORMS = {"vt06_outreach"}
+# Forms that never belong to a case (aggregate counts, anonymous contacts: no identity).
+NON_CASE_FORMS = {"vt06_outreach", "vt08_contact"}
 
 
 def _text(value: Any) -> str | None:

@@ -4,6 +4,11 @@ The compiler adds what the spreadsheets must not carry themselves: the server's 
 (for forms whose settings say `encrypted` = yes, the default), the submission URL when one is
 configured, and a version derived from the content, so an edited spreadsheet always gets a new
 version and an unchanged one never does. pyxform's warnings are kept on the result.
+
+Retired choices: a code is never deleted or reused, so old submissions keep their labels. A
+choice row with `retired` = yes stays in the form (the phone, the exports and the web view still
+label it) but every question of its list gets a `choice_filter` that hides it from new answers,
+joined with `and` to the question's own filter.
 """
 
 from __future__ import annotations
@@ -33,8 +38,13 @@ OWN_SURVEY_COLUMNS = ("sensitivity",)
 OWN_SETTINGS_COLUMNS = ("encrypted",)
 _FILE_TYPE = re.compile(r"^select_(?:one|multiple)_from_file\s+(\S+)$")
 _SELECT = re.compile(r"^select_(?:one|multiple)\s+(\S+)$")
+# `csv-external NAME` / `xml-external NAME`: a dataset the form reads (instance('NAME')).
+_EXTERNAL = re.compile(r"^(csv|xml)-external$")
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$")
 _FORM_ID = re.compile(r"^[^\W\d][\w.-]{0,99}$")
+RETIRED_COLUMN = "retired"
+RETIRED_FILTER = "not(retired = 'yes')"
+RETIRED_VALUES = ("yes", "true", "1", "x")
 
 
 @dataclass(frozen=True)
@@ -70,12 +80,23 @@ class CompiledForm:
     choices: dict[str, list[Row]] = field(default_factory=dict)
 
 
+def _attachment_name(row: Row) -> str | None:
+    """The media file a survey row needs: a select's list file, or an external dataset's."""
+    kind = str(row.get("type", "")).strip()
+    match = _FILE_TYPE.match(kind)
+    if match:
+        return match.group(1)
+    external = _EXTERNAL.match(kind)
+    if external:
+        return f"{row.get('name', '')}.{external.group(1)}"
+    return None
+
+
 def _attachments(workbook: Workbook, media_dir: Path) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for row in workbook.sheets["survey"]:
-        match = _FILE_TYPE.match(str(row.get("type", "")))
-        if match:
-            name = match.group(1)
+        name = _attachment_name(row)
+        if name is not None:
             if not _PLAIN_NAME.match(name):
                 raise FormError(
                     workbook.name, f"attachment name {name!r} must be a plain file name"
@@ -102,8 +123,8 @@ def _fields(workbook: Workbook) -> list[Field]:
             if stack:
                 stack.pop()
             continue
-        if not name or kind in ("note",):
-            continue
+        if not name or kind in ("note",) or _EXTERNAL.match(kind):
+            continue  # not an answer: a note, or a dataset the form reads
         choice = _SELECT.match(kind) or _FILE_TYPE.match(kind)
         repeats = [n for n, is_repeat in stack if is_repeat]
         found.append(
@@ -121,15 +142,58 @@ def _fields(workbook: Workbook) -> list[Field]:
     return found
 
 
-def _pyxform_input(workbook: Workbook, settings: Row) -> dict[str, Any]:
+def _is_retired(form_id: str, row: Row) -> bool:
+    value = str(row.get(RETIRED_COLUMN, "")).strip().lower()
+    if value in ("", "no", "false", "0"):
+        return False
+    if value in RETIRED_VALUES:
+        return True
+    raise FormError(
+        form_id,
+        f"choice {row.get('list_name')}/{row.get('name')}: column retired must be yes or "
+        f"empty, not {value!r}",
+    )
+
+
+def retired_codes(form_id: str, workbook: Workbook) -> dict[str, set[str]]:
+    """list name -> the codes marked retired in the choices sheet."""
+    found: dict[str, set[str]] = {}
+    for row in workbook.sheets.get("choices", []):
+        if _is_retired(form_id, row):
+            found.setdefault(str(row.get("list_name")), set()).add(str(row.get("name")))
+    return found
+
+
+def _with_retired_filter(row: Row, retired_lists: set[str]) -> Row:
+    """The survey row with its list's retired codes filtered out of new answers."""
+    match = _SELECT.match(str(row.get("type", "")).strip())
+    if not match or match.group(1) not in retired_lists:
+        return row
+    own = str(row.get("choice_filter", "")).strip()
+    return {**row, "choice_filter": f"({own}) and {RETIRED_FILTER}" if own else RETIRED_FILTER}
+
+
+def _pyxform_input(workbook: Workbook, settings: Row, form_id: str) -> dict[str, Any]:
+    retired_lists = set(retired_codes(form_id, workbook))
     survey = [
-        {k: v for k, v in row.items() if k not in OWN_SURVEY_COLUMNS}
+        _with_retired_filter(
+            {k: v for k, v in row.items() if k not in OWN_SURVEY_COLUMNS}, retired_lists
+        )
         for row in workbook.sheets["survey"]
     ]
     sheets: dict[str, Any] = {"survey": survey, "settings": [settings]}
     for name in ("choices", "external_choices", "entities"):
         if workbook.sheets.get(name):
             sheets[name] = workbook.sheets[name]
+    if retired_lists:
+        # The phone filters on `retired` = 'yes' exactly, whatever the sheet wrote. The first
+        # row names the column too: pyxform takes a sheet's headers from its first rows.
+        sheets["choices"] = [
+            {k: v for k, v in row.items() if k != RETIRED_COLUMN}
+            | ({RETIRED_COLUMN: "yes"} if _is_retired(form_id, row) else {})
+            | ({RETIRED_COLUMN: ""} if position == 0 and not _is_retired(form_id, row) else {})
+            for position, row in enumerate(sheets["choices"])
+        ]
     return sheets
 
 
@@ -178,7 +242,10 @@ def compile_form(
         warnings.append(f"{form_id}: built WITHOUT encryption (no public key given)")
     try:
         result = convert(
-            _pyxform_input(workbook, settings), warnings=warnings, validate=False, form_name="data"
+            _pyxform_input(workbook, settings, form_id),
+            warnings=warnings,
+            validate=False,
+            form_name="data",
         )
     except PyXFormError as exc:
         raise FormError(form_id, str(exc)) from None

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from forms.compiler import CompiledForm, compile_all
+from forms.compiler import RETIRED_COLUMN, RETIRED_VALUES, CompiledForm, compile_all
+from forms.workbook import Row
 
 DICTIONARY_PATH = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.md"
 CLASSES = {
@@ -24,12 +25,22 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _code(row: Row) -> str:
+    """A choice as the dictionary lists it; a retired code says so (it only labels old data)."""
+    retired = str(row.get(RETIRED_COLUMN, "")).strip().lower() in RETIRED_VALUES
+    english = _cell(str(row.get("label::English (en)", "")))
+    return f"`{row['name']}` ({english}){' — retired' if retired else ''}"
+
+
 def render(forms: Sequence[CompiledForm]) -> str:
     """The dictionary as Markdown."""
     lines = [
         "# Data dictionary",
         "",
         "Generated from `forms/xlsforms/*.xlsx` by `fieldcase forms dictionary`; do not edit.",
+        "",
+        "A code marked *retired* is never offered for new answers; it stays so that older "
+        "submissions keep their labels (docs/forms.md, change log).",
         "",
         "Sensitivity classes:",
         "",
@@ -55,10 +66,7 @@ def render(forms: Sequence[CompiledForm]) -> str:
         if used:
             lines += ["Choice lists:", ""]
             for list_name in used:
-                codes = ", ".join(
-                    f"`{row['name']}` ({_cell(str(row.get('label::English (en)', '')))})"
-                    for row in form.choices[list_name]
-                )
+                codes = ", ".join(_code(row) for row in form.choices[list_name])
                 lines.append(f"- **{list_name}**: {codes}")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -26,7 +26,7 @@ from server.services.processing import Job, Processor
 from server.services.sign_in import CHANNEL_OPENROSA, PasswordSignIn, SignInAttempt, SignInGuard
 from server.store import forms as form_store
 from server.store.db import Store
-from server.store.models import FormAttachment, FormVersion
+from server.store.models import FormVersion
 
 SERVICES_KEY = "fieldcase.services"
 log = logging.getLogger("server.services")
@@ -134,19 +134,6 @@ class Services:
             if version is None:
                 raise errors.form_not_found(form_id)
             return version
-
-    def form_attachments(self, form_version_id: int) -> Sequence[FormAttachment]:
-        """The media of a form version."""
-        with self.store.reader() as session:
-            return form_store.attachments(session, form_version_id)
-
-    def form_attachment(self, form_version_id: int, name: str) -> FormAttachment:
-        """One media file of a form version."""
-        with self.store.reader() as session:
-            attachment = form_store.attachment(session, form_version_id, name)
-        if attachment is None:
-            raise errors.not_found("The form attachment")
-        return attachment
 
     # Submissions --------------------------------------------------------------------------
 

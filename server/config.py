@@ -114,6 +114,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Reverse proxies whose X-Forwarded-For is believed: a number of proxy hops, or a list "
         "of proxy addresses or networks. Empty: the client address is the connection's.",
     ),
+    Setting(
+        "FIELDCASE_PROVINCE_HOTLINES",
+        None,
+        "Each province's own hotline shown on the phones of that province, beside the national "
+        "111: `22=0203 3xxx xxx; 01=...` (province code = number). Empty: 111 only.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -155,6 +161,30 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_HOTLINE_NUMBER = re.compile(r"^\+?[0-9][0-9 .-]{1,30}[0-9]$")
+
+
+def parse_province_hotlines(raw: str | None) -> dict[str, str]:
+    """`"22=1800 1234; 01=024 1234 5678"` as {province code: number}; ConfigError when wrong."""
+    hotlines: dict[str, str] = {}
+    for item in (raw or "").split(";"):
+        if not item.strip():
+            continue
+        province, _, number = (part.strip() for part in item.partition("="))
+        if not re.fullmatch(r"[0-9]{2}", province):
+            raise ConfigError(
+                f"FIELDCASE_PROVINCE_HOTLINES: {province!r} is not a 2-digit province code "
+                "(write `22=1800 1234; 01=...`)"
+            )
+        if not _HOTLINE_NUMBER.match(number):
+            raise ConfigError(
+                f"FIELDCASE_PROVINCE_HOTLINES: {number!r} (province {province}) is not a phone "
+                "number: digits, spaces, dots or dashes, maybe a leading +"
+            )
+        if province in hotlines:
+            raise ConfigError(f"FIELDCASE_PROVINCE_HOTLINES: province {province} is given twice")
+        hotlines[province] = " ".join(number.split())
+    return hotlines
 
 
 @dataclass(frozen=True)
@@ -227,6 +257,7 @@ class Config:
     form_max_rows: int = 20_000
     form_max_unpacked_bytes: int = 32 * 1024 * 1024
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    province_hotlines: dict[str, str] = field(default_factory=dict)
     testing: bool = False
     # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
     background_processing: bool = False
@@ -272,6 +303,7 @@ class Config:
             form_max_rows=_int(env, "FIELDCASE_FORM_MAX_ROWS"),
             form_max_unpacked_bytes=_int(env, "FIELDCASE_FORM_MAX_UNPACKED_BYTES"),
             trusted_proxies=TrustedProxies.parse(_read(env, "FIELDCASE_TRUSTED_PROXIES")),
+            province_hotlines=parse_province_hotlines(_read(env, "FIELDCASE_PROVINCE_HOTLINES")),
         )
 
     def with_changes(self, **changes: object) -> Config:

@@ -1,14 +1,20 @@
-"""An HTTP client that behaves like ODK Collect when it sends a submission.
+"""An HTTP client that behaves like ODK Collect when it gets forms and sends a submission.
 
-Collect first sends HEAD to /submission (to be challenged for credentials and to learn the
-accepted size), then POSTs multipart/form-data with `xml_submission_file` and the files. When
-the files exceed the accepted size it splits them over several POSTs, each repeating the same
-XML. A lost response is retried: the server must answer a repeat with 202.
+Getting forms: GET formList, then each form's downloadUrl and, when listed, its manifestUrl and
+every media file of the manifest, whose MD5 must match the manifest's (Collect keeps that hash
+to decide later whether a file changed).
+
+Sending: Collect first sends HEAD to /submission (to be challenged for credentials and to learn
+the accepted size), then POSTs multipart/form-data with `xml_submission_file` and the files.
+When the files exceed the accepted size it splits them over several POSTs, each repeating the
+same XML. A lost response is retried: the server must answer a repeat with 202.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import requests
@@ -28,8 +34,23 @@ class SendReport:
         return bool(self.statuses) and self.statuses[-1] in (201, 202)
 
 
+@dataclass
+class DownloadedForm:
+    """A form as the phone keeps it: its XForm and its media files by name, with their hashes."""
+
+    form_id: str
+    version: str
+    xml: bytes
+    media: dict[str, bytes] = field(default_factory=dict)
+    media_md5: dict[str, str] = field(default_factory=dict)
+
+
+def _children(element: ET.Element) -> dict[str, str]:
+    return {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in element}
+
+
 class CollectClient:
-    """Sends submissions to one server URL, as a phone would."""
+    """Gets forms from and sends submissions to one server URL, as a phone would."""
 
     def __init__(
         self, server_url: str, auth: tuple[str, str] | None = None, timeout: float = 30.0
@@ -39,6 +60,40 @@ class CollectClient:
         self.auth = auth
         self.timeout = timeout
         self.accepted_bytes: int | None = None
+
+    def get(self, url: str) -> requests.Response:
+        """GET with the OpenRosa header; answers a 401 challenge with the credentials."""
+        response = self.session.get(url, headers=OPENROSA, timeout=self.timeout)
+        if response.status_code == 401 and self.auth:
+            response = self.session.get(url, headers=OPENROSA, auth=self.auth, timeout=self.timeout)
+        return response
+
+    def form_list(self) -> list[dict[str, str]]:
+        """The forms the server lists for this phone (formID, version, hash, URLs)."""
+        response = self.get(f"{self.server_url}/formList")
+        response.raise_for_status()
+        return [_children(xform) for xform in ET.fromstring(response.content)]
+
+    def download_form(self, form_id: str) -> DownloadedForm:
+        """A listed form with every file of its manifest; each file's MD5 is checked."""
+        entry = next(f for f in self.form_list() if f["formID"] == form_id)
+        form = self.get(entry["downloadUrl"])
+        form.raise_for_status()
+        found = DownloadedForm(form_id, entry["version"], form.content)
+        if not entry.get("manifestUrl"):
+            return found
+        manifest = self.get(entry["manifestUrl"])
+        manifest.raise_for_status()
+        for media_file in ET.fromstring(manifest.content):
+            item = _children(media_file)
+            content = self.get(item["downloadUrl"])
+            content.raise_for_status()
+            md5 = hashlib.md5(content.content).hexdigest()
+            if item["hash"] != f"md5:{md5}":
+                raise AssertionError(f"{item['filename']}: manifest says {item['hash']}, got {md5}")
+            found.media[item["filename"]] = content.content
+            found.media_md5[item["filename"]] = md5
+        return found
 
     def head(self) -> requests.Response:
         """HEAD /submission; answers a 401 challenge with the credentials, as Collect does."""

@@ -8,6 +8,9 @@ from pathlib import Path
 import click
 
 from crypto.keys import load_public_key, public_key_base64
+from forms.admin_units import DEFAULT_PATH as ADMIN_UNITS_PATH
+from forms.admin_units import AdminUnitsError
+from forms.admin_units_source import build as build_admin_units
 from forms.compiler import SOURCE_DIR, CompiledForm, compile_all
 from forms.dictionary import DICTIONARY_PATH, build_dictionary
 from forms.errors import FormError
@@ -118,6 +121,35 @@ def forms_publish(source_dir: str) -> None:
 def forms_dictionary(out_file: str) -> None:
     """Regenerate the data dictionary (docs/data-dictionary.md) from the forms."""
     click.echo(f"written {build_dictionary(Path(out_file))}")
+
+
+@forms.command("units")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The official list: CSV with level, code, type, name, province_code.",
+)
+@click.option("--out", "out_file", default=str(ADMIN_UNITS_PATH), type=click.Path(dir_okay=False))
+def forms_units(source: str, out_file: str) -> None:
+    """Build the forms' admin units attachment (forms/media/admin_units.csv) from the
+    official list of provinces and communes."""
+    try:
+        summary = build_admin_units(Path(source), Path(out_file))
+    except AdminUnitsError as exc:
+        fail(f"Danh sách đơn vị hành chính không hợp lệ / the list is not valid: {exc}")
+    types = summary.commune_types
+    click.echo(
+        f"{summary.provinces} tỉnh, thành phố; {summary.communes} xã, phường, đặc khu "
+        f"({types.get('Xã', 0)} xã, {types.get('Phường', 0)} phường, "
+        f"{types.get('Đặc khu', 0)} đặc khu) / {summary.provinces} provinces, "
+        f"{summary.communes} communes: written {summary.path}"
+    )
+    click.echo(
+        "Phát hành lại biểu mẫu để điện thoại nhận danh sách mới / publish the forms again "
+        "(fieldcase forms publish) for phones to get the new list."
+    )
 
 
 COMMANDS = [forms]

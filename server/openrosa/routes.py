@@ -12,6 +12,7 @@ from server import errors
 from server.app_context import services
 from server.edge import openrosa_response
 from server.openrosa.upload import read_upload
+from server.services import collector_attachments
 
 log = logging.getLogger("server.openrosa")
 
@@ -92,7 +93,7 @@ def form_xml(form_id: str) -> Response:
 
 @bp.get("/forms/<form_id>/manifest")
 def form_manifest(form_id: str) -> Response:
-    """The media files of the current version, with their MD5 hashes."""
+    """The media files of the current version as this collector gets them, with MD5 hashes."""
     version = services().form_for_collector(g.collector, nfc(form_id))
     base = f"{_base_url()}/forms/{escape(nfc(form_id))}/attachments"
     files = "".join(
@@ -101,7 +102,9 @@ def form_manifest(form_id: str) -> Response:
         f"<hash>md5:{att.md5}</hash>"
         f"<downloadUrl>{base}/{escape(att.name)}</downloadUrl>"
         "</mediaFile>"
-        for att in services().form_attachments(version.id)
+        for att in collector_attachments.manifest(
+            services().store, services().config, g.collector.id, version.id
+        )
     )
     return _xml(
         f'<?xml version="1.0" encoding="UTF-8"?><manifest xmlns="{MANIFEST_NS}">{files}</manifest>'
@@ -110,16 +113,20 @@ def form_manifest(form_id: str) -> Response:
 
 @bp.get("/forms/<form_id>/attachments/<name>")
 def form_attachment(form_id: str, name: str) -> Response:
-    """One media file of the current version."""
+    """One media file of the current version (a per-collector file made for this collector)."""
     version = services().form_for_collector(g.collector, nfc(form_id))
-    attachment = services().form_attachment(version.id, name)
-    return send_file(
-        services().blobs.open(attachment.blob_sha256),
+    attachment = collector_attachments.attachment(
+        services().store, services().config, g.collector.id, version.id, name
+    )
+    response = send_file(
+        attachment.open(services().blobs),
         mimetype=attachment.content_type,
         download_name=attachment.name,
         etag=f"md5:{attachment.md5}",
         max_age=0,
     )
+    response.cache_control.private = True  # per collector: never for a shared cache
+    return response
 
 
 @bp.route("/submission", methods=["HEAD", "GET"])

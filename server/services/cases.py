@@ -61,6 +61,7 @@ def _summary(kind: str, data: dict[str, Any]) -> dict[str, Any]:
             "sex",
             "age_years",
             "purpose",
+            "purpose_detail",
             "destination_country",
             "placement",
             "safety_risk",
@@ -71,6 +72,7 @@ def _summary(kind: str, data: dict[str, Any]) -> dict[str, Any]:
             "decision_date",
             "victim_doc_type",
             "purpose_confirmed",
+            "purpose_detail_confirmed",
             "destination_confirmed",
             "criminal_case_opened",
         ),
@@ -392,9 +394,16 @@ def _persons(case_id: int, data: dict[str, Any]) -> list[dict[str, Any]]:
                 for key in (
                     "age_band_vn",
                     "nationality",
+                    "stateless_resident",
                     "purpose",
+                    "purpose_detail",
                     "destination_country",
                     "reception_channel",
+                    # The anonymous core (asked with or without consent); res_province moved
+                    # there from the identity group in 2026, same name, so both are read.
+                    "res_province",
+                    "ethnic_minority",
+                    "disability",
                     "ethnicity",
                 )
                 if get_path(data, key) not in (None, "")

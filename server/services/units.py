@@ -13,8 +13,8 @@ whatever order submissions arrive in and however often a case is projected again
 - Any other submission naming a case code acts on that case only if the unit holding it lies
   inside the collector's unit; a case code not held yet waits (`awaiting_intake`) until its
   intake arrives.
-- A submission that names a unit (vt06 outreach, vt07 screening) must name one inside the
-  collector's unit.
+- A submission that names a unit (vt06 outreach, vt07 screening, vt08 contact) must name one
+  inside the collector's unit.
 - An edit (deprecatedID) replaces only a submission received from the same unit
   (`server/services/edits.py`).
 

@@ -251,9 +251,8 @@ def test_cli_writes_csv_and_one_workbook(
     assert result.exit_code == 0, result.output
     t1 = (tmp_path / "2025-H1-T1.csv").read_text(encoding="utf-8")
     assert t1.startswith("\ufeffMã / Code,Nội dung / Item,")
-    assert (
-        "handover_foreign,Phía nước ngoài trao trả / Handed over by foreign authorities,2,2" in t1
-    )
+    handover = "Do phía nước ngoài trao trả / Officially handed over by the foreign side"
+    assert f"handover_foreign,{handover},2,2" in t1
     book = load_workbook(tmp_path / "2025-H1-report.xlsx")
     assert book.sheetnames == ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8"]
     bad = runner.invoke(main, ["export", "report", "--period", "2025-H3", "--out", str(tmp_path)])
@@ -377,3 +376,48 @@ def test_tables_t5_and_t8(store: Store) -> None:
     assert rows(tables["T8"])["suspected"] == [1, 1, 0, 1]
     assert rows(tables["T8"])["referred"] == [1, 1, 0, 1]
     assert rows(tables["T8"])["informed"] == [2, 2, 0, 1]
+
+
+def test_2026_codes_and_the_anonymous_core_count(store: Store) -> None:
+    """Intakes on the 2026 forms: a channel and a closure reason added in 2026, and the ethnic
+    minority answer of the anonymous core counting a person who refused consent."""
+    refused = intake(
+        "01-2026-00011-11",
+        "2026-03-02",
+        "transfer_other_province",
+        "female",
+        19,
+        "money_benefit",
+        "cn",
+    )
+    refused["core"] |= {"ethnic_minority": "yes", "disability": "no", "res_province": "08"}
+    refused["core"]["purpose_detail"] = "child_sale"
+    del refused["pii"]  # consent refused: no identity, no ethnicity
+    store_decrypted(store, "vt01_intake", refused, "uuid:f")
+    majority = intake(
+        "01-2026-00012-12", "2026-03-03", "rescued", "male", 30, "forced_labour", "kh"
+    )
+    majority["core"]["ethnic_minority"] = "no"
+    majority["pii"]["ethnicity"] = "unknown"
+    store_decrypted(store, "vt01_intake", majority, "uuid:g")
+    store_decrypted(
+        store,
+        "vt05_followup",
+        {
+            "case_code": "01-2026-00011-11",
+            "visit_date": "2026-04-01",
+            "contact_made": "yes",
+            "case_status": "closed_repatriated",
+        },
+        "uuid:f-f",
+    )
+    t1, t2, _t3, _t4, _t5, t6, _t7, _t8 = build_tables(
+        store, UnitScope.all_units(), parse_period("2026-H1")
+    )
+    #                     main: total F M <16 16-17 18+ minority foreign | minors: same
+    assert rows(t1)["transfer_other_province"] == [1, 1, 0, 0, 0, 1, 1, 0] + [0] * 8
+    assert rows(t1)["rescued"] == [1, 0, 1, 0, 0, 1, 0, 0] + [0] * 8
+    assert rows(t2)["money_benefit"] == [1, 1, 0, 0, 0, 1, 1, 0]
+    assert rows(t6)["closed_repatriated"] == [1, 1, 0]
+    labels = {code: vi for code, vi, _, _ in t1.rows}
+    assert labels["transfer_other_province"] == "Do tỉnh khác chuyển đến"

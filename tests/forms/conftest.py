@@ -1,4 +1,4 @@
-"""The seven forms compiled once per session, with ODK Validate."""
+"""The eight forms compiled once per session, with ODK Validate."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ FORM_IDS = [
     "vt05_followup",
     "vt06_outreach",
     "vt07_screening",
+    "vt08_contact",
 ]
 # Where FORMS.md allows direct identifiers (P3), field by field.
 P3_ALLOWED = {
@@ -58,7 +59,7 @@ def bind(form: CompiledForm, path: str) -> etree._Element:
     return found[0]
 
 
-def test_seven_forms_compile_validate_and_encrypt(compiled: dict[str, CompiledForm]) -> None:
+def test_eight_forms_compile_validate_and_encrypt(compiled: dict[str, CompiledForm]) -> None:
     assert sorted(compiled) == FORM_IDS
     for form_id, form in compiled.items():
         submission = tree(form).xpath("//x:submission", namespaces=NS)
@@ -85,7 +86,13 @@ def test_instance_name_never_holds_a_name(compiled: dict[str, CompiledForm]) -> 
     for form in compiled.values():
         calculation = bind(form, "meta/instanceName").get("calculate")
         referenced = set(re.findall(r"/data/([a-z0-9_/]+)", calculation))
-        assert referenced <= {"reception/case_code", "session_date", "screen_date", "case_code"}
+        assert referenced <= {
+            "reception/case_code",
+            "session_date",
+            "screen_date",
+            "contact_date",
+            "case_code",
+        }
 
 
 def test_no_location_or_photos_in_case_forms(compiled: dict[str, CompiledForm]) -> None:
@@ -105,6 +112,10 @@ CONSENT_PATH = """
 | core/age_years            | -                                      |
 | core/purpose              | -                                      |
 | core/destination_country  | -                                      |
+| core/res_province         | -                                      |
+| core/ethnic_minority      | -                                      |
+| core/disability           | -                                      |
+| core/purpose_detail       | -                                      |
 | reception/reception_channel | -                                    |
 | minors/minor_sex          | -                                      |
 """
@@ -143,6 +154,11 @@ def test_minors_are_a_repeat(compiled: dict[str, CompiledForm]) -> None:
     assert bind(compiled["vt01_intake"], "minors/minor_age_years").get("constraint") == (
         ". >= 0 and . < 18"
     )
+    # a count first, so no empty copy opens by itself
+    assert xform.xpath("//x:repeat[@nodeset='/data/minors']/@jr:count", namespaces=NS) == [
+        " /data/n_minors "
+    ]
+    assert bind(compiled["vt01_intake"], "n_minors").get("required") == "true()"
     minor_fields = {f.name for f in compiled["vt01_intake"].fields if f.repeat == "minors"}
     assert {"minor_index", "minor_sex", "minor_age_years", "minor_name"} <= minor_fields
     assert xform.xpath("//x:repeat[@nodeset='/data/support_item']", namespaces=NS) == []

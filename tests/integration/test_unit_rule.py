@@ -251,7 +251,7 @@ def test_commune_level_collectors(phones: Phones, store: Store) -> None:
     wrong_commune = phones.intake("c00004", other, commune="00008")
     wrong_province = phones.intake("c00004", other, province="04")
     unknown = phones.intake("c77777", other, commune="77777")
-    far_commune = phones.intake("p01", other, commune="28966")  # a commune of province 79
+    far_commune = phones.intake("p01", other, commune="26740")  # Sài Gòn, a commune of province 79
     assert _case(store, other) is None  # none of them opened the case
     assert _check(store, wrong_commune) == "unit_mismatch"
     assert _check(store, wrong_province) == "unit_mismatch"

@@ -93,3 +93,25 @@ def test_documented_defaults_are_the_real_ones() -> None:
             if not isinstance(value, str | int):  # paths, parsed lists: not a plain value
                 continue
             assert str(value).lower() == setting.default.lower(), (setting.name, value)
+
+
+def test_province_hotlines_are_read_per_province() -> None:
+    config = Config.from_env(
+        {"FIELDCASE_PROVINCE_HOTLINES": " 22 = 0203  3000 111 ; 01=+84 24 1234-5678;"}
+    )
+    assert config.province_hotlines == {"22": "0203 3000 111", "01": "+84 24 1234-5678"}
+    assert Config.from_env({}).province_hotlines == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2=0203 3000 111", "'2' is not a 2-digit province code"),
+        ("22:0203 3000 111", "is not a 2-digit province code"),
+        ("22=call us", "'call us' .province 22. is not a phone number"),
+        ("22=111; 22=112", "province 22 is given twice"),
+    ],
+)
+def test_bad_province_hotlines_are_refused(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Config.from_env({"FIELDCASE_PROVINCE_HOTLINES": value})

@@ -11,7 +11,7 @@ from forms.admin_units import parse
 from server.services import units
 from server.services.units import Answered, Period, Unit
 
-LIST = parse("name,parent\n01,\n79,\n00004,01\n00008,01\n28966,79\n")
+LIST = parse("name,province_code\n01,\n79,\n00004,01\n00008,01\n26740,79\n")
 
 
 def test_the_unit_a_collector_acts_in() -> None:
@@ -29,7 +29,7 @@ def test_a_unit_contains_itself_and_its_communes_only() -> None:
     assert Unit("01", "00004").contains(Unit("01", "00004"))
     assert not Unit("01", "00004").contains(Unit("01"))
     assert not Unit("01", "00004").contains(Unit("01", "00008"))
-    assert not Unit("01").contains(Unit("79", "28966"))
+    assert not Unit("01").contains(Unit("79", "26740"))
     assert not Unit(None, "77777").contains(Unit(None, "77777"))  # an unknown place holds nothing
 
 
@@ -46,7 +46,7 @@ CODE_01 = "01-2025-00042-06"
         (Unit("01"), Answered("02", None, CODE_01), True, units.UNIT_MISMATCH),
         (Unit("02"), Answered("02", None, CODE_01), True, units.UNIT_MISMATCH),
         (Unit("01"), Answered("01", None, "X"), True, units.UNIT_MISMATCH),
-        (Unit("01"), Answered("01", "28966", CODE_01), True, units.UNIT_MISMATCH),
+        (Unit("01"), Answered("01", "26740", CODE_01), True, units.UNIT_MISMATCH),
         (Unit("01"), Answered("01", "00007", CODE_01), True, Unit("01")),  # unknown: dropped
         (Unit("01", "00004"), Answered("01", "00004", CODE_01), True, Unit("01", "00004")),
         (Unit("01", "00004"), Answered("01", None, CODE_01), True, Unit("01", "00004")),

@@ -1,0 +1,200 @@
+"""The forms in JavaRosa, the engine of ODK Collect, with their media files as a phone has them:
+the collector's unit becomes the default, communes are those of the chosen province, retired
+codes are not offered, and the minors repeat opens exactly as many copies as counted.
+
+ODK Validate checks a form's structure but reads no CSV file; this runs the form itself
+(tests/forms/javarosa/FormProbe.java, compiled here against the JavaRosa that pyxform ships)."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import pyxform
+
+from forms.compiler import CompiledForm
+
+JAR = Path(pyxform.__file__).parent / "validators" / "odk_validate" / "bin" / "ODK_Validate.jar"
+PROBE = Path(__file__).parent / "javarosa" / "FormProbe.java"
+HEADER = "unit_code,province_code,commune_code,province_hotline\n"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("javac") is None or shutil.which("java") is None, reason="needs a JDK"
+)
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    classes = tmp_path_factory.mktemp("probe")
+    subprocess.run(
+        ["javac", "-cp", str(JAR), "-d", str(classes), str(PROBE)], check=True, timeout=120
+    )
+    return classes
+
+
+class Results:
+    """The probe's answers, in order: `found[key]` is the first, `found.all(key)` every one."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.pairs = [tuple(line.partition("=")[::2]) for line in lines]
+
+    def all(self, key: str) -> list[str]:
+        return [value for name, value in self.pairs if name == key]
+
+    def __getitem__(self, key: str) -> str:
+        found = self.all(key)
+        assert found, key
+        return found[0]
+
+
+def run(
+    probe: Path, tmp_path: Path, form: CompiledForm, collector_row: str, *commands: str
+) -> Results:
+    """Open `form` as a new form on a phone whose collector.csv has `collector_row`."""
+    media = tmp_path / form.form_id
+    media.mkdir()
+    for name, content in form.attachments.items():
+        (media / name).write_bytes(content)
+    (media / "collector.csv").write_text(HEADER + collector_row + "\n", encoding="utf-8")
+    (media / "form.xml").write_bytes(form.xml)
+    done = subprocess.run(
+        ["java", "-cp", f"{JAR}:{probe}", "FormProbe", str(media / "form.xml"), str(media)]
+        + list(commands),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return Results(done.stdout.splitlines())
+
+
+def communes_of(province: str) -> set[str]:
+    with (
+        Path(__file__)
+        .resolve()
+        .parents[2]
+        .joinpath("forms/media/admin_units.csv")
+        .open(encoding="utf-8", newline="") as handle
+    ):
+        return {
+            row["name"]
+            for row in csv.DictReader(handle)
+            if row["level"] == "commune" and row["province_code"] == province
+        }
+
+
+def offered(result: str) -> list[str]:
+    count, _, values = result.partition(":")
+    found = values.split(",") if values else []
+    assert int(count) == len(found)
+    return found
+
+
+def test_the_intake_opens_on_the_collectors_unit(
+    probe: Path, tmp_path: Path, compiled: dict[str, CompiledForm]
+) -> None:
+    found = run(
+        probe,
+        tmp_path,
+        compiled["vt01_intake"],
+        "06712,22,06712,0203 3000 111",  # Móng Cái 1, Quảng Ninh
+        *("value", "/data/reception/office_province"),
+        *("value", "/data/reception/office_commune"),
+        *("choices", "/data/reception/office_commune"),
+        *("set", "/data/reception/office_province", "01"),
+        *("choices", "/data/reception/receiving_unit"),
+        *("choices", "/data/core/purpose"),
+    )
+    assert found["value /data/reception/office_province"] == "22"
+    assert found["value /data/reception/office_commune"] == "06712"
+    communes = offered(found["choices /data/reception/office_commune"])
+    assert set(communes) == communes_of("22")
+    assert "06712" in communes
+    assert "00004" not in communes
+    assert found["set /data/reception/office_province"] == "constraint"  # not its province
+    receiving = offered(found["choices /data/reception/receiving_unit"])
+    assert "province_health" in receiving
+    assert "labour_social_body" not in receiving  # retired
+    assert "police" not in receiving
+    assert offered(found["choices /data/core/purpose"]) == [
+        "money_benefit",
+        "sexual_exploitation",
+        "forced_labour",
+        "organ_removal",
+        "other_inhumane",
+        "unknown",
+    ]
+
+
+def test_without_a_unit_nothing_is_defaulted_or_refused(
+    probe: Path, tmp_path: Path, compiled: dict[str, CompiledForm]
+) -> None:
+    found = run(
+        probe,
+        tmp_path,
+        compiled["vt01_intake"],
+        ",,,",  # the placeholder the form carries: any ODK server, or no unit
+        *("value", "/data/reception/office_province"),
+        *("choices", "/data/reception/office_commune"),
+        *("set", "/data/reception/office_province", "01"),
+        *("choices", "/data/reception/office_commune"),
+    )
+    assert found["value /data/reception/office_province"] == ""
+    assert offered(found["choices /data/reception/office_commune"]) == []  # none before a province
+    assert found["set /data/reception/office_province"] == "ok"
+    after = found.all("choices /data/reception/office_commune")[1]
+    assert set(offered(after)) == communes_of("01")
+
+
+def test_the_minors_repeat_opens_as_many_copies_as_counted(
+    probe: Path, tmp_path: Path, compiled: dict[str, CompiledForm]
+) -> None:
+    found = run(
+        probe,
+        tmp_path,
+        compiled["vt01_intake"],
+        "01,01,,",
+        *("walk", "/data/minors"),
+        *("set", "/data/n_minors", "2"),
+        *("walk", "/data/minors"),
+        *("set", "/data/n_minors", "1"),
+        *("walk", "/data/minors"),
+    )
+    # questions shown in the whole form / of which in the minors repeat (5 per minor without
+    # consent: relation, sex, age, born abroad, birth registered)
+    walks = found.all("walk /data/minors")
+    assert [w.split("/")[1] for w in walks] == ["0", "10", "5"]
+
+
+def test_outreach_and_contact_forms_default_to_the_unit_and_show_its_hotline(
+    probe: Path, tmp_path: Path, compiled: dict[str, CompiledForm]
+) -> None:
+    outreach = run(
+        probe,
+        tmp_path,
+        compiled["vt06_outreach"],
+        "22,22,,0203 3000 111",
+        *("value", "/data/province"),
+        *("value", "/data/commune"),
+        *("value", "/data/province_hotline"),
+        *("choices", "/data/activity_type"),
+    )
+    assert outreach["value /data/province"] == "22"
+    assert outreach["value /data/commune"] == ""  # a province-level collector: no commune
+    assert outreach["value /data/province_hotline"] == "0203 3000 111"
+    assert "officials_training" not in offered(outreach["choices /data/activity_type"])
+    contact = run(
+        probe,
+        tmp_path,
+        compiled["vt08_contact"],
+        "00004,01,00004,",
+        *("value", "/data/province"),
+        *("value", "/data/commune"),
+        *("set", "/data/commune", "00070"),
+    )
+    assert (contact["value /data/province"], contact["value /data/commune"]) == ("01", "00004")
+    assert contact["set /data/commune"] == "constraint"  # Hoàn Kiếm is not this collector's
