@@ -65,9 +65,14 @@ def _attacks(world: World) -> dict[int, bool]:
 def _victim_case_intact(s: Scenario, world: World) -> None:
     page = world.supervisor_a.get(f"/cases/{world.victim_case_id}")
     status = _status_of(page.text)
+    unit = re.search(r"<dt>Unit</dt><dd>([^<]*)</dd>", page.text)
+    held_in = unit.group(1) if unit else "?"
     s.check(
-        page.status_code == 200 and not status.startswith("closed") and f"{UNIT_A} / " in page.text,
-        f"supervisor-01 still holds case {world.victim_case_id}: {page.status_code}, {status}",
+        page.status_code == 200
+        and not status.startswith("closed")
+        and held_in == f"{UNIT_A} / {COMMUNE_A}",
+        f"supervisor-01 still holds case {world.victim_case_id}: {page.status_code}, "
+        f"{status}, unit {held_in}",
     )
     other = world.supervisor_b.get(f"/cases/{world.victim_case_id}").status_code
     s.check(other == 404, f"supervisor-02 GET the case: {other}")
