@@ -48,6 +48,7 @@ def test_cursors_out_of_range_answer_400(web: WebDeployment, huge: str) -> None:
     form_id = "vt01_intake"
     for url in (
         f"/admin/audit?before={huge}",
+        f"/admin/unit-queue?before={huge}",
         f"/forms/{form_id}/submissions?before={huge}",
         f"/forms/{form_id}/submissions?collector={huge}",
     ):
@@ -56,4 +57,5 @@ def test_cursors_out_of_range_answer_400(web: WebDeployment, huge: str) -> None:
     assert admin.post("/cases", {"after": f"2025-01-01:{huge}", "sort": "due"}).status_code == 400
     # and a cursor that is an id still pages
     assert admin.get("/admin/audit?before=5").status_code == 200
+    assert admin.get("/admin/unit-queue?before=5").status_code == 200
     assert admin.post("/cases", {"after": "5"}).status_code == 200

@@ -3,10 +3,13 @@ on this site: never to another site, never a 500."""
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 
 from server.web.access import safe_next
-from tests.web.conftest import WebDeployment
+from tests.web.conftest import WebDeployment, csrf_of
 
 HOSTILE = [
     "/\t/evil.example/phish",  # the review's case: the tab is dropped, "//evil" remains
@@ -96,11 +99,41 @@ def test_sign_in_goes_back_to_the_page_asked_for(web: WebDeployment) -> None:
     assert _login_with_next(web, "/cases?status=open") == "/cases?status=open"
 
 
+def _hidden_next(page: str) -> str | None:
+    form = page[page.find('id="login-form"') :]  # not the language switch's own `next`
+    match = re.search(r'<input[^>]*name="next"[^>]*value="([^"]*)"', form)
+    return html.unescape(match.group(1)) if match else None
+
+
+def _sign_in_from_the_page(web: WebDeployment, query: str) -> str:
+    """A browser opening /login?next=..., then sending the sign-in form as the page has it."""
+    client = web.new_client()
+    page = client.client.get(f"/login{query}").get_data(as_text=True)
+    response = client.client.post(
+        "/login",
+        data={
+            "username": "sup_a",
+            "password": "password-of-sup-a",
+            "csrf_token": csrf_of(page),
+            "next": _hidden_next(page) or "",
+        },
+    )
+    assert response.status_code == 302
+    return response.headers["Location"]
+
+
+def test_the_login_page_keeps_the_next_of_its_link(web: WebDeployment) -> None:
+    # Where a timed-out session sends the browser (test_permissions): back there after sign-in.
+    page = web.new_client().get("/login?next=/cases%3Fstatus%3Dopen").get_data(as_text=True)
+    assert _hidden_next(page) == "/cases?status=open"
+    assert _sign_in_from_the_page(web, "?next=/cases%3Fstatus%3Dopen") == "/cases?status=open"
+
+
 def test_the_query_next_of_the_login_page_is_checked_too(web: WebDeployment) -> None:
     # GET /login?next=... fills the hidden field; a hostile one is refused when posted.
     page = web.new_client().get("/login?next=/%09/evil.example/phish").get_data(as_text=True)
-    assert 'name="next"' in page
-    assert _login_with_next(web, "/\t/evil.example/phish") == "/"
+    assert _hidden_next(page) == "/\t/evil.example/phish"
+    assert _sign_in_from_the_page(web, "?next=/%09/evil.example/phish") == "/"
 
 
 def test_the_language_switch_stays_on_the_site(web: WebDeployment) -> None:

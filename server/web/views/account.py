@@ -48,7 +48,7 @@ def login() -> Response | tuple[str, int]:
             return login_page(form, _("Enter your user name and password."), 400)
         if current_user() is not None:
             return redirect(url_for("web.home"))
-        return login_page(form)
+        return login_page()  # the form built from the link, so its `next` survives
     # The client address is the socket's, or the one a trusted proxy reports
     # (FIELDCASE_TRUSTED_PROXIES, applied by server/proxies.py before this view runs).
     result = auth.login(

@@ -6,6 +6,7 @@ from flask import render_template, request
 
 from server.app_context import services
 from server.services import unit_queue
+from server.urls import query_id
 from server.web.access import ADMIN, requires, signed_in_user
 from server.web.blueprint import bp
 from server.web.labels import REVIEW_STATE_LABELS, UNIT_CHECK_EXPLANATIONS, UNIT_CHECK_LABELS
@@ -16,11 +17,9 @@ from server.web.labels import REVIEW_STATE_LABELS, UNIT_CHECK_EXPLANATIONS, UNIT
 def admin_unit_queue() -> str:
     """Flagged submissions, newest first, 100 a page (keyset `before=<id>`)."""
     user = signed_in_user()
-    before = request.args.get("before", "")
+    before = query_id(request.args.get("before"))  # 400 when not an id, as every cursor
     with services().store.session() as db:
-        page = unit_queue.queue(
-            db, user, int(before) if before.isdigit() and len(before) < 19 else None
-        )
+        page = unit_queue.queue(db, user, before)
     return render_template(
         "admin/unit_queue.html",
         page=page,
