@@ -78,7 +78,9 @@ class Services:
             if found is None:
                 raise errors.forbidden(
                     "This server URL is not valid or has been revoked. Ask your supervisor "
-                    "for a new one."
+                    "for a new one.",
+                    vi="Địa chỉ máy chủ này không hợp lệ hoặc đã bị thu hồi. Hãy xin người giám "
+                    "sát một địa chỉ máy chủ mới.",
                 )
             return found
         if authorization is None or authorization.type != "basic":

@@ -58,7 +58,8 @@ def wants_json() -> bool:
 def render_problem(problem: Problem) -> Response:
     """The response for a problem, in the shape the client expects."""
     if wants_openrosa():
-        response = openrosa_response(problem.message, problem.status, nature="error")
+        # Collect shows the text as it is: Vietnamese first, then English.
+        response = openrosa_response(problem.phone_text, problem.status, nature="error")
     elif wants_json():
         from flask import jsonify
 

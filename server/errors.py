@@ -22,7 +22,10 @@ class Problem(Exception):
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         message_args: dict[str, Any] | None = None,
+        vi: str | None = None,
     ) -> None:
+        # `vi`: the Vietnamese of the message, which ODK Collect shows first (`phone_text`);
+        # a %-template too when message_args are given.
         # With message_args, `message` is a %-template: the web edge translates the template,
         # then fills it in (server/web/i18n.py problem_message); `message` is the English text.
         self.template = message
@@ -34,6 +37,17 @@ class Problem(Exception):
         self.message = message
         self.details = details or {}
         self.headers = headers or {}
+        self.vi = vi
+
+    @property
+    def phone_text(self) -> str:
+        """The text ODK Collect shows as it is: Vietnamese first, then English."""
+        vi = self.vi or VIETNAMESE_BY_STATUS.get(self.status, VIETNAMESE_FALLBACK)
+        if self.message_args and self.vi:
+            vi = vi % self.message_args
+        if self.message.startswith(vi):  # the message is bilingual already
+            return self.message
+        return f"{vi} / {self.message}"
 
     @property
     def status(self) -> int:
@@ -51,6 +65,24 @@ class Problem(Exception):
         return f"Problem({self.code!r}, {self.message!r})"
 
 
+# What a phone shows for a problem without a Vietnamese text of its own (a message built from
+# a parser's words, a framework's error): the kind of failure, then the English details.
+VIETNAMESE_BY_STATUS = {
+    400: "Máy chủ không nhận yêu cầu này.",
+    401: "Cần đăng nhập.",
+    403: "Bạn không được phép làm việc này.",
+    404: "Không tìm thấy nội dung được yêu cầu.",
+    405: "Phương thức này không được phép ở đây.",
+    409: "Yêu cầu mâu thuẫn với dữ liệu đã có; không có gì bị thay đổi.",
+    413: "Bản gửi quá lớn.",
+    415: "Máy chủ không nhận kiểu nội dung này.",
+    429: "Thử quá nhiều lần. Hãy thử lại sau.",
+    500: "Máy chủ gặp lỗi. Lỗi đã được ghi lại.",
+    503: "Máy chủ tạm thời không phục vụ được. Hãy gửi lại sau.",
+}
+VIETNAMESE_FALLBACK = "Máy chủ không thực hiện được yêu cầu này."
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; raised before any request is served."""
 
@@ -58,19 +90,27 @@ class ConfigError(Exception):
 # The catalogue. Each function names one kind of failure; call sites never invent codes.
 
 
-def bad_request(message: str) -> Problem:
-    """400.1: the request is malformed."""
-    return Problem("400.1", message)
+def bad_request(message: str, vi: str | None = None) -> Problem:
+    """400.1: the request is malformed (`vi`: its Vietnamese, when the message is fixed)."""
+    return Problem("400.1", message, vi=vi)
 
 
 def malformed_xml(reason: str) -> Problem:
     """400.2: submitted XML cannot be parsed or is hostile."""
-    return Problem("400.2", f"The submission XML is not acceptable: {reason}")
+    return Problem(
+        "400.2",
+        f"The submission XML is not acceptable: {reason}",
+        vi="Máy chủ không nhận tệp XML của bản gửi này.",
+    )
 
 
 def missing_submission_file() -> Problem:
     """400.3: the multipart body has no xml_submission_file part."""
-    return Problem("400.3", "The request has no xml_submission_file part.")
+    return Problem(
+        "400.3",
+        "The request has no xml_submission_file part.",
+        vi="Yêu cầu không có phần xml_submission_file.",
+    )
 
 
 def hostile_file_name(name: str) -> Problem:
@@ -78,6 +118,7 @@ def hostile_file_name(name: str) -> Problem:
     return Problem(
         "400.4",
         "A file name in the submission is not allowed.",
+        vi="Một tên tệp trong bản gửi không được phép.",
         details={"reason": "file names must be plain names without paths"},
     )
 
@@ -88,6 +129,8 @@ def form_version_unknown(form_id: str, version: str | None) -> Problem:
         "400.5",
         f"Form {form_id!r} version {version!r} is not published on this "
         "server. Download the current form and fill it again.",
+        vi=f"Biểu mẫu {form_id!r} phiên bản {version!r} chưa được công bố trên máy chủ này. "
+        "Hãy tải biểu mẫu hiện hành và điền lại.",
     )
 
 
@@ -106,6 +149,7 @@ def csrf_failed() -> Problem:
     return Problem(
         "400.7",
         "This form has expired or did not come from this site. Reload the page and try again.",
+        vi="Biểu mẫu này đã hết hạn hoặc không đến từ trang này. Hãy tải lại trang và thử lại.",
     )
 
 
@@ -114,23 +158,31 @@ def unauthenticated(realm: str = "fieldcase") -> Problem:
     return Problem(
         "401.1",
         "Authentication is required.",
+        vi="Cần đăng nhập.",
         headers={"WWW-Authenticate": f'Basic realm="{realm}", charset="UTF-8"'},
     )
 
 
 def login_failed() -> Problem:
     """401.2: a web sign-in with a wrong user name or password (never says which)."""
-    return Problem("401.2", "Wrong user name or password.")
+    return Problem("401.2", "Wrong user name or password.", vi="Sai tên đăng nhập hoặc mật khẩu.")
 
 
-def forbidden(message: str = "You are not allowed to do this.") -> Problem:
+def forbidden(
+    message: str = "You are not allowed to do this.",
+    vi: str = "Bạn không được phép làm việc này.",
+) -> Problem:
     """403.1: the caller is known but may not do this."""
-    return Problem("403.1", message)
+    return Problem("403.1", message, vi=vi)
 
 
 def form_not_assigned(form_id: str) -> Problem:
     """403.2: a collector sent or asked for a form not assigned to it."""
-    return Problem("403.2", f"Form {form_id!r} is not assigned to this collector.")
+    return Problem(
+        "403.2",
+        f"Form {form_id!r} is not assigned to this collector.",
+        vi=f"Biểu mẫu {form_id!r} không được giao cho người thu thập này.",
+    )
 
 
 def not_found(what: str = "The page") -> Problem:
@@ -140,12 +192,18 @@ def not_found(what: str = "The page") -> Problem:
 
 def form_not_found(form_id: str) -> Problem:
     """404.2: the form id is unknown."""
-    return Problem("404.2", f"Form {form_id!r} is not published on this server.")
+    return Problem(
+        "404.2",
+        f"Form {form_id!r} is not published on this server.",
+        vi=f"Biểu mẫu {form_id!r} chưa được công bố trên máy chủ này.",
+    )
 
 
 def method_not_allowed() -> Problem:
     """405.1."""
-    return Problem("405.1", "This method is not allowed here.")
+    return Problem(
+        "405.1", "This method is not allowed here.", vi="Phương thức này không được phép ở đây."
+    )
 
 
 def xml_differs(instance_id: str) -> Problem:
@@ -153,7 +211,9 @@ def xml_differs(instance_id: str) -> Problem:
     return Problem(
         "409.1",
         f"A different submission with instanceID {instance_id} was already "
-        "received; this one was not stored.",
+        "received and is kept safe; this one was not stored.",
+        vi=f"Một bản gửi khác có cùng instanceID {instance_id} đã được nhận trước đó và vẫn "
+        "được giữ an toàn; bản này không được lưu.",
     )
 
 
@@ -164,14 +224,17 @@ def already_exists(what: str) -> Problem:
 
 def too_large(limit: int) -> Problem:
     """413.1: a part or the whole request exceeds the configured limit."""
+    megabytes = limit // (1024 * 1024)
     return Problem(
-        "413.1", f"The submission is too large: the limit is {limit // (1024 * 1024)} MB per file."
+        "413.1",
+        f"The submission is too large: the limit is {megabytes} MB per file.",
+        vi=f"Bản gửi quá lớn: giới hạn là {megabytes} MB cho mỗi tệp.",
     )
 
 
-def unsupported_media_type(message: str) -> Problem:
+def unsupported_media_type(message: str, vi: str | None = None) -> Problem:
     """415.1."""
-    return Problem("415.1", message)
+    return Problem("415.1", message, vi=vi)
 
 
 def too_many_attempts(retry_after: int) -> Problem:
@@ -181,6 +244,7 @@ def too_many_attempts(retry_after: int) -> Problem:
     return Problem(
         "429.1",
         "Thử quá nhiều lần. Hãy thử lại sau. / Too many attempts. Try again later.",
+        vi="Thử quá nhiều lần. Hãy thử lại sau.",
         headers={"Retry-After": str(retry_after)},
     )
 
@@ -190,13 +254,18 @@ def too_many_searches(retry_after: int) -> Problem:
     return Problem(
         "429.2",
         "Too many searches in the last hour. Try again later.",
+        vi="Tìm kiếm quá nhiều lần trong một giờ qua. Hãy thử lại sau.",
         headers={"Retry-After": str(retry_after)},
     )
 
 
 def internal_error() -> Problem:
     """500.1: a bug; details go to the log, never to the client."""
-    return Problem("500.1", "Something went wrong on the server. The error has been logged.")
+    return Problem(
+        "500.1",
+        "Something went wrong on the server. The error has been logged.",
+        vi="Máy chủ gặp lỗi. Lỗi đã được ghi lại.",
+    )
 
 
 def sign_in_busy() -> Problem:
@@ -205,6 +274,7 @@ def sign_in_busy() -> Problem:
         "503.2",
         "Máy chủ đang bận kiểm tra các lượt đăng nhập khác. Hãy thử lại sau giây lát. / "
         "The server is busy checking other sign-ins. Try again in a moment.",
+        vi="Máy chủ đang bận kiểm tra các lượt đăng nhập khác. Hãy thử lại sau giây lát.",
         headers={"Retry-After": "5"},
     )
 
@@ -214,5 +284,6 @@ def storage_unavailable() -> Problem:
     return Problem(
         "503.1",
         "The server cannot store submissions right now. Nothing was stored; send again later.",
+        vi="Máy chủ hiện không lưu được bản gửi. Chưa có gì được lưu; hãy gửi lại sau.",
         headers={"Retry-After": "60"},
     )

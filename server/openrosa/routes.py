@@ -32,7 +32,10 @@ def _before() -> None:
     """Check the protocol header and authenticate the collector."""
     version = request.headers.get("X-OpenRosa-Version")
     if version is not None and version.strip() != "1.0":
-        raise errors.bad_request("Only OpenRosa version 1.0 is supported.")
+        raise errors.bad_request(
+            "Only OpenRosa version 1.0 is supported.",
+            vi="Máy chủ chỉ hỗ trợ OpenRosa phiên bản 1.0.",
+        )
     g.collector = services().authenticate_collector(
         g.collector_token, request.authorization, request.remote_addr or "unknown"
     )
@@ -141,7 +144,10 @@ def submission_head() -> Response:
 def submission_post() -> Response:
     """Receive one POST of a submission (a split submission comes in several)."""
     if not request.mimetype.startswith("multipart/"):
-        raise errors.unsupported_media_type("Submissions must be sent as multipart/form-data.")
+        raise errors.unsupported_media_type(
+            "Submissions must be sent as multipart/form-data.",
+            vi="Bản gửi phải được gửi dạng multipart/form-data.",
+        )
     config = services().config
     with read_upload(
         request.stream,
@@ -152,8 +158,8 @@ def submission_post() -> Response:
     ) as upload:
         result = services().receive_submission(g.collector, upload.xml, upload.parts)
     message = (
-        "Đã gửi thành công. Full submission upload was successful!"
+        "Đã gửi thành công. / Full submission upload was successful!"
         if result.status == 201
-        else "Đã nhận trước đó. Submission already received; nothing was lost."
+        else "Đã nhận trước đó, không mất gì. / Submission already received; nothing was lost."
     )
     return openrosa_response(message, result.status)

@@ -219,7 +219,10 @@ class Ingest:
         header = _read_header(xml)
         names = [check_file_name(part.name) for part in parts]
         if len(set(names)) != len(names):
-            raise errors.bad_request("The same file name appears twice in one request.")
+            raise errors.bad_request(
+                "The same file name appears twice in one request.",
+                vi="Một tên tệp xuất hiện hai lần trong cùng một yêu cầu.",
+            )
         if header.expected_parts is not None:
             unexpected = sorted(set(names) - header.expected_parts)
             if unexpected:
