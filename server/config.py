@@ -57,7 +57,8 @@ SETTINGS: tuple[Setting, ...] = (
         "FIELDCASE_PUBLIC_URL",
         "http://127.0.0.1:8080",
         "Base URL phones and browsers use "
-        "to reach the server (goes into collector URLs and QR codes).",
+        "to reach the server (goes into collector URLs and QR codes). Unset: the form list, "
+        "manifests and collectors page use the address each request came to.",
     ),
     Setting("FIELDCASE_HOST", "127.0.0.1", "Address `fieldcase serve` listens on."),
     Setting("FIELDCASE_PORT", "8080", "Port `fieldcase serve` listens on."),
@@ -242,6 +243,9 @@ class Config:
     admin_password: str | None = field(default=None, repr=False)
     admin_username: str = "admin"
     public_url: str = "http://127.0.0.1:8080"
+    # False when FIELDCASE_PUBLIC_URL is unset: pages and OpenRosa documents then give the
+    # address each request came to (`base_url`), so `serve --port 8411` needs nothing more.
+    public_url_configured: bool = True
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2
@@ -288,6 +292,7 @@ class Config:
             admin_password=_read(env, "FIELDCASE_ADMIN_PASSWORD"),
             admin_username=_read(env, "FIELDCASE_ADMIN_USERNAME") or "admin",
             public_url=public_url,
+            public_url_configured=bool(env.get("FIELDCASE_PUBLIC_URL")),
             host=_read(env, "FIELDCASE_HOST") or "127.0.0.1",
             port=_int(env, "FIELDCASE_PORT"),
             workers=_int(env, "FIELDCASE_WORKERS"),
@@ -309,6 +314,14 @@ class Config:
     def with_changes(self, **changes: object) -> Config:
         """A copy with some settings changed (tests, CLI overrides)."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def base_url(self, request_root: str) -> str:
+        """The base of URLs written into an answer: FIELDCASE_PUBLIC_URL when set, else the
+        root of the request being answered (`request_root`, e.g. Flask's `request.host_url`:
+        the Host the client used, and the scheme a trusted proxy reported)."""
+        if self.public_url_configured or not request_root:
+            return self.public_url
+        return request_root.rstrip("/")
 
     @property
     def blob_dir(self) -> Path:

@@ -50,7 +50,7 @@ def _after(response: Response) -> Response:
 
 
 def _base_url() -> str:
-    public_url = services().config.public_url
+    public_url = services().config.base_url(request.host_url)
     token = g.get("collector_token")
     return f"{public_url}/c/{token}" if token else public_url
 

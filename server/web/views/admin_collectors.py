@@ -54,7 +54,7 @@ def admin_collectors() -> tuple[str, int]:
         with services().store.session() as db:
             created = collector_service.create(
                 db,
-                config.public_url,
+                config.base_url(request.host_url),
                 form.name.data,
                 unit,
                 admin.username,
