@@ -24,9 +24,7 @@ def _app_with(deployment: Deployment, config: Config, **changes: object) -> Flas
     return create_app(config.with_changes(**changes), store)
 
 
-def test_unset_public_url_follows_the_request_host(
-    deployment: Deployment, config: Config
-) -> None:
+def test_unset_public_url_follows_the_request_host(deployment: Deployment, config: Config) -> None:
     client = _app_with(deployment, config, public_url_configured=False).test_client()
     listing = client.get(f"{deployment.url_prefix}/formList", headers=OR, base_url=f"http://{HOST}")
     urls = _urls(listing.get_data(as_text=True))
@@ -34,7 +32,8 @@ def test_unset_public_url_follows_the_request_host(
     assert all(u.startswith(f"http://{HOST}/c/{deployment.token}/forms/") for u in urls), urls
     manifest = client.get(urls[1], headers=OR)
     files = _urls(manifest.get_data(as_text=True))
-    assert files and all(u.startswith(f"http://{HOST}/c/") for u in files), files
+    assert files
+    assert all(u.startswith(f"http://{HOST}/c/") for u in files), files
     assert client.get(files[0], headers=OR).status_code == 200
 
 
@@ -44,7 +43,8 @@ def test_set_public_url_wins_over_the_request_host(deployment: Deployment, confi
     ).test_client()
     listing = client.get(f"{deployment.url_prefix}/formList", headers=OR, base_url=f"http://{HOST}")
     urls = _urls(listing.get_data(as_text=True))
-    assert urls and all(u.startswith("https://cases.example.vn/c/") for u in urls), urls
+    assert urls
+    assert all(u.startswith("https://cases.example.vn/c/") for u in urls), urls
 
 
 def test_the_environment_says_whether_the_public_url_was_set(tmp_path) -> None:  # type: ignore[no-untyped-def]
