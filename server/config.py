@@ -98,6 +98,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Case searches one user may make in any hour (429 above it); counted in the database.",
     ),
     Setting("FIELDCASE_LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING, ERROR)."),
+    Setting(
+        "FIELDCASE_LOG_FORMAT",
+        "text",
+        "How log lines are written on standard error: `text` (one line per event) or `json` "
+        "(one JSON object per line).",
+    ),
     Setting("FIELDCASE_PROJECT_NAME", "fieldcase", "Project name shown in ODK Collect."),
     Setting(
         "FIELDCASE_FORM_MAX_ROWS",
@@ -257,6 +263,7 @@ class Config:
     secure_cookies: bool = False
     searches_per_hour: int = 60
     log_level: str = "INFO"
+    log_format: str = "text"
     project_name: str = "fieldcase"
     form_max_rows: int = 20_000
     form_max_unpacked_bytes: int = 32 * 1024 * 1024
@@ -277,6 +284,9 @@ class Config:
             raise ConfigError(
                 f"FIELDCASE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}"
             )
+        log_format = (_read(env, "FIELDCASE_LOG_FORMAT") or "text").strip().lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"FIELDCASE_LOG_FORMAT must be text or json, not {log_format!r}")
         public_url = (_read(env, "FIELDCASE_PUBLIC_URL") or "").rstrip("/")
         if not public_url.startswith(("http://", "https://")):
             raise ConfigError("FIELDCASE_PUBLIC_URL must start with http:// or https://")
@@ -304,6 +314,7 @@ class Config:
             secure_cookies=_bool(env, "FIELDCASE_SECURE_COOKIES"),
             searches_per_hour=_int(env, "FIELDCASE_SEARCHES_PER_HOUR"),
             log_level=log_level,
+            log_format=log_format,
             project_name=_read(env, "FIELDCASE_PROJECT_NAME") or "fieldcase",
             form_max_rows=_int(env, "FIELDCASE_FORM_MAX_ROWS"),
             form_max_unpacked_bytes=_int(env, "FIELDCASE_FORM_MAX_UNPACKED_BYTES"),

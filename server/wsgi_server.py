@@ -37,6 +37,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
+from server import logs
 from server.config import Config
 from server.datadir import PRIVATE_UMASK
 from server.redaction import redact_tokens
@@ -87,12 +88,8 @@ class FieldcaseServer(BaseApplication):  # type: ignore[misc]
         from server.app import create_app
         from server.app_context import SERVICES_KEY
 
-        # The app's own log lines (server.*) go where gunicorn's go, through the same filter.
-        app_log = logging.getLogger("server")
-        for handler in logging.getLogger("gunicorn.error").handlers:
-            if handler not in app_log.handlers:
-                app_log.addHandler(handler)
-        app_log.propagate = False
+        # The app's own log lines (server.*) go to the handler of server/logs.py, set up by
+        # `fieldcase serve` before the fork (`serve` below sets it up when called alone).
         # Phones get their answer once a submission is stored; decryption follows on a thread.
         app = create_app(self.fieldcase_config.with_changes(background_processing=True))
         background = app.extensions[SERVICES_KEY].background
@@ -331,38 +328,17 @@ def _redacted(exc: BaseException) -> BaseException:
     return copy
 
 
-class _RedactTokens(logging.Filter):
-    """Rewrites a log record's text (and traceback) without collector tokens."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):  # a malformed format: the handler reports it
-            return True
-        clean = redact_tokens(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact_tokens(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact_tokens(record.stack_info)
-        return True
-
-
-_REDACT_TOKENS = _RedactTokens()
-
-
 class RedactingLogger(Logger):  # type: ignore[misc]
     """gunicorn's logger whose error and access logs never carry a collector token."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
+        formatter = logs.formatter_for(logs.current_format())
         for logger in (self.error_log, self.access_log):
-            logger.addFilter(_REDACT_TOKENS)  # the same filter once, however often set up
-            for handler in logger.handlers:  # also for the app's records sent to them
-                handler.addFilter(_REDACT_TOKENS)
+            logger.addFilter(logs.REDACT_TOKENS)  # the same filter once, however often set up
+            for handler in logger.handlers:
+                handler.addFilter(logs.REDACT_TOKENS)
+                handler.setFormatter(formatter)  # gunicorn's lines look like the app's
 
 
 def _private_files(_server: Any, _worker: Any) -> None:
@@ -382,4 +358,5 @@ def _finish_processing(_server: Any, worker: Any) -> None:
 
 def serve(config: Config) -> None:
     """Run until stopped (SIGTERM / Ctrl-C)."""
+    logs.configure(config.log_level, config.log_format)
     FieldcaseServer(config).run()

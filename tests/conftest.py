@@ -7,8 +7,11 @@ PostgreSQL half skips with a message when no server answers, unless FIELDCASE_RE
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +28,10 @@ from server.app import create_app
 from server.auditseal import seal_for
 from server.config import Config, sqlite_url
 from server.datadir import private_umask
+from server.logs import JsonFormatter
 from server.store.db import Store
 from tests.factories import Deployment
+from tests.serving import SERVED_LOG_LINES
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -176,9 +181,12 @@ IDENTIFYING_TEST_VALUES = (
 
 
 class _RecordEverything(logging.Handler):
+    """Keeps each record's text, and the record as the JSON format writes it."""
+
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
         self.lines: list[str] = []
+        self._json = JsonFormatter()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -188,6 +196,23 @@ class _RecordEverything(logging.Handler):
         if record.exc_info:
             text += logging.Formatter().formatException(record.exc_info)
         self.lines.append(text)
+        with contextlib.suppress(Exception):  # as above
+            self.lines.append(_decoded(self._json.format(record)))
+
+
+def _decoded(line: str) -> str:
+    """A JSON log line with its strings unescaped (so `\u1ec5` is seen as the letter)."""
+    try:
+        body = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(body, dict):
+        return line
+    return line + " " + " ".join(str(value) for value in body.values())
+
+
+# A collector token left in a served process's log: `/c/` then anything but `[token]`.
+_TOKEN_IN_LOG = re.compile(r"/c/(?!\[token\])[A-Za-z0-9_\-]{16,}")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -209,3 +234,9 @@ def no_identifying_value_in_any_log_line() -> Iterator[None]:
         if any(value in line for value in IDENTIFYING_TEST_VALUES)
     ]
     assert leaked == [], f"identifying values in log lines: {leaked[:3]}"
+    # What `fieldcase serve` processes wrote (tests/serving.py), in either log format.
+    served = [_decoded(line) for line in SERVED_LOG_LINES]
+    leaked = [line[:200] for line in served if any(v in line for v in IDENTIFYING_TEST_VALUES)]
+    assert leaked == [], f"identifying values in a served process's log: {leaked[:3]}"
+    tokens = [line[:200] for line in served if _TOKEN_IN_LOG.search(line)]
+    assert tokens == [], f"collector tokens in a served process's log: {tokens[:3]}"

@@ -6,12 +6,16 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+# Every line a served process wrote in this test session: tests/conftest.py checks them all
+# at the end, as it checks the records of the test process itself.
+SERVED_LOG_LINES: list[str] = []
 
 
 def free_port() -> int:
@@ -39,7 +43,14 @@ class ServerProcess:
             "FIELDCASE_PORT": str(self.port),
             "FIELDCASE_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
         }
+        if log_path is None:  # always kept: the session's log check reads it
+            handle, name = tempfile.mkstemp(prefix="fieldcase-serve-", suffix=".log")
+            os.close(handle)
+            log_path, self._own_log = Path(name), True
+        else:
+            self._own_log = False
         self.log_path = log_path
+        self._log_offset = log_path.stat().st_size if log_path.exists() else 0
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,7 +60,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start and wait until /healthz answers."""
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve"],
             cwd=ROOT,
@@ -77,6 +88,20 @@ class ServerProcess:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+        self._collect_log()
+
+    def _collect_log(self) -> None:
+        """Hand what the process wrote since the last look to the session's log check."""
+        if not self.log_path.exists():
+            return
+        with self.log_path.open("rb") as handle:
+            handle.seek(self._log_offset)
+            written = handle.read()
+        self._log_offset += len(written)
+        SERVED_LOG_LINES.extend(written.decode("utf-8", errors="replace").splitlines())
+        if self._own_log and (self.process is None or self.process.poll() is not None):
+            self.log_path.unlink(missing_ok=True)
+            self._log_offset = 0
 
     def stop(self) -> None:
         """Terminate politely."""
@@ -86,3 +111,4 @@ class ServerProcess:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        self._collect_log()

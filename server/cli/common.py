@@ -7,6 +7,7 @@ from typing import NoReturn
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from server import logs
 from server.auditseal import seal_for
 from server.config import Config
 from server.datadir import DataDirExposed, check_private
@@ -23,9 +24,12 @@ def fail(reason: str, code: int = 1) -> NoReturn:
 def load_config() -> Config:
     """Settings from the environment, or a one-line error and exit 2."""
     try:
-        return Config.from_env()
+        config = Config.from_env()
     except ConfigError as exc:
         fail(str(exc), code=2)
+    # Commands print their results; from the log they show warnings and errors (`serve` all).
+    logs.configure(config.log_level, config.log_format, console_level="WARNING")
+    return config
 
 
 def check_data_dir(config: Config) -> None:

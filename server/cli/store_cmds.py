@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from server import errors
+from server import errors, logs
 from server.cli.common import check_data_dir, fail, load_config, open_store
 from server.datadir import is_new_data_dir, tighten_new_data_dir
 from server.errors import ConfigError
@@ -47,6 +47,7 @@ def serve(host: str | None, port: int | None) -> None:
     from server.wsgi_server import serve as run_server
 
     config = load_config()
+    logs.configure(config.log_level, config.log_format)  # every event, for the operator
     config = config.with_changes(host=host or config.host, port=port or config.port)
     open_store(config).dispose()  # fails clearly when not initialised; migrates if needed
     click.echo(

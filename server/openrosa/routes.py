@@ -157,6 +157,14 @@ def submission_post() -> Response:
         config.max_request_bytes,
     ) as upload:
         result = services().receive_submission(g.collector, upload.xml, upload.parts)
+    # Ids and counts only: never a value of the submission.
+    log.info(
+        "submission received status=%d submission_id=%d collector_id=%d new_parts=%d",
+        result.status,
+        result.submission_id,
+        g.collector.id,
+        result.new_parts,
+    )
     message = (
         "Đã gửi thành công. / Full submission upload was successful!"
         if result.status == 201

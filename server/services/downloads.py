@@ -8,7 +8,9 @@ download.
 
 from __future__ import annotations
 
+import logging
 import tempfile
+import time
 from datetime import date
 from pathlib import Path
 from typing import IO
@@ -21,6 +23,8 @@ from server.store import audit
 from server.store.db import Store
 from server.store.scope import UnitScope
 from server.store.submissions import SubmissionFilter
+
+log = logging.getLogger("server.exports")
 
 
 def period_named(text: str) -> Period:
@@ -50,7 +54,14 @@ def form_zip(
         event_to=period.end if period else None,
         review_state=review_state,
     )
+    started = time.perf_counter()
     summary = export_form(store, form_id, out, scope=scope, filters=filters)
+    log.info(
+        "export written kind=submissions form=%s submissions=%d seconds=%.2f",
+        form_id,
+        summary.submissions,
+        time.perf_counter() - started,
+    )
     with store.session() as db:
         audit.append(
             db,
@@ -70,11 +81,15 @@ def report_workbook(
     store: Store, actor: str, units: list[str], scope: UnitScope, period: Period
 ) -> bytes:
     """The report tables of `period` in `scope` as one XLSX workbook, audited."""
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fieldcase-report-") as folder:
         tables = build_tables(store, scope, period)
         name = period.name
         write_report(tables, Path(folder), name)
         workbook = (Path(folder) / f"{name}-report.xlsx").read_bytes()
+    log.info(
+        "export written kind=report period=%s seconds=%.2f", name, time.perf_counter() - started
+    )
     with store.session() as db:
         audit.append(db, actor, "export.report", f"period:{name}", {"units": units})
     return workbook

@@ -94,7 +94,18 @@ class Processor:
         ):
             with self.store.transaction() as connection:
                 self._write(connection, results)
-        return [result for job in jobs if isinstance(result := results[job.submission_id], Outcome)]
+        outcomes = [
+            result for job in jobs if isinstance(result := results[job.submission_id], Outcome)
+        ]
+        for outcome in outcomes:
+            # The state and the reason (a crypto or parser message, never a value).
+            log.info(
+                "submission processed submission_id=%d state=%s reason=%s",
+                outcome.submission_id,
+                outcome.state,
+                outcome.reason or "-",
+            )
+        return outcomes
 
     def _decrypt(
         self, submission_id: int, stored: StoredSubmission, received: Received | None
