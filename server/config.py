@@ -104,6 +104,11 @@ SETTINGS: tuple[Setting, ...] = (
         "How log lines are written on standard error: `text` (one line per event) or `json` "
         "(one JSON object per line).",
     ),
+    Setting(
+        "FIELDCASE_READY_MIN_FREE_MB",
+        "1024",
+        "Free megabytes the data directory's disk must keep for /readyz to answer ready.",
+    ),
     Setting("FIELDCASE_PROJECT_NAME", "fieldcase", "Project name shown in ODK Collect."),
     Setting(
         "FIELDCASE_FORM_MAX_ROWS",
@@ -264,6 +269,7 @@ class Config:
     searches_per_hour: int = 60
     log_level: str = "INFO"
     log_format: str = "text"
+    ready_min_free_mb: int = 1024
     project_name: str = "fieldcase"
     form_max_rows: int = 20_000
     form_max_unpacked_bytes: int = 32 * 1024 * 1024
@@ -315,6 +321,7 @@ class Config:
             searches_per_hour=_int(env, "FIELDCASE_SEARCHES_PER_HOUR"),
             log_level=log_level,
             log_format=log_format,
+            ready_min_free_mb=_int(env, "FIELDCASE_READY_MIN_FREE_MB", minimum=0),
             project_name=_read(env, "FIELDCASE_PROJECT_NAME") or "fieldcase",
             form_max_rows=_int(env, "FIELDCASE_FORM_MAX_ROWS"),
             form_max_unpacked_bytes=_int(env, "FIELDCASE_FORM_MAX_UNPACKED_BYTES"),

@@ -13,7 +13,7 @@ from server import errors
 from server.app_context import services
 from server.clock import utcnow
 from server.errors import Problem
-from server.services import auth
+from server.services import auth, readiness
 from server.web.access import (
     ANYONE_SIGNED_IN,
     SESSION_TOKEN_KEY,
@@ -136,3 +136,17 @@ def healthz() -> dict[str, str]:
     with services().store.engine.connect() as connection:
         connection.execute(text("SELECT 1"))
     return {"status": "ok"}
+
+
+@bp.get("/readyz")
+@public
+def readyz() -> tuple[dict[str, object], int]:
+    """Readiness: 200 when the database, the blob directory, the server key and the free disk
+    all allow taking and processing submissions now, else 503; each check says what it saw."""
+    checks = readiness.readiness(services().store, services().config, services().keyring)
+    ready = all(check.ok for check in checks)
+    body: dict[str, object] = {
+        "status": "ready" if ready else "not ready",
+        "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+    }
+    return body, 200 if ready else 503
