@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from server import access_log
+from server import access_log, metrics
 from server.auditseal import seal_for
 from server.config import Config
 from server.datadir import secret_key
@@ -52,7 +52,7 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Flas
     init_web(app)  # the web view, CSRF (OpenRosa exempt), Babel
     register_error_handlers(app)
     register_security_headers(app)
-    access_log.register(app)
+    access_log.register(app, (metrics.observe_request,) if config.metrics else ())
     # The client address the sign-in back-off counts by: the proxy's report, when trusted.
     app.wsgi_app = ClientAddress(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
     passwords.configure_gate(config.threads)

@@ -109,6 +109,23 @@ SETTINGS: tuple[Setting, ...] = (
         "1024",
         "Free megabytes the data directory's disk must keep for /readyz to answer ready.",
     ),
+    Setting(
+        "FIELDCASE_METRICS",
+        "false",
+        "Serve Prometheus metrics at /metrics (to the addresses below, and with the token "
+        "when one is set).",
+    ),
+    Setting(
+        "FIELDCASE_METRICS_ALLOW",
+        "127.0.0.1, ::1",
+        "Addresses or networks that may read /metrics.",
+    ),
+    Setting(
+        "FIELDCASE_METRICS_TOKEN",
+        None,
+        "When set, /metrics also asks for `Authorization: Bearer <token>`.",
+        secret=True,
+    ),
     Setting("FIELDCASE_PROJECT_NAME", "fieldcase", "Project name shown in ODK Collect."),
     Setting(
         "FIELDCASE_FORM_MAX_ROWS",
@@ -199,6 +216,19 @@ def parse_province_hotlines(raw: str | None) -> dict[str, str]:
     return hotlines
 
 
+def parse_networks(name: str, raw: str | None) -> tuple[IPNetwork, ...]:
+    """`"127.0.0.1, 10.0.0.0/24"` as networks; ConfigError naming `name` when wrong."""
+    networks = []
+    for item in re.split(r"[\s,]+", (raw or "").strip()):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or network") from None
+    return tuple(networks)
+
+
 @dataclass(frozen=True)
 class TrustedProxies:
     """Who may say which client a request comes from (FIELDCASE_TRUSTED_PROXIES).
@@ -270,6 +300,12 @@ class Config:
     log_level: str = "INFO"
     log_format: str = "text"
     ready_min_free_mb: int = 1024
+    metrics: bool = False
+    metrics_allow: tuple[IPNetwork, ...] = (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
+    metrics_token: str | None = field(default=None, repr=False)
     project_name: str = "fieldcase"
     form_max_rows: int = 20_000
     form_max_unpacked_bytes: int = 32 * 1024 * 1024
@@ -322,6 +358,11 @@ class Config:
             log_level=log_level,
             log_format=log_format,
             ready_min_free_mb=_int(env, "FIELDCASE_READY_MIN_FREE_MB", minimum=0),
+            metrics=_bool(env, "FIELDCASE_METRICS"),
+            metrics_allow=parse_networks(
+                "FIELDCASE_METRICS_ALLOW", _read(env, "FIELDCASE_METRICS_ALLOW")
+            ),
+            metrics_token=_read(env, "FIELDCASE_METRICS_TOKEN"),
             project_name=_read(env, "FIELDCASE_PROJECT_NAME") or "fieldcase",
             form_max_rows=_int(env, "FIELDCASE_FORM_MAX_ROWS"),
             form_max_unpacked_bytes=_int(env, "FIELDCASE_FORM_MAX_UNPACKED_BYTES"),

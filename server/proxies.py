@@ -40,7 +40,7 @@ class ClientAddress:
             return True
         if not self.trusted.networks:
             return False
-        return _address_in(environ.get("REMOTE_ADDR", ""), self.trusted.networks)
+        return address_in(environ.get("REMOTE_ADDR", ""), self.trusted.networks)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self._from_trusted_proxy(environ):
@@ -55,7 +55,8 @@ class ClientAddress:
         return self.app(environ, start_response)
 
 
-def _address_in(address: str, networks: tuple[Any, ...]) -> bool:
+def address_in(address: str, networks: tuple[Any, ...]) -> bool:
+    """True when `address` (IPv4, IPv6, or IPv4-mapped IPv6) is in one of `networks`."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:

@@ -37,7 +37,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
-from server import logs
+from server import logs, metrics
 from server.config import Config
 from server.datadir import PRIVATE_UMASK
 from server.redaction import redact_tokens
@@ -354,9 +354,12 @@ def _finish_processing(_server: Any, worker: Any) -> None:
     background = app.extensions[SERVICES_KEY].background if app is not None else None
     if background is not None:
         background.stop(timeout=10.0)
+    metrics.process_exited(worker.pid)
 
 
 def serve(config: Config) -> None:
     """Run until stopped (SIGTERM / Ctrl-C)."""
     logs.configure(config.log_level, config.log_format)
+    if config.metrics:  # before any worker imports prometheus-client
+        metrics.prepare_multiprocess(config.data_dir / "metrics")
     FieldcaseServer(config).run()

@@ -19,6 +19,7 @@ from exports.periods import Period, current_half, parse_period
 from exports.report_files import write_report
 from exports.reports import build_tables
 from exports.submissions import export_form
+from server import metrics
 from server.store import audit
 from server.store.db import Store
 from server.store.scope import UnitScope
@@ -56,11 +57,13 @@ def form_zip(
     )
     started = time.perf_counter()
     summary = export_form(store, form_id, out, scope=scope, filters=filters)
+    seconds = time.perf_counter() - started
+    metrics.observe_export("submissions", seconds)
     log.info(
         "export written kind=submissions form=%s submissions=%d seconds=%.2f",
         form_id,
         summary.submissions,
-        time.perf_counter() - started,
+        seconds,
     )
     with store.session() as db:
         audit.append(
@@ -87,9 +90,9 @@ def report_workbook(
         name = period.name
         write_report(tables, Path(folder), name)
         workbook = (Path(folder) / f"{name}-report.xlsx").read_bytes()
-    log.info(
-        "export written kind=report period=%s seconds=%.2f", name, time.perf_counter() - started
-    )
+    seconds = time.perf_counter() - started
+    metrics.observe_export("report", seconds)
+    log.info("export written kind=report period=%s seconds=%.2f", name, seconds)
     with store.session() as db:
         audit.append(db, actor, "export.report", f"period:{name}", {"units": units})
     return workbook

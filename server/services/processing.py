@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,6 +24,7 @@ from crypto.errors import CryptoError
 from crypto.manifest import parse_manifest
 from forms.case_fields import describe
 from forms.instance import XmlRefused, get_path, instance_data, parse_xml, repeat_paths_of_xform
+from server import metrics
 from server.blobs import BlobStore
 from server.services import cases as case_service
 from server.services.decrypting import decrypt_stored
@@ -76,6 +78,7 @@ class Processor:
         A submission that cannot be decrypted now keeps its parts and gets the reason; one that
         is already decrypted (by another worker, say) is left as it is.
         """
+        started = time.perf_counter()
         known = {job.submission_id: job.stored for job in jobs if job.stored is not None}
         missing = [job.submission_id for job in jobs if job.stored is None]
         known.update(self._read_back(missing))
@@ -105,6 +108,7 @@ class Processor:
                 outcome.state,
                 outcome.reason or "-",
             )
+        metrics.observe_processing(time.perf_counter() - started, [o.state for o in outcomes])
         return outcomes
 
     def _decrypt(

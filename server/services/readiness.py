@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from server.config import Config
 from server.services.keyring import KeyRing
 from server.store import keys as key_store
+from server.store import submissions as submission_store
 from server.store.db import Store
 
 
@@ -110,3 +111,9 @@ def free_disk_bytes(config: Config) -> int:
         return shutil.disk_usage(config.data_dir).free
     except OSError:
         return 0
+
+
+def decrypt_state_counts(store: Store) -> dict[str, int]:
+    """Stored submissions by decryption state (for the metrics)."""
+    with store.read() as connection:
+        return submission_store.counts_by_decrypt_state(connection)

@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from server import metrics
 from server.security.passwords import verify_password
 from server.store import audit
 from server.store import sign_in_failures as failure_store
@@ -279,6 +280,7 @@ class PasswordSignIn:
             state = self.guard.check(session, attempt.username, attempt.client, now)
             if state.retry_after:
                 log.info("sign-in refused during back-off channel=%s", attempt.channel)
+                metrics.count_login_failure(attempt.channel)
                 return SignInOutcome(retry_after=state.retry_after)
             account = _account(session, attempt.username)
         if remember and account is not None and self.recently.holds(attempt, account):
@@ -317,6 +319,7 @@ class PasswordSignIn:
                     session, account.username, "login.failed", f"user:{account.user_id}", detail
                 )
         log.info("sign-in failed channel=%s", attempt.channel)
+        metrics.count_login_failure(attempt.channel)
 
 
 def _account(session: Session, username: str) -> SignInAccount | None:

@@ -587,3 +587,11 @@ def count_flagged(session: Session, flags: Sequence[str]) -> int:
 def data_of(session: Session, submission_id: int) -> dict[str, Any] | None:
     """The data of one submission (the unit queue reads the units it answered from it)."""
     return session.scalar(select(Submission.data).where(Submission.id == submission_id))
+
+
+def counts_by_decrypt_state(connection: Connection) -> dict[str, int]:
+    """How many stored submissions are in each decryption state."""
+    rows = connection.execute(
+        select(Submission.decrypt_state, func.count()).group_by(Submission.decrypt_state)
+    )
+    return {str(row[0]): int(row[1]) for row in rows}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
@@ -9,10 +10,11 @@ from flask_babel import gettext as _
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
-from server import errors
+from server import errors, metrics
 from server.app_context import services
 from server.clock import utcnow
 from server.errors import Problem
+from server.proxies import address_in
 from server.services import auth, readiness
 from server.web.access import (
     ANYONE_SIGNED_IN,
@@ -150,3 +152,27 @@ def readyz() -> tuple[dict[str, object], int]:
         "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
     }
     return body, 200 if ready else 503
+
+
+@bp.get("/metrics")
+@public
+def metrics_page() -> Response:
+    """Prometheus metrics: 404 unless FIELDCASE_METRICS is on; 403 from an address outside
+    FIELDCASE_METRICS_ALLOW; 401 without the bearer token when FIELDCASE_METRICS_TOKEN is set."""
+    config = services().config
+    if not config.metrics:
+        raise errors.not_found()
+    if not address_in(request.remote_addr or "", config.metrics_allow):
+        raise errors.forbidden("This address may not read the metrics.")
+    if config.metrics_token:
+        offered = request.headers.get("Authorization", "")
+        expected = f"Bearer {config.metrics_token}"
+        if not hmac.compare_digest(offered.encode("utf-8"), expected.encode("utf-8")):
+            problem = errors.unauthenticated()
+            problem.headers = {"WWW-Authenticate": 'Bearer realm="fieldcase metrics"'}
+            raise problem
+    body = metrics.render(
+        readiness.decrypt_state_counts(services().store),
+        readiness.free_disk_bytes(config),
+    )
+    return Response(body, content_type=metrics.CONTENT_TYPE)
