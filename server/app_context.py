@@ -54,6 +54,7 @@ class Services:
         self.blobs = FileBlobStore(config.blob_dir)
         self.keyring = KeyRing(store, config.key_passphrase)
         self.ingest = Ingest(store, self.blobs, config.max_part_bytes)
+        self.last_seen = collector_service.LastSeen(store)
         self.processor = Processor(store, self.blobs, self.keyring)
         self.background = (
             BackgroundProcessing(self.processor) if config.background_processing else None

@@ -9,7 +9,9 @@ from flask import Blueprint, Response, g, request, send_file
 
 from forms.instance import nfc
 from server import errors
+from server.access_log import app_version
 from server.app_context import services
+from server.clock import utcnow
 from server.edge import openrosa_response
 from server.openrosa.upload import read_upload
 from server.services import collector_attachments
@@ -38,6 +40,10 @@ def _before() -> None:
         )
     g.collector = services().authenticate_collector(
         g.collector_token, request.authorization, request.remote_addr or "unknown"
+    )
+    # When each phone last synced, and its app version, for the collectors page.
+    services().last_seen.record(
+        g.collector.id, app_version(request.headers.get("User-Agent")), utcnow()
     )
 
 

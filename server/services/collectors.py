@@ -19,14 +19,18 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import secrets
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import segno
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from server import errors
@@ -38,9 +42,51 @@ from server.store import audit
 from server.store import collectors as collector_store
 from server.store import forms as form_store
 from server.store import users as user_store
+from server.store.db import Store
 from server.store.models import Collector, Form
 
 TOKEN_BYTES = 32
+# A phone's last_seen_at is written at most this often (a sync is several requests).
+SEEN_EVERY = timedelta(minutes=1)
+log = logging.getLogger("server.collectors")
+
+
+class LastSeen:
+    """Records when each collector was last heard from, and the ODK Collect version it named.
+
+    At most one write a minute per collector: this process remembers what it wrote, and the
+    UPDATE itself skips a row written within the minute with the same version, so several
+    worker processes do not each write it. A new app version is written at once. A failed
+    write is logged and never fails the phone's request.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._written: dict[int, tuple[datetime, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, collector_id: int, app_version: str | None, now: datetime) -> bool:
+        """Note a request of `collector_id`; True when the database was written."""
+        with self._lock:
+            previous = self._written.get(collector_id)
+            if (
+                previous is not None
+                and now - previous[0] < SEEN_EVERY
+                and app_version in (None, previous[1])
+            ):
+                return False
+            known = app_version or (previous[1] if previous else None)
+            self._written[collector_id] = (now, known)
+        try:
+            with self._store.transaction() as connection:
+                return collector_store.mark_seen(
+                    connection, collector_id, now, now - SEEN_EVERY, app_version
+                )
+        except SQLAlchemyError as exc:
+            log.warning(
+                "last seen of collector %d not written: %s", collector_id, type(exc).__name__
+            )
+            return False
 
 
 def token_digest(token: str) -> str:

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, String, bindparam, cast, func, literal_column, select
+from sqlalchemy import (
+    Connection,
+    Row,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from server.store.models import Collector, CollectorForm, table_of
@@ -85,3 +97,23 @@ def add(
 def all_collectors(session: Session) -> Sequence[Collector]:
     """Every collector, by name."""
     return session.scalars(select(Collector).order_by(Collector.name)).all()
+
+
+def mark_seen(
+    connection: Connection,
+    collector_id: int,
+    now: datetime,
+    not_since: datetime,
+    app_version: str | None,
+) -> bool:
+    """Set last_seen_at (and the app version, when one is known) unless it was set after
+    `not_since` with the same version; True when the row was written."""
+    values: dict[str, Any] = {"last_seen_at": now}
+    stale = [_C.c.last_seen_at.is_(None), _C.c.last_seen_at < not_since]
+    if app_version is not None:
+        values["app_version"] = app_version
+        stale += [_C.c.app_version.is_(None), _C.c.app_version != app_version]
+    result = connection.execute(
+        update(_C).where(_C.c.id == collector_id, or_(*stale)).values(**values)
+    )
+    return bool(result.rowcount)

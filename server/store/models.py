@@ -131,6 +131,8 @@ class Collector(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The ODK Collect version its User-Agent last named (`v2024.3.1`), written with last_seen_at.
+    app_version: Mapped[str | None] = mapped_column(String(40))
 
 
 class CollectorForm(Base):

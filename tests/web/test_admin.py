@@ -228,3 +228,23 @@ def test_key_page_rotation_and_queue(web: WebDeployment) -> None:
         assert new.fingerprint != old_fingerprint
         assert audit.recent(session, 1, "key.rotate")[0].actor == "admin"
     assert list(web.config.key_dir.glob(f"server-key-{new.fingerprint[:16]}.pem"))
+
+
+def test_collectors_page_shows_last_sync_and_app_version(web: WebDeployment) -> None:
+    admin = web.client("admin")
+    response = admin.post("/admin/collectors", {"name": "phone-seen", "unit": "01"})
+    page = response.get_data(as_text=True)
+    url = re.search(r'<code class="secret" id="collector-url">([^<]+)</code>', page)
+    assert url
+    token = url.group(1).rsplit("/c/", 1)[1]
+    listing = admin.get("/admin/collectors").get_data(as_text=True)
+    row = listing.split(">phone-seen</a>")[1].split("</tr>")[0]
+    assert "chưa lần nào" in row  # never synced
+    phone = web.new_client().client
+    agent = "Dalvik/2.1.0 (Linux; U; Android 14) org.odk.collect.android/v2024.2.4"
+    phone.get(f"/c/{token}/formList", headers={"X-OpenRosa-Version": "1.0", "User-Agent": agent})
+    listing = admin.get("/admin/collectors").get_data(as_text=True)
+    row = listing.split(">phone-seen</a>")[1].split("</tr>")[0]
+    assert "v2024.2.4" in row
+    assert "chưa lần nào" not in row
+    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d</td>", row)
