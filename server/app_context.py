@@ -56,6 +56,7 @@ class Services:
         self.ingest = Ingest(store, self.blobs, config.max_part_bytes)
         self.last_seen = collector_service.LastSeen(store)
         self.processor = Processor(store, self.blobs, self.keyring)
+        self.ingest.resends = self.processor
         self.background = (
             BackgroundProcessing(self.processor) if config.background_processing else None
         )

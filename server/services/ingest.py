@@ -18,7 +18,13 @@ OpenRosa rules kept here, with the reasons:
   (Collect resends after a lost response, and repeats the manifest in every POST of a split
   upload), answered 202, and the parts not seen before are added;
 - a different manifest under a known instanceID is 409 and changes nothing (two phones, or an
-  edited form re-sent without deprecatedID: never silently pick one);
+  edited form re-sent without deprecatedID: never silently pick one), except a resend: a
+  browser client (Enketo online) rebuilds the submission on each retry, so `end` changes and
+  an encrypted one carries a new key. When the new POST decrypts to the stored submission's
+  data less the form metadata (`RESEND_METADATA`: start, end, deviceid, ...), it is the same
+  submission: 202, and the first copy is kept as it is (`_same_submission`). Anything else,
+  or content that cannot be compared now (key locked, first copy not decrypted yet), is 409,
+  whose message says the earlier copy is safe;
 - a plain submission's deprecatedID makes a new submission that supersedes the old one, which
   is kept; for encrypted submissions the same link is made once the XML is decrypted;
 - form ids are compared after NFC normalisation (older Collect sent them decomposed).
@@ -191,6 +197,43 @@ def _parse_header(xml: bytes) -> _Header:
     )
 
 
+# Form metadata a client fills anew on each try: a resend differing only here is the same
+# submission. Top-level questions of those XLSForm metadata types, and meta/instanceName
+# (computed, often from `end`).
+RESEND_METADATA = frozenset(
+    {
+        "start",
+        "end",
+        "today",
+        "deviceid",
+        "subscriberid",
+        "simserial",
+        "phonenumber",
+        "username",
+        "email",
+    }
+)
+RESEND_META_CHILDREN = frozenset({"instanceName", "timeStart", "timeEnd"})
+
+
+def without_resend_metadata(data: dict[str, Any]) -> dict[str, Any]:
+    """A submission's data less what a client fills anew on each try."""
+    kept = {key: value for key, value in data.items() if key not in RESEND_METADATA}
+    meta = kept.get("meta")
+    if isinstance(meta, dict):
+        kept["meta"] = {k: v for k, v in meta.items() if k not in RESEND_META_CHILDREN}
+    return kept
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    """The stored submission a POST with a different manifest collides with."""
+
+    submission_id: int
+    form_version_id: int
+    data: dict[str, Any] | None  # None when not decrypted yet
+
+
 class Ingest:
     """Receives submissions into one store and blob store."""
 
@@ -198,6 +241,8 @@ class Ingest:
         self.store = store
         self.blobs = blobs
         self.max_part_bytes = max_part_bytes
+        # Decrypts a colliding POST to tell a resend (set by the app's Services).
+        self.resends: Processing | None = None
         self._versions: dict[tuple[str, str], tuple[int, int, int | None]] = {}
         self._group = GroupCommit(store, before_commit=self._settle)
 
@@ -253,17 +298,17 @@ class Ingest:
         form_pk, version_pk, key_id = ids
         manifest_sha, stored, in_memory = self._store_blobs(xml, parts, staged)
         prepared = None
-        if processing is not None:
-            present = {MANIFEST_PART: manifest_sha, **{item[0]: item[1] for item in stored}}
-            if header.expected_parts is None or header.expected_parts <= set(present):
-                prepared = processing.prepare(
-                    header.form_id,
-                    version_pk,
-                    key_id,
-                    header.encrypted,
-                    present,
-                    Received(xml, header.manifest, in_memory),
-                )
+        present = {MANIFEST_PART: manifest_sha, **{item[0]: item[1] for item in stored}}
+        complete = header.expected_parts is None or header.expected_parts <= set(present)
+        if processing is not None and complete:
+            prepared = processing.prepare(
+                header.form_id,
+                version_pk,
+                key_id,
+                header.encrypted,
+                present,
+                Received(xml, header.manifest, in_memory),
+            )
 
         for attempt in (1, 2):
             try:
@@ -277,6 +322,16 @@ class Ingest:
                     staged,
                     (processing, prepared) if processing and prepared else None,
                 )
+                if isinstance(result, _Earlier):
+                    if complete and self._same_submission(
+                        result, header, version_pk, key_id, present, xml, in_memory, prepared
+                    ):
+                        log.info(
+                            "resend of submission %d with new metadata: the first is kept",
+                            result.submission_id,
+                        )
+                        return IngestResult(202, result.submission_id, header.instance_id, 0)
+                    raise errors.xml_differs(header.instance_id)
                 if result.stored is not None:
                     result = replace(
                         result,
@@ -290,6 +345,34 @@ class Ingest:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def _same_submission(
+        self,
+        earlier: _Earlier,
+        header: _Header,
+        version_pk: int,
+        key_id: int | None,
+        present: dict[str, str],
+        xml: bytes,
+        in_memory: dict[str, bytes],
+        prepared: Any,
+    ) -> bool:
+        """True when this POST decrypts to the earlier copy's data, metadata apart."""
+        if earlier.data is None or earlier.form_version_id != version_pk:
+            return False
+        if prepared is None and self.resends is not None:
+            prepared = self.resends.prepare(
+                header.form_id,
+                version_pk,
+                key_id,
+                header.encrypted,
+                present,
+                Received(xml, header.manifest, in_memory),
+            )
+        data = getattr(prepared, "data", None)
+        if not isinstance(data, dict):
+            return False
+        return without_resend_metadata(data) == without_resend_metadata(earlier.data)
 
     def _form_version(self, collector: Sender, header: _Header) -> tuple[int, int, int | None]:
         """(form, version, key) ids of the submitted form version, checked in this order: the
@@ -362,7 +445,7 @@ class Ingest:
         stored: list[tuple[str, str, int, str]],
         staged: Staged,
         ready: tuple[Processing, Any] | None = None,
-    ) -> IngestResult:
+    ) -> IngestResult | _Earlier:
         manifest_sha, manifest_size = manifest
         parts = [(MANIFEST_PART, manifest_sha, manifest_size, "text/xml"), *stored]
         with _blob_errors():
@@ -403,8 +486,9 @@ class Ingest:
         header: _Header,
         manifest_sha: str,
         stored: list[tuple[str, str, int, str]],
-    ) -> IngestResult:
-        """A POST for a known instanceID: 202 with the parts not seen before, or 409."""
+    ) -> IngestResult | _Earlier:
+        """A POST for a known instanceID: 202 with the parts not seen before, or the earlier
+        submission when the manifest differs (a resend, or 409)."""
         with self.store.session() as session:
             existing = submission_store.by_instance(
                 session, form_pk, header.instance_id, for_update=True
@@ -412,7 +496,8 @@ class Ingest:
             if existing is None:
                 raise LookupError(header.instance_id)
             if existing.manifest_sha256 != manifest_sha:
-                raise errors.xml_differs(header.instance_id)
+                data = existing.data if existing.decrypt_state == "decrypted" else None
+                return _Earlier(existing.id, existing.form_version_id, dict(data) if data else None)
             parts = {p.name: p.blob_sha256 for p in submission_store.parts(session, existing.id)}
             new = [item for item in stored if item[0] not in parts]
             _add_parts(session, existing.id, new, parts)
