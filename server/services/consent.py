@@ -53,10 +53,12 @@ __all__ = [
     "allows",
     "case_consent",
     "cases_allowing",
+    "check_identifiers_allowed",
     "history",
     "persons_allowing",
     "project_consent",
     "record_change",
+    "withheld_persons",
 ]
 
 MAIN_PERSON = 0
@@ -143,6 +145,34 @@ def case_consent(db: Session | Connection, case_code: str) -> list[PersonConsent
     for row in consent_store.events_of_case(_connection(db), case_code):
         by_person.setdefault(row.person_index, []).append(consent_store.decision_of(row))
     return [PersonConsent(index, rules.summary(by_person[index])) for index in sorted(by_person)]
+
+
+# The intake standings that withhold a person's identifying information: a refusal, a
+# withdrawal, or a yes that breaks the age rule. `not_asked` does not: every form version
+# records identity only after an intake yes, so identifying answers without a decision in
+# the ledger come from no consent question at all (e.g. data entered before the ledger).
+WITHHOLDING = frozenset({rules.REFUSED, rules.WITHDRAWN, rules.INVALID})
+
+
+def withheld_persons(db: Session | Connection, case_code: str) -> set[int]:
+    """The persons of a case (person index) whose identifying information may not be shown
+    or exported: their intake consent is refused, withdrawn, or breaks the age rule."""
+    return {
+        person.person_index
+        for person in case_consent(db, case_code)
+        if person.standings[INTAKE].state in WITHHOLDING
+    }
+
+
+def check_identifiers_allowed(
+    db: Session | Connection, case_code: str, *, every_person: bool = False
+) -> None:
+    """Raise `errors.consent_withdrawn()` (451.1) when the person received withholds their
+    identifying information (with `every_person`: when any person of the case does, for a
+    view that cannot mask one person's answers alone, such as a submission page)."""
+    withheld = withheld_persons(db, case_code)
+    if withheld if every_person else MAIN_PERSON in withheld:
+        raise errors.consent_withdrawn()
 
 
 def history(db: Session | Connection, case_code: str) -> list[Row[Any]]:
