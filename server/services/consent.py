@@ -56,6 +56,7 @@ __all__ = [
     "check_identifiers_allowed",
     "history",
     "persons_allowing",
+    "persons_refusing",
     "project_consent",
     "record_change",
     "withheld_persons",
@@ -108,6 +109,17 @@ def persons_allowing(
     )
 
 
+def persons_refusing(
+    db: Session | Connection, purpose: str, case_codes: Iterable[str] | None = None
+) -> set[tuple[str, int]]:
+    """The persons whose latest decision bars `purpose` (refused, withdrawn, not valid, or
+    stopped with the intake consent); a person never asked is not among them. What the
+    follow-up schedule leaves out (next_followup_due); not for referrals."""
+    if purpose not in PURPOSES or purpose == REFERRAL:
+        raise ValueError(f"persons_refusing does not answer for {purpose!r}")
+    return consent_store.persons_refusing(_connection(db), purpose, case_codes)
+
+
 def cases_allowing(
     db: Session | Connection,
     purpose: str,
@@ -147,20 +159,11 @@ def case_consent(db: Session | Connection, case_code: str) -> list[PersonConsent
     return [PersonConsent(index, rules.summary(by_person[index])) for index in sorted(by_person)]
 
 
-# The intake standings that withhold a person's identifying information: a refusal, a
-# withdrawal, or a yes that breaks the age rule. `not_asked` does not: every form version
-# records identity only after an intake yes, so identifying answers without a decision in
-# the ledger come from no consent question at all (e.g. data entered before the ledger).
-WITHHOLDING = frozenset({rules.REFUSED, rules.WITHDRAWN, rules.INVALID})
-
-
 def withheld_persons(db: Session | Connection, case_code: str) -> set[int]:
     """The persons of a case (person index) whose identifying information may not be shown
     or exported: their intake consent is refused, withdrawn, or breaks the age rule."""
     return {
-        person.person_index
-        for person in case_consent(db, case_code)
-        if person.standings[INTAKE].state in WITHHOLDING
+        index for _code, index in consent_store.persons_withholding(_connection(db), [case_code])
     }
 
 
@@ -314,6 +317,11 @@ def record_change(
             )
         ],
     )
+    # The case follows its consent (the follow-up schedule): project it again. Imported here
+    # because the projection itself reads the ledger through this module.
+    from server.services import cases as case_service
+
+    case_service.rebuild(session, case_code)
     audit.append(
         session,
         user.username,
