@@ -21,7 +21,7 @@ from forms.admin_units import shipped as shipped_units
 from forms.case_fields import FORM_KINDS, describe
 from forms.instance import get_path, parse_date
 from server.clock import utcnow
-from server.services import units
+from server.services import consent, units
 from server.services.textsearch import fold
 from server.services.units import Unit
 from server.store import cases as case_store
@@ -225,11 +225,22 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
     submission_store.set_columns_many(connection, changed)
     existing = case_store.ids_by_code(connection, codes)
     case_store.clear_projections(connection, list(existing.values()))
+    consent.clear_projected(connection, codes)
+    for code, judgement in judgements.items():
+        if judgement.effective and judgement.holding is not None:
+            consent.project_consent(
+                connection, code, judgement.effective, consent.intake_of(judgement.effective)
+            )
     projections = {
         code: _project(code, judgement.effective, judgement.holding)
         for code, judgement in judgements.items()
         if judgement.effective and judgement.holding is not None
     }
+    # No follow-up is scheduled for a person received who refused (or withdrew) contact.
+    no_contact = consent.persons_refusing(connection, consent.FOLLOWUP_CONTACT, list(projections))
+    for code, projection in projections.items():
+        if (code, consent.MAIN_PERSON) in no_contact:
+            projection.values["next_followup_due"] = None
     gone = [existing[code] for code in codes if code in existing and code not in projections]
     case_store.delete_cases(connection, gone)
     ids = case_store.write_many(

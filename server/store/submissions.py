@@ -507,6 +507,7 @@ def export_batch(
             Submission.review_state,
             Submission.signature,
             Submission.form_version_id,
+            Submission.case_code,
             Collector.name.label("collector_name"),
         )
         .outerjoin(Collector, Collector.id == Submission.collector_id)
