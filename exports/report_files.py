@@ -29,7 +29,7 @@ from exports.reports import ReportTable
 FONT = "Times New Roman"  # the font of Vietnamese administrative documents (Decree 30/2020)
 THIN = Side(style="thin", color="000000")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
-LABEL_WIDTH = 44
+LABEL_WIDTH = 52
 NUMBER_WIDTH = 10.5
 
 

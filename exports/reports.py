@@ -89,6 +89,8 @@ CHANNELS = tuple(code for _, codes in CHANNEL_TREE for code in codes)
 NOT_MINORITY = ("kinh", "unknown")
 T3_COUNTRIES = ("vn", "cn", "kh", "la", "mm", "th")
 Labels = dict[str, dict[str, tuple[str, str]]]
+# (list name, code) of the choices retired in the forms: their rows show only when not empty.
+RETIRED: set[tuple[str, str]] = set()
 Row = tuple[str, str, str, list[Any]]
 
 
@@ -140,6 +142,8 @@ def choice_labels() -> Labels:
     ):
         book = read_workbook(SOURCE_DIR / f"{name}.xlsx")
         for row in book.sheets.get("choices", []):
+            if str(row.get("retired") or "") == "yes":
+                RETIRED.add((str(row["list_name"]), str(row["name"])))
             labels.setdefault(str(row["list_name"]), {}).setdefault(
                 str(row["name"]),
                 (
@@ -988,12 +992,22 @@ def table_t13(store: Store, scope: UnitScope, period: Period, labels: Labels) ->
     return table
 
 
+def _without_empty_retired(table: ReportTable, list_name: str) -> ReportTable:
+    """Drop the rows of retired codes that count nothing (older answers still show)."""
+    table.rows = [
+        row
+        for row in table.rows
+        if (list_name, row[0]) not in RETIRED or any(v for v in row[3] if isinstance(v, int))
+    ]
+    return table
+
+
 def build_tables(store: Store, scope: UnitScope, period: Period) -> list[ReportTable]:
     """Every report table for one period and scope, T1..T13 in order."""
     labels = choice_labels()
     pop = population(store, scope, period)
     persons = pop.received()
-    return [
+    tables = [
         table_t1(persons, labels),
         table_t2(persons, labels),
         table_t3(persons, labels),
@@ -1008,3 +1022,6 @@ def build_tables(store: Store, scope: UnitScope, period: Period) -> list[ReportT
         table_t12(store, scope, period, labels),
         table_t13(store, scope, period, labels),
     ]
+    for code, list_name in (("T2", "purpose"), ("T5", "support"), ("T7", "activity")):
+        _without_empty_retired(tables[int(code[1:]) - 1], list_name)
+    return tables
