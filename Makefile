@@ -24,6 +24,7 @@ run: $(STAMP)
 # docs/architecture.md), then tests on SQLite and PostgreSQL.
 test: $(STAMP)
 	@bash scripts/browser-deps.sh
+	@bash scripts/office-deps.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy crypto forms

@@ -7,9 +7,11 @@ cell cannot be worked out from a total. The totals a reader can subtract from ar
   (under 16, 16-17, 18 and over), in each block of the column template;
 - for tables whose rows exclude each other (T1 channels, T3 countries), each column's "total"
   row against the rows above it.
-Every such sum that holds a hidden cell is made to hold at least two. Sums that do not add up
-exactly (unknown sex or age) are treated as if they did, which hides more, never less. This
-stops recovery from any single total; it is not a full linear-programming audit.
+A table that declares its sums (`column_sums`, `row_sums`: every table exports/reports.py
+builds, subtotal rows included) is protected on exactly those instead. Every such sum
+that holds a hidden cell is made to hold at least two. Sums that do not add up exactly
+(unknown sex or age) are treated as if they did, which hides more, never less. This stops
+recovery from any single total; it is not a full linear-programming audit.
 """
 
 from __future__ import annotations
@@ -22,8 +24,30 @@ EXCLUSIVE_ROWS = {"T1", "T3"}
 Cell = tuple[int, int]  # (row index, column index)
 
 
+def _declared(table: ReportTable) -> list[tuple[Cell, list[Cell]]]:
+    """The sums a table declares: columns adding up in every row, rows in every column."""
+    codes = [code for code, _, _ in table.columns]
+    row_codes = [code for code, _, _, _ in table.rows]
+    found: list[tuple[Cell, list[Cell]]] = []
+    for marginal, parts in table.column_sums:
+        if marginal not in codes:
+            continue
+        cells = [codes.index(p) for p in parts if p in codes]
+        for row in range(len(table.rows)):
+            found.append(((row, codes.index(marginal)), [(row, c) for c in cells]))
+    for marginal, parts in table.row_sums:
+        if marginal not in row_codes:
+            continue
+        rows = [row_codes.index(p) for p in parts if p in row_codes]
+        for column in range(len(codes)):
+            found.append(((row_codes.index(marginal), column), [(r, column) for r in rows]))
+    return found
+
+
 def _partitions(table: ReportTable) -> list[tuple[Cell, list[Cell]]]:
     """(marginal cell, cells that add up to it) for every total a reader can use."""
+    if table.column_sums or table.row_sums:
+        return _declared(table)
     codes = [code for code, _, _ in table.columns]
     found: list[tuple[Cell, list[Cell]]] = []
     for row in range(len(table.rows)):

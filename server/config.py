@@ -149,6 +149,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Each province's own hotline shown on the phones of that province, beside the national "
         "111: `22=0203 3xxx xxx; 01=...` (province code = number). Empty: 111 only.",
     ),
+    Setting(
+        "FIELDCASE_REPORT_CUTOFF_DAY",
+        "14",
+        "Day of the month report data are cut off (1-28): a window runs from the day after one "
+        "cut-off to the next, so 14 gives 15/12-14/6 for the six-month report (ND 09/2019).",
+    ),
+    Setting(
+        "FIELDCASE_REPORT_DUE_DATES",
+        None,
+        "Due date of each report, over the defaults `Y=12-10, H1=06-10, H2=12-10, Q1=03-10, "
+        "Q2=06-10, Q3=09-10, Q4=12-10`: MM-DD in the year the period ends, +MM-DD the year after.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -189,7 +201,15 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
+def _cutoff_day(env: Mapping[str, str]) -> int:
+    day = _int(env, "FIELDCASE_REPORT_CUTOFF_DAY")
+    if day > 28:
+        raise ConfigError("FIELDCASE_REPORT_CUTOFF_DAY must be 1 to 28 (every month has it)")
+    return day
+
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_DUE_ITEM = re.compile(r"^\s*(Y|H1|H2|Q[1-4])\s*=\s*\+?(\d{2})-(\d{2})\s*$", re.IGNORECASE)
 _HOTLINE_NUMBER = re.compile(r"^\+?[0-9][0-9 .-]{1,30}[0-9]$")
 
 
@@ -227,6 +247,19 @@ def parse_networks(name: str, raw: str | None) -> tuple[IPNetwork, ...]:
         except ValueError:
             raise ConfigError(f"{name}: {item!r} is not an IP address or network") from None
     return tuple(networks)
+def check_report_due_dates(raw: str | None) -> str | None:
+    """The due dates as written when every item reads `PART=MM-DD`; ConfigError otherwise
+    (exports/periods.py reads them)."""
+    for item in re.split(r"[,;]", raw or ""):
+        if not item.strip():
+            continue
+        found = _DUE_ITEM.match(item)
+        if not found or not (1 <= int(found.group(2)) <= 12 and 1 <= int(found.group(3)) <= 31):
+            raise ConfigError(
+                f"FIELDCASE_REPORT_DUE_DATES: {item.strip()!r} is not PART=MM-DD "
+                "(parts Y, H1, H2, Q1..Q4; +MM-DD for the year after the period ends)"
+            )
+    return raw
 
 
 @dataclass(frozen=True)
@@ -311,6 +344,8 @@ class Config:
     form_max_unpacked_bytes: int = 32 * 1024 * 1024
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     province_hotlines: dict[str, str] = field(default_factory=dict)
+    report_cutoff_day: int = 14
+    report_due_dates: str | None = None
     testing: bool = False
     # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
     background_processing: bool = False
@@ -368,6 +403,8 @@ class Config:
             form_max_unpacked_bytes=_int(env, "FIELDCASE_FORM_MAX_UNPACKED_BYTES"),
             trusted_proxies=TrustedProxies.parse(_read(env, "FIELDCASE_TRUSTED_PROXIES")),
             province_hotlines=parse_province_hotlines(_read(env, "FIELDCASE_PROVINCE_HOTLINES")),
+            report_cutoff_day=_cutoff_day(env),
+            report_due_dates=check_report_due_dates(_read(env, "FIELDCASE_REPORT_DUE_DATES")),
         )
 
     def with_changes(self, **changes: object) -> Config:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
 from exports.extract import write_extract
-from exports.periods import parse_period
+from exports.periods import Period, ReportCalendar, day_vi, report_calendar
 from exports.register import write_register
-from exports.report_files import write_report
+from exports.report_files import heading_for, write_report
+from exports.report_json import MergeError, dumps, merge
 from exports.reports import build_tables
 from exports.submissions import ExportOptions, MediaSource, SubmissionFilter, export_form_to_file
 from exports.suppression import suppress
@@ -68,7 +70,7 @@ def export_submissions(
     """Export one form's submissions as a zip of CSVs (one per repeat group)."""
     _require_reason(include_identifiers, reason)
     try:
-        span = parse_period(period) if period else None
+        span = calendar_of(load_config()).period(period) if period else None
     except ValueError as exc:
         fail(str(exc), code=2)
     config = load_config()
@@ -166,10 +168,28 @@ def export_cases(
     click.echo(f"{count} cases written to {out_file}")
 
 
+def calendar_of(config: Config) -> ReportCalendar:
+    """The deployment's reporting windows and due dates."""
+    return report_calendar(config.report_cutoff_day, config.report_due_dates)
+
+
+def window_line(span: Period) -> str:
+    """`2026-H1: 15/12/2025 - 14/6/2026 (state reporting window)`."""
+    kind = "calendar period" if span.calendar else "state reporting window"
+    return f"{span.name}: {day_vi(span.start)} - {day_vi(span.end)} ({kind})"
+
+
 @export.command("report")
-@click.option("--period", required=True, help="2025, 2025-H1, 2025-H2 or 2025-Q3")
+@click.option("--period", required=True, help="2026, 2026-H1, 2026-H2 or 2026-Q1..Q4")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--unit", "units", multiple=True, help="Limit to these units (default: all).")
+@click.option(
+    "--calendar",
+    is_flag=True,
+    help="Calendar periods (1/1-30/6, ...) instead of the state reporting windows; analysis only.",
+)
+@click.option("--unit-name", default=None, help="The reporting unit's name for the heading.")
+@click.option("--place", default="", help="Place written before the date (e.g. Móng Cái).")
 @click.option(
     "--suppress",
     "threshold",
@@ -177,29 +197,72 @@ def export_cases(
     default=None,
     help="Hide cells below N (and those that would reveal them) for publication.",
 )
-def export_report(period: str, out_dir: str, units: tuple[str, ...], threshold: int | None) -> None:
-    """Write the report tables for a period as CSV files and one XLSX workbook."""
+def export_report(
+    period: str,
+    out_dir: str,
+    units: tuple[str, ...],
+    calendar: bool,
+    unit_name: str | None,
+    place: str,
+    threshold: int | None,
+) -> None:
+    """Write the report tables for a period: CSV files, report.json and the XLSX report.
+
+    The first line printed is the window the report covers."""
+    config = load_config()
     try:
-        span = parse_period(period)
+        span = calendar_of(config).period(period, calendar=calendar)
     except ValueError as exc:
         fail(str(exc), code=2)
-    config = load_config()
+    click.echo(window_line(span))
     store = open_store(config)
     scope = UnitScope.of_units(units) if units else UnitScope.all_units()
     tables = build_tables(store, scope, span)
     if threshold:
         tables = [suppress(table, threshold) for table in tables]
-    written = write_report(tables, Path(out_dir), span.name)
+    from server.clock import utcnow
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_report(tables, out, span, heading_for(units, utcnow(), unit_name, place))
     with store.session() as session:
         auditing.record(
             session,
             "cli",
             "export.report",
             f"period:{span.name}",
-            {"units": sorted(units), "tables": [t.code for t in tables], "suppress": threshold},
+            {
+                "units": sorted(units),
+                "tables": [t.code for t in tables],
+                "suppress": threshold,
+                "start": span.start.isoformat(),
+                "end": span.end.isoformat(),
+            },
         )
     for path in written:
         click.echo(str(path))
+
+
+@export.command("merge-reports")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False))
+def export_merge_reports(files: tuple[str, ...], out_file: str) -> None:
+    """Add several units' report.json files of one period into one (a province combining its
+    communes, a ministry its provinces); refuses files of another definitions version."""
+    from server.clock import utcnow
+
+    documents = []
+    for name in files:
+        try:
+            documents.append(json.loads(Path(name).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            fail(f"{name}: not a report.json ({exc})", code=2)
+    try:
+        merged = merge(documents, utcnow())
+    except (MergeError, KeyError, TypeError) as exc:
+        fail(f"cannot merge: {exc}", code=2)
+    Path(out_file).write_text(dumps(merged), encoding="utf-8")
+    click.echo(f"{len(documents)} reports of {merged['period']['code']} merged into {out_file}")
 
 
 @export.command("extract")
@@ -216,7 +279,7 @@ def export_report(period: str, out_dir: str, units: tuple[str, ...], threshold: 
 def export_extract(period: str, out_file: str, k: int) -> None:
     """The de-identified CTDC/HTCDS extract (A1), k-anonymised."""
     try:
-        span = parse_period(period)
+        span = calendar_of(load_config()).period(period)
     except ValueError as exc:
         fail(str(exc), code=2)
     config = load_config()
@@ -255,11 +318,17 @@ def export_scheduled() -> None:
     config = load_config()
     store = open_store(config)
     written = 0
-    for span in completed_periods(utcnow().date()):
+    for span in completed_periods(utcnow().date(), config.report_cutoff_day):
         folder = config.export_dir / "reports" / span.name
         if (folder / f"{span.name}-report.xlsx").exists():
             continue
-        write_report(build_tables(store, UnitScope.all_units(), span), folder, span.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_report(
+            build_tables(store, UnitScope.all_units(), span),
+            folder,
+            span,
+            heading_for([], utcnow()),
+        )
         with store.session() as session:
             auditing.record(session, "cron", "export.report", f"period:{span.name}", {})
         click.echo(f"{span.name}: written to {folder}")

@@ -19,6 +19,7 @@ from exports import periods
 from exports.age_groups import AGE_GROUPS, age_group
 from exports.periods import Period
 from server import errors
+from server.config import Config
 from server.store import cases as case_store
 from server.store import forms as form_store
 from server.store import submissions as submission_store
@@ -27,17 +28,24 @@ from server.store.scope import UnitScope
 OUTREACH_FORM = "vt06_outreach"
 
 
-def parse_period(text: str) -> Period:
-    """`2025`, `2025-H1` or `2025-Q3` as dates; a clear Problem otherwise."""
+def _calendar(config: Config | None) -> periods.ReportCalendar:
+    if config is None:
+        return periods.ReportCalendar()
+    return periods.report_calendar(config.report_cutoff_day, config.report_due_dates)
+
+
+def parse_period(text: str, config: Config | None = None) -> Period:
+    """`2026`, `2026-H1` or `2026-Q3` as the reporting window's dates; a clear Problem
+    otherwise."""
     try:
-        return periods.parse_period(text)
+        return _calendar(config).period(text)
     except ValueError:
         raise errors.validation_failed("A period is written 2025, 2025-H1 or 2025-Q3.") from None
 
 
-def current_period(today: date) -> Period:
-    """The half-year `today` falls in (the 6-monthly report)."""
-    return periods.current_half(today)
+def current_period(today: date, config: Config | None = None) -> Period:
+    """The six-month window `today` falls in (the 6-monthly report)."""
+    return _calendar(config).current(today, "half")
 
 
 @dataclass

@@ -15,11 +15,13 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
-from exports.periods import Period, current_half, parse_period
-from exports.report_files import write_report
+from exports.periods import Period, ReportCalendar, report_calendar
+from exports.report_files import heading_for, write_report
 from exports.reports import build_tables
 from exports.submissions import export_form
 from server import metrics
+from server.clock import utcnow
+from server.config import Config
 from server.store import audit
 from server.store.db import Store
 from server.store.scope import UnitScope
@@ -28,14 +30,21 @@ from server.store.submissions import SubmissionFilter
 log = logging.getLogger("server.exports")
 
 
-def period_named(text: str) -> Period:
-    """The period written `2025`, `2025-H1`, `2025-H2` or `2025-Q3`; ValueError otherwise."""
-    return parse_period(text)
+def _calendar(config: Config | None) -> ReportCalendar:
+    if config is None:
+        return ReportCalendar()
+    return report_calendar(config.report_cutoff_day, config.report_due_dates)
 
 
-def current_period(today: date) -> Period:
-    """The half-year `today` falls in: what the download page offers first."""
-    return current_half(today)
+def period_named(text: str, config: Config | None = None, calendar: bool = False) -> Period:
+    """The reporting window written `2026`, `2026-H1`, `2026-H2` or `2026-Q3` (the calendar
+    period with `calendar`); ValueError otherwise."""
+    return _calendar(config).period(text, calendar=calendar)
+
+
+def current_period(today: date, config: Config | None = None) -> Period:
+    """The six-month window `today` falls in: what the download page offers first."""
+    return _calendar(config).current(today, "half")
 
 
 def form_zip(
@@ -88,11 +97,17 @@ def report_workbook(
     with tempfile.TemporaryDirectory(prefix="fieldcase-report-") as folder:
         tables = build_tables(store, scope, period)
         name = period.name
-        write_report(tables, Path(folder), name)
+        write_report(tables, Path(folder), period, heading_for(units, utcnow()))
         workbook = (Path(folder) / f"{name}-report.xlsx").read_bytes()
     seconds = time.perf_counter() - started
     metrics.observe_export("report", seconds)
     log.info("export written kind=report period=%s seconds=%.2f", name, seconds)
     with store.session() as db:
-        audit.append(db, actor, "export.report", f"period:{name}", {"units": units})
+        audit.append(
+            db,
+            actor,
+            "export.report",
+            f"period:{name}",
+            {"units": units, "start": period.start.isoformat(), "end": period.end.isoformat()},
+        )
     return workbook

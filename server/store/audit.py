@@ -280,3 +280,16 @@ def browse(
 def actions(session: Session) -> list[str]:
     """The kinds of entry present in the log (for the filter list)."""
     return sorted(session.scalars(select(AuditEntry.action).distinct()))
+
+
+def targets_recorded(session: Session, action: str, targets: Sequence[str]) -> set[str]:
+    """Which of `targets` have at least one entry of `action` (e.g. reports made per period)."""
+    if not targets:
+        return set()
+    return set(
+        session.scalars(
+            select(AuditEntry.target)
+            .where(AuditEntry.action == action, AuditEntry.target.in_(list(targets)))
+            .distinct()
+        ).all()
+    )

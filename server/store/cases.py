@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Row,
     and_,
     bindparam,
     delete,
@@ -337,3 +338,30 @@ def main_persons(
 def by_id(session: Session, case_id: int) -> Case | None:
     """One case by id (no scope check: for exports that already chose their cases)."""
     return session.get(Case, case_id)
+
+
+def persons_received_by(session: Session, end: date) -> Sequence[Row[Any]]:
+    """Every person of every case received by `end`, in every unit (reports choose by the
+    unit of reception, which is the case's first holding, not its current unit).
+
+    Rows of (case_id, case_code, province_code, commune_code, reception_date, closed_on,
+    close_reason, person_index, sex, age_years, facts), oldest case first.
+    """
+    return session.execute(
+        select(
+            Case.id.label("case_id"),
+            Case.case_code,
+            Case.province_code,
+            Case.commune_code,
+            Case.reception_date,
+            Case.closed_on,
+            Case.close_reason,
+            CasePerson.person_index,
+            CasePerson.sex,
+            CasePerson.age_years,
+            CasePerson.facts,
+        )
+        .join(CasePerson, CasePerson.case_id == Case.id)
+        .where(Case.reception_date <= end)
+        .order_by(Case.id, CasePerson.person_index)
+    ).all()

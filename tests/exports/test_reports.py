@@ -187,25 +187,30 @@ def rows(table: object) -> dict[str, list[int]]:
 
 def test_tables_t1_t2_t3_t7(store: Store) -> None:
     seed(store)
-    t1, t2, t3, t4, _t5, t6, t7, _t8 = build_tables(store, UnitScope.all_units(), H1)
-    #                     main: total F M <16 16-17 18+ minority foreign | minors: same
-    assert rows(t1)["handover_foreign"] == [2, 2, 0, 1, 1, 0, 1, 0] + [1, 0, 1, 1, 0, 0, 0, 0]
-    assert rows(t1)["self_return"] == [1, 1, 0, 0, 0, 1, 0, 1] + [0] * 8
-    assert rows(t1)["rescued"] == [1, 0, 1, 0, 0, 1, 0, 0] + [0] * 8
-    assert rows(t1)["total"] == [4, 3, 1, 1, 1, 2, 1, 1] + [1, 0, 1, 1, 0, 0, 0, 0]
-    assert sum(counts[0] for code, counts in rows(t1).items() if code != "total") == 4
+    t1, t2, t3, t4, _t5, t6, t7, *_ = build_tables(store, UnitScope.all_units(), H1)
+    # total | victim, being identified, not a victim | F M | <16 16-17 18-29 30-44 45-59 60+ unk
+    # (| minors in T1). A: F17 victim (+1 minor); B: M25 being identified; C: F15 victim;
+    # E: F40 being identified (received 5/1 and 30/6/2025, counted once).
+    assert rows(t1)["handover_foreign"] == [2, 2, 0, 0, 2, 0, 1, 1, 0, 0, 0, 0, 0, 1]
+    assert rows(t1)["self_return"] == [1, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0]
+    assert rows(t1)["from_abroad"] == [3, 2, 1, 0, 3, 0, 1, 1, 0, 1, 0, 0, 0, 1]
+    assert rows(t1)["rescued"] == [1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert rows(t1)["domestic"] == rows(t1)["rescued"]
+    assert rows(t1)["total"] == [4, 2, 2, 0, 3, 1, 1, 1, 1, 1, 0, 0, 0, 1]
+    leaves = [c for c in rows(t1) if c not in ("total", "from_abroad", "domestic")]
+    assert sum(rows(t1)[code][0] for code in leaves) == 4
     # Verified purposes replace the intake's (A gains sexual exploitation).
-    assert rows(t2)["sexual_exploitation"] == [2, 2, 0, 1, 1, 0, 1, 0]
-    assert rows(t2)["forced_marriage"] == [1, 1, 0, 0, 1, 0, 1, 0]
-    assert rows(t2)["forced_labour"] == [1, 0, 1, 0, 0, 1, 0, 0]
-    assert rows(t2)["unknown"] == [1, 1, 0, 0, 0, 1, 0, 1]
-    assert rows(t2)["total"] == [4, 3, 1, 1, 1, 2, 1, 1]
+    assert rows(t2)["sexual_exploitation"] == [2, 2, 0, 2, 0, 1, 1, 0, 0, 0, 0, 0]
+    assert rows(t2)["forced_marriage"] == [1, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert rows(t2)["forced_labour"] == [1, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0]
+    assert rows(t2)["unknown"] == [1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0]
+    assert rows(t2)["total"] == [4, 2, 2, 3, 1, 1, 1, 1, 1, 0, 0, 0]
     # C's country was confirmed as Malaysia: "other", named in a note.
-    assert rows(t3)["cn"] == [1, 1, 0, 0, 1, 0, 1, 0]
-    assert rows(t3)["kh"] == [1, 0, 1, 0, 0, 1, 0, 0]
-    assert rows(t3)["other"] == [1, 1, 0, 1, 0, 0, 0, 0]
-    assert rows(t3)["unknown"] == [1, 1, 0, 0, 0, 1, 0, 1]
-    assert t3.notes == ["Other countries: my"]
+    assert rows(t3)["cn"] == [1, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert rows(t3)["kh"] == [1, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0]
+    assert rows(t3)["other"] == [1, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]
+    assert rows(t3)["unknown"] == [1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0]
+    assert t3.notes == ["Nước khác / Other countries: my"]
     #              total female under18 (main persons)
     assert rows(t4)["received"] == [4, 3, 2]
     assert rows(t4)["confirmed"] == [2, 2, 2]
@@ -221,10 +226,10 @@ def test_tables_t1_t2_t3_t7(store: Store) -> None:
     assert rows(t6)["stable_livelihood"] == [1, 1, 1]
     assert rows(t6)["closed_reintegrated"] == [1, 0, 0]
     assert rows(t6)["open_end"] == [3, 3, 2]
-    # activities, participants, female, male, <18, minority, officials, leaflets, posters
-    assert rows(t7)["school_session"] == [2, 55, 30, 25, 6, 0, 0, 0, 0]
-    assert rows(t7)["community_meeting"] == [1, 22, 12, 10, 3, 0, 0, 0, 0]
-    assert rows(t7)["total"] == [3, 77, 42, 35, 9, 0, 0, 0, 0]
+    # activities, participants, female, male, <18, minority, communes, leaflets, posters
+    assert rows(t7)["school_session"] == [2, 55, 30, 25, 6, 0, 1, 0, 0]
+    assert rows(t7)["community_meeting"] == [1, 22, 12, 10, 3, 0, 1, 0, 0]
+    assert rows(t7)["total"] == [3, 77, 42, 35, 9, 0, 1, 0, 0]
 
 
 def test_scope_limits_the_counts(store: Store) -> None:
@@ -254,7 +259,7 @@ def test_cli_writes_csv_and_one_workbook(
     handover = "Do phía nước ngoài trao trả / Officially handed over by the foreign side"
     assert f"handover_foreign,{handover},2,2" in t1
     book = load_workbook(tmp_path / "2025-H1-report.xlsx")
-    assert book.sheetnames == ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8"]
+    assert book.sheetnames == ["Báo cáo", "Report (EN)", *[f"T{n}" for n in range(1, 14)]]
     bad = runner.invoke(main, ["export", "report", "--period", "2025-H3", "--out", str(tmp_path)])
     assert bad.exit_code == 2
 
@@ -365,10 +370,13 @@ def test_tables_t5_and_t8(store: Store) -> None:
             instance,
         )
     tables = {t.code: t for t in build_tables(store, UnitScope.all_units(), H1)}
-    # persons supported, times given, amount (the August item is outside H1)
-    assert rows(tables["T5"])["ess_food"] == [2, 3, 1_300_000]
-    assert rows(tables["T5"])["medical"] == [1, 1, 0]
-    assert rows(tables["T5"])["legal_aid"] == [0, 0, 0]
+    # persons supported, times given, amount (the August item is outside H1) | victim, being
+    # identified, not a victim, minors | F M | <16 16-17 18-29 30-44 45-59 60+ unk
+    both = [0, 2, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 0]
+    assert rows(tables["T5"])["ess_food"] == [2, 3, 1_300_000, *both]
+    assert rows(tables["T5"])["medical"] == [1, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]
+    assert rows(tables["T5"])["legal_aid"] == [0] * 16
+    assert rows(tables["T5"])["total"] == [2, 4, 1_300_000, *both]
     # total, female, male, under 18
     assert rows(tables["T8"])["screened"] == [3, 2, 1, 2]
     assert rows(tables["T8"])["high"] == [1, 1, 0, 1]
@@ -411,13 +419,15 @@ def test_2026_codes_and_the_anonymous_core_count(store: Store) -> None:
         },
         "uuid:f-f",
     )
-    t1, t2, _t3, _t4, _t5, t6, _t7, _t8 = build_tables(
+    t1, t2, _t3, _t4, _t5, t6, *_, t11, _t12, _t13 = build_tables(
         store, UnitScope.all_units(), parse_period("2026-H1")
     )
-    #                     main: total F M <16 16-17 18+ minority foreign | minors: same
-    assert rows(t1)["transfer_other_province"] == [1, 1, 0, 0, 0, 1, 1, 0] + [0] * 8
-    assert rows(t1)["rescued"] == [1, 0, 1, 0, 0, 1, 0, 0] + [0] * 8
-    assert rows(t2)["money_benefit"] == [1, 1, 0, 0, 0, 1, 1, 0]
+    # total | victim, being identified, not a victim | F M | <16 16-17 18-29 30-44 45-59 60+ unk
+    assert rows(t1)["transfer_other_province"] == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert rows(t1)["rescued"] == [1, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]
+    assert rows(t2)["money_benefit"] == [1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0]
+    # The refusing person's anonymous core says ethnic minority; the other says no.
+    assert rows(t11)["ethnic_minority"] == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]
     assert rows(t6)["closed_repatriated"] == [1, 1, 0]
     labels = {code: vi for code, vi, _, _ in t1.rows}
     assert labels["transfer_other_province"] == "Do tỉnh khác chuyển đến"

@@ -115,3 +115,27 @@ def test_province_hotlines_are_read_per_province() -> None:
 def test_bad_province_hotlines_are_refused(value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Config.from_env({"FIELDCASE_PROVINCE_HOTLINES": value})
+
+
+def test_report_cutoff_day_and_due_dates_are_checked() -> None:
+    from exports.periods import report_calendar
+
+    assert Config.from_env({}).report_cutoff_day == 14
+    config = Config.from_env(
+        {"FIELDCASE_REPORT_CUTOFF_DAY": "20", "FIELDCASE_REPORT_DUE_DATES": "H1=06-25, Y=+01-05"}
+    )
+    calendar = report_calendar(config.report_cutoff_day, config.report_due_dates)
+    half = calendar.period("2026-H1")
+    assert (half.start.isoformat(), half.end.isoformat()) == ("2025-12-21", "2026-06-20")
+    assert calendar.due_date(half).isoformat() == "2026-06-25"
+    assert calendar.due_date(calendar.period("2026")).isoformat() == "2027-01-05"
+    assert calendar.due_date(calendar.period("2026-H2")).isoformat() == "2026-12-10"  # default
+    for name, value in (
+        ("FIELDCASE_REPORT_CUTOFF_DAY", "31"),
+        ("FIELDCASE_REPORT_CUTOFF_DAY", "0"),
+        ("FIELDCASE_REPORT_DUE_DATES", "H3=06-10"),
+        ("FIELDCASE_REPORT_DUE_DATES", "H1=6/10"),
+        ("FIELDCASE_REPORT_DUE_DATES", "H1=13-01"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            Config.from_env({name: value})

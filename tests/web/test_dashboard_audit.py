@@ -50,11 +50,12 @@ def test_dashboard_page_draws_svg_charts(web: WebDeployment) -> None:
 @pytest.mark.parametrize(
     ("text", "start", "end"),
     [
-        ("2025", date(2025, 1, 1), date(2025, 12, 31)),
-        ("2025-H1", date(2025, 1, 1), date(2025, 6, 30)),
-        ("2025-H2", date(2025, 7, 1), date(2025, 12, 31)),
-        ("2024-Q1", date(2024, 1, 1), date(2024, 3, 31)),
-        ("2025-Q4", date(2025, 10, 1), date(2025, 12, 31)),
+        # The state reporting windows (ND 09/2019): data cut off on the 14th.
+        ("2025", date(2024, 12, 15), date(2025, 12, 14)),
+        ("2025-H1", date(2024, 12, 15), date(2025, 6, 14)),
+        ("2025-H2", date(2025, 6, 15), date(2025, 12, 14)),
+        ("2024-Q1", date(2023, 12, 15), date(2024, 3, 14)),
+        ("2025-Q4", date(2025, 9, 15), date(2025, 12, 14)),
     ],
 )
 def test_periods(text: str, start: date, end: date) -> None:

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from server.app_context import services
 from server.clock import utcnow
 from server.errors import Problem
-from server.services import dashboard, unit_queue
+from server.services import dashboard, report_schedule, unit_queue
 from server.web.access import current_user, public
 from server.web.blueprint import bp
 from server.web.charts import bar_chart
@@ -46,16 +46,18 @@ def home() -> tuple[str, int]:
         return login_page()
     error = None
     today = utcnow().date()
-    period = dashboard.current_period(today)
+    config = services().config
+    period = dashboard.current_period(today, config)
     wanted = request.args.get("period", "").strip()
     if wanted:
         try:
-            period = dashboard.parse_period(wanted)
+            period = dashboard.parse_period(wanted, config)
         except Problem as problem:
             error = problem_message(problem)
     with services().store.session() as db:
         figures = dashboard.figures(db, user.scope, period)
         flagged = unit_queue.flagged_count(db, user)
+        calendar = report_schedule.schedule(db, config, today)
         namer = CategoryNamer(db, current_language())
         titles = _titles()
         charts = [
@@ -80,6 +82,7 @@ def home() -> tuple[str, int]:
             periods=periods,
             error=error,
             flagged=flagged,
+            schedule=calendar,
         ),
         status,
     )

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from server import errors
 from server.app_context import services
 from server.clock import utcnow
-from server.services import downloads
+from server.services import downloads, report_schedule
 from server.services import forms as form_service
 from server.services.downloads import Period
 from server.web.access import ANYONE_SIGNED_IN, RECORD_ROLES, requires, signed_in_user
@@ -46,7 +46,7 @@ def _period_arg() -> Period | None:
     if not raw:
         return None
     try:
-        return downloads.period_named(raw)
+        return downloads.period_named(raw, services().config)
     except ValueError:
         raise errors.validation_failed(_("A period is written 2025, 2025-H1 or 2025-Q3.")) from None
 
@@ -56,10 +56,15 @@ def _period_arg() -> Period | None:
 def exports_page() -> str:
     """What the user may download."""
     user = signed_in_user()
+    today = utcnow().date()
     with services().store.reader() as db:
         forms = form_service.all_forms(db) if user.sees_records else []
+        calendar = report_schedule.schedule(db, services().config, today)
     return render_template(
-        "exports.html", forms=forms, default_period=downloads.current_period(utcnow().date()).name
+        "exports.html",
+        forms=forms,
+        default_period=downloads.current_period(today, services().config).name,
+        schedule=calendar,
     )
 
 
@@ -91,7 +96,7 @@ def export_form_zip(form_id: str) -> Response:
 def export_report_xlsx() -> Response:
     """The report tables of a period for the user's units, as one workbook."""
     user = signed_in_user()
-    period = _period_arg() or downloads.current_period(utcnow().date())
+    period = _period_arg() or downloads.current_period(utcnow().date(), services().config)
     workbook = downloads.report_workbook(
         services().store, user.username, list(user.units), user.scope, period
     )
