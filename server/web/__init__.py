@@ -34,6 +34,7 @@ def _import_views() -> None:
         dashboard,
         exports,
         submissions,
+        transfers,
         unit_queue,
     )
 

@@ -173,3 +173,22 @@ class KeyRotateForm(FlaskForm):
         _l("I understand that forms must be published again to use the new key."),
         validators=[DataRequired()],
     )
+
+
+class TransferForm(FlaskForm):
+    """Propose handing a case to another unit or province."""
+
+    to_unit = StringField(
+        _l("Receiving unit (province or commune code)"),
+        validators=[DataRequired(), Length(max=20)],
+    )
+    reason = TextAreaField(
+        _l("Reason for the transfer"), validators=[DataRequired(), Length(min=10, max=500)]
+    )
+    share_identity = BooleanField(_l("Identity travels too (only with the person's consent)"))
+
+
+class DecisionForm(FlaskForm):
+    """Decline a transfer, giving a reason."""
+
+    note = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=500)])

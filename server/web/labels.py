@@ -164,3 +164,10 @@ class CategoryNamer:
             if path.rsplit("/", 1)[-1] == question and found.choices:
                 return labels.choice(path, code, self.language) or code
         return code
+
+
+TRANSFER_STATE_LABELS = {
+    "pending": _l("Waiting for an answer"),
+    "accepted": _l("Accepted"),
+    "declined": _l("Declined"),
+}

@@ -16,7 +16,7 @@ from server.services.textsearch import fold
 from server.urls import query_id
 from server.web.access import RECORD_ROLES, requires, signed_in_user
 from server.web.blueprint import bp
-from server.web.forms import CaseSearchForm, RevealForm, choices
+from server.web.forms import CaseSearchForm, RevealForm, TransferForm, choices
 from server.web.i18n import current_language, problem_message
 from server.web.labels import (
     CASE_STATUS_LABELS,
@@ -124,6 +124,7 @@ def case_detail(case_id: int) -> str:
         "case.html",
         page=page,
         reveal_form=RevealForm(),
+        transfer_form=TransferForm(),
         status_labels=CASE_STATUS_LABELS,
         review_labels=REVIEW_STATE_LABELS,
         sex_labels=SEX_LABELS,
