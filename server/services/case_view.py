@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from forms.identifying import collect_identifying, identifying_fields
 from forms.labels import FormLabels, labels_for
 from server import errors
-from server.services import holdings, transfers
+from server.services import holdings, referrals, transfers
 from server.services.auth import CurrentUser
 from server.services.identifying import (
     MASK,
@@ -28,7 +28,7 @@ from server.services.identifying import (
 from server.store import audit
 from server.store import cases as case_store
 from server.store import submissions as submission_store
-from server.store.models import Case, CasePerson, Form, FormVersion, Submission
+from server.store.models import Case, CasePerson, Form, FormVersion, Referral, Submission
 from server.store.scope import UnitScope
 
 _INDEX = re.compile(r"\[\d+\]")
@@ -70,6 +70,7 @@ class CasePage:
     handed_over_to: str | None = None
     status_hidden: bool = False
     may_transfer: bool = False
+    referrals: list[Referral] = field(default_factory=list)
 
 
 class _LabelCache:
@@ -191,6 +192,7 @@ def case_page(
         reach.handed_over_to is None
         and holding is not None
         and user.scope.allows(*holding.columns),
+        referrals.of_case(session, user, case.case_code),
     )
 
 

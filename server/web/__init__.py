@@ -33,6 +33,7 @@ def _import_views() -> None:
         cases,
         dashboard,
         exports,
+        referrals,
         submissions,
         transfers,
         unit_queue,

@@ -98,6 +98,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("web.case_transfer", "POST"): RECORD_A_POST,
     ("web.transfer_accept", "POST"): _web(302, 403, 404, 404, 404),
     ("web.transfer_decline", "POST"): _web(302, 403, 404, 404, 404),
+    ("web.referral_list", "GET"): RECORDS_GET,
+    ("web.case_referral", "POST"): RECORD_A_POST,
+    ("web.referral_outcome", "POST"): _web(302, 403, 404, 404, 404),
 }
 # Run last for each caller, in this order: they revoke the collector or end the session.
 LAST = [("web.admin_collector_revoke", "POST"), ("web.logout", "POST")]

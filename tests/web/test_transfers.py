@@ -57,3 +57,40 @@ def test_propose_accept_and_read_back(web: WebDeployment) -> None:
     # answered once: a second accept is refused and moves nothing
     again = sup_b.post(f"/transfers/{transfer_id}/accept", follow_redirects=True)
     assert "đã được trả lời" in again.get_data(as_text=True)
+
+
+def test_referral_pages(web: WebDeployment) -> None:
+    case_id = web.seeded.case_ids["01-2025-aaaaaa"]
+    sup_a, sup_b = web.client("sup_a"), web.client("sup_b")
+    assert 'id="referral-form"' in sup_a.get(f"/cases/{case_id}").get_data(as_text=True)
+    made = sup_a.post(
+        f"/cases/{case_id}/referrals",
+        {
+            "service_type": "women_union",
+            "organisation": "Hội LHPN xã",
+            "reason": "Hỗ trợ vay vốn sinh kế qua Hội Phụ nữ",
+            "referred_on": "2025-01-02",
+        },
+        follow_redirects=True,
+    )
+    html = made.get_data(as_text=True)
+    assert "Đã ghi nhận chuyển tuyến." in html
+    assert "Hội Liên hiệp Phụ nữ" in html
+    listed = sup_a.get("/referrals").get_data(as_text=True)
+    assert 'id="referrals-overdue"' in listed  # long past the 14 days, no outcome
+    _no_identity(listed)
+    referral_id = int(re.search(r'data-referral="(\d+)"', listed).group(1))  # type: ignore[union-attr]
+    assert "referrals-all" not in sup_b.get("/referrals").get_data(as_text=True)
+    assert (
+        sup_b.post(f"/referrals/{referral_id}/outcome", {"outcome": "accepted"}).status_code == 404
+    )
+    bad_date = sup_a.post(
+        f"/referrals/{referral_id}/outcome",
+        {"outcome": "accepted", "outcome_on": "02/01/2025"},
+        follow_redirects=True,
+    )
+    assert "YYYY-MM-DD" in bad_date.get_data(as_text=True)
+    sup_a.post(f"/referrals/{referral_id}/outcome", {"outcome": "service_received"})
+    listed = sup_a.get("/referrals").get_data(as_text=True)
+    assert 'id="referrals-overdue"' not in listed
+    assert "Đã nhận dịch vụ" in listed
