@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from forms.identifying import collect_identifying, identifying_fields
 from forms.labels import FormLabels, labels_for
 from server import errors
-from server.services import holdings, referrals, transfers
+from server.services import consent, holdings, referrals, transfers
 from server.services.auth import CurrentUser
 from server.services.identifying import (
     MASK,
@@ -32,6 +32,14 @@ from server.store.models import Case, CasePerson, Form, FormVersion, Referral, S
 from server.store.scope import UnitScope
 
 _INDEX = re.compile(r"\[\d+\]")
+_MINOR = re.compile(r"^minors\[(\d+)\]")
+
+
+def _person_of(path: str) -> int:
+    """The person an identifying answer is about: a minor of the repeat, else the person
+    received."""
+    found = _MINOR.match(path)
+    return int(found.group(1)) if found else 0
 
 
 @dataclass
@@ -71,6 +79,12 @@ class CasePage:
     status_hidden: bool = False
     may_transfer: bool = False
     referrals: list[Referral] = field(default_factory=list)
+    # Consent now, person by person (forms/consent.py states), and the ledger itself.
+    consent: list[consent.PersonConsent] = field(default_factory=list)
+    consent_history: list[Any] = field(default_factory=list)
+    # Persons whose identifying information is withheld (intake consent withdrawn, refused
+    # or not valid); when the person received is among them nothing can be revealed.
+    withheld: set[int] = field(default_factory=set)
 
 
 class _LabelCache:
@@ -135,7 +149,7 @@ def _reach(session: Session, user: CurrentUser, case_id: int) -> _Reach:
                 user.scope,
                 user.scope,
                 "/".join(p for p in (to.to_province, to.to_commune) if p),
-                not transfers.later_status_visible(session, case.case_code),
+                not transfers.later_status_visible(session, to),
             )
     raise errors.not_found("The case")
 
@@ -148,6 +162,9 @@ def case_page(
         raise errors.forbidden()
     reach = _reach(session, user, case_id)
     case = reach.case
+    withheld = consent.withheld_persons(session, case.case_code)
+    if 0 in withheld:
+        revealed = False
     cache = _LabelCache(session)
     timeline = []
     for event, submission in case_store.timeline_with_forms(session, reach.timeline_scope, case.id):
@@ -171,7 +188,8 @@ def case_page(
             positions = _INDEX.findall(path)
             if positions:
                 label = f"{label} #{positions[-1].strip('[]')}"
-            identifying.append(IdentifyingValue(label, value if revealed else MASK, submission.id))
+            shown = revealed and _person_of(path) not in withheld
+            identifying.append(IdentifyingValue(label, value if shown else MASK, submission.id))
     audit.append(
         session,
         user.username,
@@ -187,12 +205,15 @@ def case_page(
         identifying,
         revealed,
         case_store.count_events(session, case.id) - len(timeline),
-        reach.handed_over_to,
-        reach.status_hidden,
-        reach.handed_over_to is None
+        handed_over_to=reach.handed_over_to,
+        status_hidden=reach.status_hidden,
+        may_transfer=reach.handed_over_to is None
         and holding is not None
         and user.scope.allows(*holding.columns),
-        referrals.of_case(session, user, case.case_code),
+        referrals=referrals.of_case(session, user, case.case_code),
+        consent=consent.case_consent(session, case.case_code),
+        consent_history=consent.history(session, case.case_code),
+        withheld=withheld,
     )
 
 
@@ -203,6 +224,7 @@ def reveal_case(session: Session, user: CurrentUser, case_id: int, reason: str) 
     reach = _reach(session, user, case_id)
     case = reach.case
     reason = check_reason(reason)
+    consent.check_identifiers_allowed(session, case.case_code)
     paths = sorted(
         {
             _INDEX.sub("", path)
@@ -213,3 +235,43 @@ def reveal_case(session: Session, user: CurrentUser, case_id: int, reason: str) 
         }
     )
     record_reveal(session, user.username, f"case:{case.id}", reason, paths)
+
+
+def record_consent_change(
+    session: Session,
+    user: CurrentUser,
+    case_id: int,
+    *,
+    person_index: int,
+    purpose: str,
+    decision: str,
+    given_by: str,
+    reason: str,
+    recipient_type: str | None = None,
+    decided_on: str | None = None,
+) -> None:
+    """A supervisor records a consent decision made on paper for a case of their units
+    (server/services/consent.record_change: validated, appended, audited)."""
+    if not user.may_reveal:
+        raise errors.forbidden()
+    case = case_store.in_scope(session, user.scope, case_id)
+    if case is None:
+        raise errors.not_found("The case")
+    on = None
+    if decided_on:
+        try:
+            on = date.fromisoformat(decided_on.strip())
+        except ValueError:
+            raise errors.validation_failed("Write the date as YYYY-MM-DD.") from None
+    consent.record_change(
+        session,
+        user,
+        case.case_code,
+        person_index=person_index,
+        purpose=purpose,
+        decision=decision,
+        given_by=given_by,
+        reason=reason,
+        recipient_type=recipient_type or None,
+        decided_on=on,
+    )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from server import errors
 from server.clock import utcnow
-from server.services import holdings, sharing
+from server.services import consent, holdings, sharing
 from server.services.auth import CurrentUser
 from server.services.identifying import check_reason
 from server.store import audit
@@ -28,27 +28,8 @@ from server.store import cases as case_store
 from server.store import referrals as referral_store
 from server.store.models import Referral
 
-# The forms' `referral_target` list (docs/data-dictionary.md), less `none`.
-SERVICE_TYPES = (
-    "swc",
-    "social_assistance_facility",
-    "victim_support_facility",
-    "province_health",
-    "health_facility",
-    "mental_health",
-    "police",
-    "border_guard",
-    "legal_aid_centre",
-    "child_protection_111",
-    "commune_pc",
-    "women_union",
-    "youth_union",
-    "vocational_school",
-    "employment_service_centre",
-    "vbsp",
-    "ngo",
-    "intl_ngo",
-)
+# The forms' `referral_target` list less `none`: the consent recipient types.
+SERVICE_TYPES = consent.RECIPIENT_TYPES
 OUTCOMES = ("accepted", "service_received", "not_accepted", "declined", "no_answer")
 # The forms' `referral_outcome` answers; `pending` is no outcome yet.
 FORM_OUTCOMES = {
@@ -93,9 +74,7 @@ def create(
     referred_on = referred_on or today
     if referred_on > today:
         raise errors.validation_failed("The referral date cannot be in the future.")
-    if share_identity and not sharing.identity_may_travel(
-        session, case.case_code, sharing.RECIPIENT_SERVICE
-    ):
+    if share_identity and not sharing.identity_may_travel(session, case.case_code, service_type):
         raise errors.validation_failed(
             "The person has not consented to share their identity with a service: only the "
             "statistical core can be shared."

@@ -113,7 +113,7 @@ def propose(
         raise errors.validation_failed("The case is already held by this unit.")
     reason = check_reason(reason)
     if share_identity and not sharing.identity_may_travel(
-        session, case.case_code, sharing.RECIPIENT_UNIT
+        session, case.case_code, sharing.recipient_type_of(target)
     ):
         raise errors.validation_failed(
             "The person has not consented to share their identity with another unit: only "
@@ -250,12 +250,20 @@ def access_of(session: Session, user: CurrentUser, case_code: str, holds: bool) 
     handing it over, or (holding it) the earlier units' core and, with consent, identity."""
     if holds:
         received = transfer_store.received_in_scope(session, user.scope, case_code)
-        return CaseAccess(
-            None, any(t.shares_identity for t in received), bool(received) or user.is_admin
+        # Asked again now: a consent withdrawn since the transfer stops the next view.
+        identity = any(
+            t.shares_identity
+            and sharing.identity_may_travel(
+                session, case_code, sharing.recipient_type_of(Unit(t.to_province, t.to_commune))
+            )
+            for t in received
         )
+        return CaseAccess(None, identity, bool(received) or user.is_admin)
     return CaseAccess(transfer_store.sent_from_scope(session, user.scope, case_code), False, False)
 
 
-def later_status_visible(session: Session, case_code: str) -> bool:
-    """Whether a unit that handed the case over may see its status now (consent)."""
-    return sharing.later_status_visible(session, case_code)
+def later_status_visible(session: Session, transfer: CaseTransfer) -> bool:
+    """Whether the unit that made this transfer may see the case's status now (consent)."""
+    return sharing.later_status_visible(
+        session, transfer.case_code, Unit(transfer.from_province, transfer.from_commune)
+    )

@@ -204,3 +204,58 @@ def test_case_store_by_code_unchanged(phones: Phones, store: Store) -> None:
     with store.session() as session:
         assert case_store.count_in_scope(session, UnitScope.all_units()) == 1
         assert case_store.count_in_scope(session, UnitScope.of_units(["01"])) == 0
+
+
+def _consent(store: Store, recipient: str | None, purpose: str = "referral") -> None:
+    from server.services import consent
+
+    with store.session() as session:
+        consent.record_change(
+            session,
+            SUP_01,
+            CODE,
+            purpose=purpose,
+            decision="yes",
+            given_by="self",
+            reason="Đồng ý trên giấy, lưu tại hồ sơ giấy",
+            recipient_type=recipient,
+        )
+
+
+def test_with_consent_identity_travels_and_the_sender_follows(phones: Phones, store: Store) -> None:
+    phones.intake("p01")
+    _consent(store, None, purpose="intake")
+    # consent to share with a commune does not cover a province
+    _consent(store, "commune_pc")
+    with pytest.raises(Problem):
+        _propose(store, share_identity=True)
+    _consent(store, "province_health")
+    transfer_id = _propose(store, share_identity=True)
+    with store.session() as session:
+        transfers.accept(session, SUP_02, transfer_id)
+    case_id = _case_id(store)
+    with store.session() as session:
+        received = case_view.case_page(session, SUP_02, case_id, "vi", revealed=True)
+        sent = case_view.case_page(session, SUP_01, case_id, "vi", revealed=False)
+    assert "Lò Thị Mai" in [item.value for item in received.identifying]
+    assert sent.handed_over_to == "02"
+    assert not sent.status_hidden  # unit 01 is a province: the consent covers it
+    # withdrawn: the next view of unit 02 shows no identity any more
+    from server.services import consent
+
+    with store.session() as session:
+        consent.record_change(
+            session,
+            SUP_02,
+            CODE,
+            purpose="referral",
+            decision="no",
+            given_by="self",
+            reason="Rút lại đồng ý chia sẻ, có đơn",
+            recipient_type="province_health",
+        )
+    with store.session() as session:
+        received = case_view.case_page(session, SUP_02, case_id, "vi", revealed=True)
+        sent = case_view.case_page(session, SUP_01, case_id, "vi", revealed=False)
+    assert received.identifying == []
+    assert sent.status_hidden

@@ -64,6 +64,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("web.case_list", "POST"): RECORDS_GET,
     ("web.case_detail", "GET"): RECORD_A_GET,
     ("web.case_reveal", "POST"): RECORD_A_POST,
+    ("web.case_consent_change", "POST"): RECORD_A_POST,
     ("web.form_list", "GET"): RECORDS_GET,
     ("web.submission_table", "GET"): RECORDS_GET,
     ("web.submission_detail", "GET"): RECORD_A_GET,

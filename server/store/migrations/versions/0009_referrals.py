@@ -1,7 +1,7 @@
 """referrals and transfers: case transfers, referrals to services, person match keys and links
 
 Revision ID: 0009_referrals
-Revises: 0005
+Revises: 0008_consent
 Create Date: 2026-12-02
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_referrals"
-down_revision = "0005"
+down_revision = "0008_consent"
 branch_labels = None
 depends_on = None
 
