@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from forms.identifying import collect_identifying, identifying_fields
 from forms.labels import FormLabels, labels_for
 from server import errors
-from server.services import consent, holdings, referrals, transfers
+from server.services import consent, holdings, matching, referrals, transfers
 from server.services.auth import CurrentUser
 from server.services.identifying import (
     MASK,
@@ -79,6 +79,8 @@ class CasePage:
     status_hidden: bool = False
     may_transfer: bool = False
     referrals: list[Referral] = field(default_factory=list)
+    # The match key found an open case of the same person in another unit (never which).
+    possible_duplicate: bool = False
     # Consent now, person by person (forms/consent.py states), and the ledger itself.
     consent: list[consent.PersonConsent] = field(default_factory=list)
     consent_history: list[Any] = field(default_factory=list)
@@ -214,6 +216,8 @@ def case_page(
         consent=consent.case_consent(session, case.case_code),
         consent_history=consent.history(session, case.case_code),
         withheld=withheld,
+        possible_duplicate=reach.handed_over_to is None
+        and matching.possible_duplicate(session, case.case_code),
     )
 
 

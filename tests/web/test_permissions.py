@@ -102,6 +102,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("web.referral_list", "GET"): RECORDS_GET,
     ("web.case_referral", "POST"): RECORD_A_POST,
     ("web.referral_outcome", "POST"): _web(302, 403, 404, 404, 404),
+    ("web.case_same_person", "POST"): RECORD_A_POST,
 }
 # Run last for each caller, in this order: they revoke the collector or end the session.
 LAST = [("web.admin_collector_revoke", "POST"), ("web.logout", "POST")]

@@ -94,3 +94,19 @@ def test_referral_pages(web: WebDeployment) -> None:
     listed = sup_a.get("/referrals").get_data(as_text=True)
     assert 'id="referrals-overdue"' not in listed
     assert "Đã nhận dịch vụ" in listed
+
+
+def test_match_keys_never_reach_a_page(web: WebDeployment) -> None:
+    from server.store.models import PersonKey
+
+    with web.store.session() as session:
+        keys = [k.match_key for k in session.query(PersonKey).all()]
+    assert keys  # the seeded intake with an ID number has one
+    sup_a = web.client("sup_a")
+    case_id = web.seeded.case_ids["01-2025-aaaaaa"]
+    for url in (f"/cases/{case_id}", "/cases", "/transfers", "/referrals", "/audit"):
+        html = web.client("admin").get(url).get_data(as_text=True) + sup_a.get(url).get_data(
+            as_text=True
+        )
+        for key in keys:
+            assert key[:16] not in html, url

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 
 from server.app_context import services
 from server.errors import Problem
-from server.services import transfers
+from server.services import matching, transfers
 from server.web.access import RECORD_ROLES, requires, signed_in_user
 from server.web.blueprint import bp
 from server.web.forms import DecisionForm, TransferForm
@@ -91,3 +91,20 @@ def transfer_accept(transfer_id: int) -> Response:
 def transfer_decline(transfer_id: int) -> Response:
     """The receiving unit declines the case, with a reason."""
     return _answer(transfer_id, accept=False)
+
+
+@bp.post("/cases/<int:case_id>/same-person")
+@requires(*RECORD_ROLES)
+def case_same_person(case_id: int) -> Response:
+    """Link the case with the open case of another unit the match key found: one person."""
+    user = signed_in_user()
+    try:
+        with services().store.session() as db:
+            matching.link_same_person(db, user, case_id)
+    except Problem as problem:
+        if problem.status != 400:
+            raise
+        flash(problem_message(problem), "error")
+        return redirect(url_for("web.case_detail", case_id=case_id))
+    flash(_("Linked: the reports count this person once."), "info")
+    return redirect(url_for("web.case_detail", case_id=case_id))
