@@ -587,3 +587,14 @@ def count_flagged(session: Session, flags: Sequence[str]) -> int:
 def data_of(session: Session, submission_id: int) -> dict[str, Any] | None:
     """The data of one submission (the unit queue reads the units it answered from it)."""
     return session.scalar(select(Submission.data).where(Submission.id == submission_id))
+
+
+def instance_ids_of(connection: Connection, ids: list[int]) -> dict[int, str]:
+    """The instanceIDs of these submissions, by id."""
+    if not ids:
+        return {}
+    rows = connection.execute(
+        select(_S.c.id, _S.c.instance_id).where(_S.c.id.in_(bindparam("b_ids", expanding=True))),
+        {"b_ids": ids},
+    )
+    return {row.id: row.instance_id for row in rows}
