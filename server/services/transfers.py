@@ -163,14 +163,21 @@ def _pending_incoming(session: Session, user: CurrentUser, transfer_id: int) -> 
     return transfer
 
 
-def accept(session: Session, user: CurrentUser, transfer_id: int) -> CaseTransfer:
-    """The receiving unit takes the case: its holding period starts now; audited."""
+def accept(
+    session: Session, user: CurrentUser, transfer_id: int, match_secret: bytes | None = None
+) -> CaseTransfer:
+    """The receiving unit takes the case: its holding period starts now; audited. A case from
+    another server gets its match keys here when `match_secret` is given."""
     transfer = _pending_incoming(session, user, transfer_id)
     target = Unit(transfer.to_province, transfer.to_commune)
     if transfer.origin == "package":
         from server.services import transfer_packages
 
         transfer_packages.materialise(session, transfer, user.username)
+        if match_secret is not None:
+            from server.services import matching
+
+            matching.record_keys(session.connection(), match_secret, [transfer.case_code])
     else:
         holding = holdings.current_holding(session, transfer.case_code)
         if holding != Unit(transfer.from_province, transfer.from_commune):

@@ -30,7 +30,7 @@ from server.services.setup import initialise
 from server.store import audit
 from server.store import cases as case_store
 from server.store.db import Store
-from server.store.models import CaseTransfer, Submission
+from server.store.models import CaseTransfer, PersonKey, Submission
 from tests.conftest import env_for, postgres_schema
 from tests.factories import publish, server_public_key, simple_xform
 from tests.integration import test_unit_rule
@@ -151,7 +151,7 @@ def test_round_trip_between_two_servers(
     assert pending[0].sender_fingerprint == our_fingerprint
     assert "already" in _fail(receiver.runner, "transfer", "import", str(package))
     with receiver.store.session() as session:
-        transfers.accept(session, SUP_02, pending[0].id)
+        transfers.accept(session, SUP_02, pending[0].id, b"m" * 32)
     with receiver.store.session() as session:
         case = case_store.by_code(session, CODE)
         assert case is not None
@@ -162,6 +162,8 @@ def test_round_trip_between_two_servers(
         datas = json.dumps([s.data for s in session.query(Submission).all()], ensure_ascii=False)
         assert "Lò Thị Mai" not in datas  # the identity was removed before sealing
         assert session.query(CaseTransfer).one().payload is None
+        # identity removed: no name and date of birth, so no match key to make
+        assert session.query(PersonKey).count() == 0
         assert (
             audit.recent(session, 1, "transfer.import")[0].detail["sender"]
             == (our_fingerprint[:16])
@@ -226,3 +228,71 @@ def test_a_package_for_another_servers_key_cannot_be_read(
         crypto_package.open_package(
             json.dumps(members).encode(), Decryptor(crypto_keys.generate_private_key())
         )
+
+
+def test_bad_exports_write_nothing(
+    phones: Phones, runner: CliRunner, receiver: Receiver, store: Store, tmp_path: Path
+) -> None:
+    phones.intake("p01")
+    their_key = tmp_path / "province-02.pem"
+    their_key.write_text(_run(receiver.runner, "keys", "public"))
+    not_a_key = tmp_path / "not-a-key.pem"
+    not_a_key.write_text("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
+    out = tmp_path / "case.fieldcase"
+    base = ["transfer", "export", CODE, "--out", str(out), "--reason", REASON]
+    for extra, reason in (
+        (["--to", str(not_a_key), "--to-unit", "02"], "not an RSA public key"),
+        (["--to", str(their_key), "--to-unit", "2"], "province"),
+        (["--to", str(their_key), "--to-unit", "02", "--identity"], "consented"),
+    ):
+        said = _fail(runner, *base, *extra)
+        assert reason in said, said
+    said = _fail(
+        runner,
+        "transfer",
+        "export",
+        "01-2025-99999-00",
+        "--to",
+        str(their_key),
+        "--out",
+        str(out),
+        "--to-unit",
+        "02",
+        "--reason",
+        REASON,
+    )
+    assert "error:" in said
+    assert not out.exists()
+    with store.session() as session:
+        assert audit.recent(session, 5, "transfer.export") == []
+
+
+def test_with_consent_identity_travels_to_the_other_server(
+    phones: Phones, runner: CliRunner, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Consent given on the intake form travels with the case, so the receiving server asks
+    the same question and finds the same answer."""
+    body = (
+        f"<reception><office_province>01</office_province>"
+        f"<reception_date>2025-03-02</reception_date><case_code>{CODE}</case_code></reception>"
+        "<core><sex>female</sex><age_years>19</age_years></core>"
+        "<consent><consent_by>self</consent_by><consent_intake>yes</consent_intake>"
+        "<consent_referral_to>province_health</consent_referral_to></consent>"
+        "<pii><full_name>Lò Thị Mai</full_name><dob>2006-01-02</dob></pii>"
+    )
+    phones.send("p01", "vt01_intake", body)
+    their_key = tmp_path / "province-02.pem"
+    their_key.write_text(_run(receiver.runner, "keys", "public"))
+    package = tmp_path / "case.fieldcase"
+    assert "with identity" in _export(runner, their_key, package, "--identity")
+    assert "Lò Thị Mai".encode() not in package.read_bytes()
+    assert "with identity" in _run(receiver.runner, "transfer", "import", str(package))
+    with receiver.store.session() as session:
+        transfer_id = transfers.transfers_page(session, SUP_02).incoming[0].id
+        transfers.accept(session, SUP_02, transfer_id, b"m" * 32)
+    with receiver.store.session() as session:
+        case = case_store.by_code(session, CODE)
+        assert case is not None
+        page = case_view.case_page(session, SUP_02, case.id, "vi", revealed=True)
+        assert "Lò Thị Mai" in [item.value for item in page.identifying]
+        assert session.query(PersonKey).count() == 1  # name and date of birth

@@ -62,7 +62,7 @@ def _answer(transfer_id: int, accept: bool) -> Response:
     try:
         with services().store.session() as db:
             if accept:
-                transfers.accept(db, user, transfer_id)
+                transfers.accept(db, user, transfer_id, services().processor.match_secret)
             else:
                 transfers.decline(db, user, transfer_id, form.note.data or "")
     except Problem as problem:
