@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from crypto import keys as crypto_keys
 from crypto import package as crypto_package
 from crypto.decrypt import Decryptor
-from forms.identifying import P3_FIELDS
+from forms.identifying import identifying_fields
 from server import errors
 from server.clock import utcnow
 from server.services import cases as case_service
@@ -38,7 +38,7 @@ from server.store import forms as form_store
 from server.store import keys as key_store
 from server.store import submissions as submission_store
 from server.store import transfers as transfer_store
-from server.store.models import CaseTransfer
+from server.store.models import CaseTransfer, FormVersion, Submission
 
 PAYLOAD_FORMAT = "fieldcase-case/1"
 
@@ -61,12 +61,20 @@ def public_key_pem(session: Session) -> bytes:
     return crypto_keys.public_key_pem(crypto_keys.load_public_key(key.public_key_b64))
 
 
-def _without_identity(node: Any) -> Any:
+def _without_identity(node: Any, fields: frozenset[str]) -> Any:
     if isinstance(node, dict):
-        return {k: _without_identity(v) for k, v in node.items() if k not in P3_FIELDS}
+        return {k: _without_identity(v, fields) for k, v in node.items() if k not in fields}
     if isinstance(node, list):
-        return [_without_identity(item) for item in node]
+        return [_without_identity(item, fields) for item in node]
     return node
+
+
+def _identifying_of(session: Session, submission_id: int) -> frozenset[str]:
+    """The P3 fields of a submission's form version: the fixed list and those the form
+    compiler marked."""
+    submission = session.get(Submission, submission_id)
+    version = session.get(FormVersion, submission.form_version_id) if submission else None
+    return identifying_fields(version.fields if version else None)
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,9 @@ def export_package(
                 "instance_id": instance_ids[r.id],
                 "received_at": as_utc(r.received_at).isoformat(),
                 "event_date": r.event_date.isoformat() if r.event_date else None,
-                "data": r.data if share_identity else _without_identity(r.data),
+                "data": r.data
+                if share_identity
+                else _without_identity(r.data, _identifying_of(session, r.id)),
             }
             for r in rows
         ],
