@@ -35,6 +35,9 @@ SignatureResult = Literal["valid", "invalid", "unverifiable"]
 
 __all__ = ["CFB", "DecryptResult", "Decryptor", "decrypt_stream", "iv_sequence"]
 
+PSS = asym_padding.PSS(
+    mgf=asym_padding.MGF1(hashes.SHA256()), salt_length=asym_padding.PSS.MAX_LENGTH
+)
 OAEP = asym_padding.OAEP(
     mgf=asym_padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
 )
@@ -139,6 +142,11 @@ class Decryptor:
         if len(aes_key) != 32:
             raise WrongKeyError("the submission key is not a 256-bit AES key")
         return aes_key
+
+    def sign(self, message: bytes) -> bytes:
+        """An RSA-PSS (SHA-256, MGF1-SHA-256, maximum salt) signature of `message` (transfer
+        packages between servers: crypto/package.py)."""
+        return self.__key.sign(message, PSS, hashes.SHA256())
 
     def check_signature(
         self, manifest: Manifest, media_md5: dict[str, str] | None, xml_md5: str

@@ -22,6 +22,7 @@ from server.services import collectors as collector_service
 from server.services.background import BackgroundProcessing
 from server.services.ingest import IncomingPart, Ingest, IngestResult, Sender
 from server.services.keyring import KeyRing
+from server.services.matching import match_secret
 from server.services.processing import Job, Processor
 from server.services.sign_in import CHANNEL_OPENROSA, PasswordSignIn, SignInAttempt, SignInGuard
 from server.store import forms as form_store
@@ -55,7 +56,7 @@ class Services:
         self.keyring = KeyRing(store, config.key_passphrase)
         self.ingest = Ingest(store, self.blobs, config.max_part_bytes)
         self.last_seen = collector_service.LastSeen(store)
-        self.processor = Processor(store, self.blobs, self.keyring)
+        self.processor = Processor(store, self.blobs, self.keyring, match_secret(config))
         self.ingest.resends = self.processor
         self.background = (
             BackgroundProcessing(self.processor) if config.background_processing else None

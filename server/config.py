@@ -144,6 +144,19 @@ SETTINGS: tuple[Setting, ...] = (
         "of proxy addresses or networks. Empty: the client address is the connection's.",
     ),
     Setting(
+        "FIELDCASE_REFERRAL_OVERDUE_DAYS",
+        "14",
+        "Days after which a referral to a service with no outcome is listed as overdue.",
+    ),
+    Setting(
+        "FIELDCASE_MATCH_KEY",
+        None,
+        "Secret keying the person match keys (at least 32 characters), the same on every "
+        "cooperating server of one installation; generated once into the data directory "
+        "(`match_key`) when unset.",
+        secret=True,
+    ),
+    Setting(
         "FIELDCASE_PROVINCE_HOTLINES",
         None,
         "Each province's own hotline shown on the phones of that province, beside the national "
@@ -305,6 +318,12 @@ class TrustedProxies:
         return cls(networks=tuple(networks))
 
 
+def _match_key(raw: str | None) -> str | None:
+    if raw is not None and len(raw) < 32:
+        raise ConfigError("FIELDCASE_MATCH_KEY must have at least 32 characters")
+    return raw
+
+
 @dataclass(frozen=True)
 class Config:
     """The server's settings. Build it with `Config.from_env()`; tests use `replace()`."""
@@ -346,6 +365,8 @@ class Config:
     province_hotlines: dict[str, str] = field(default_factory=dict)
     report_cutoff_day: int = 14
     report_due_dates: str | None = None
+    referral_overdue_days: int = 14
+    match_key: str | None = field(default=None, repr=False)
     testing: bool = False
     # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
     background_processing: bool = False
@@ -405,6 +426,8 @@ class Config:
             province_hotlines=parse_province_hotlines(_read(env, "FIELDCASE_PROVINCE_HOTLINES")),
             report_cutoff_day=_cutoff_day(env),
             report_due_dates=check_report_due_dates(_read(env, "FIELDCASE_REPORT_DUE_DATES")),
+            referral_overdue_days=_int(env, "FIELDCASE_REFERRAL_OVERDUE_DAYS"),
+            match_key=_match_key(_read(env, "FIELDCASE_MATCH_KEY")),
         )
 
     def with_changes(self, **changes: object) -> Config:

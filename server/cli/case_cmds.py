@@ -6,6 +6,7 @@ import click
 
 from server.cli.common import load_config, open_store
 from server.services import cases as case_service
+from server.services import matching
 
 
 @click.group()
@@ -19,6 +20,7 @@ def cases_rebuild() -> None:
     config = load_config()
     store = open_store(config)
     codes, others = case_service.rebuild_all(store)
+    matching.record_all(store, matching.match_secret(config))
     with store.session() as session:
         flagged = case_service.count_held_back(session)
     click.echo(

@@ -28,6 +28,7 @@ from server.blobs import FileBlobStore
 from server.clock import utcnow
 from server.config import Config
 from server.datadir import SECRET_KEY_FILE, ensure_data_dir
+from server.services.matching import MATCH_KEY_FILE
 from server.store.db import Store
 from server.store.models import AuditEntry, Base
 
@@ -109,7 +110,7 @@ def backup(config: Config, store: Store, out: Path) -> BackupSummary:
                 archive.addfile(info, blob)
         for path in sorted(config.key_dir.glob("*.pem")):
             _add_bytes(archive, f"keys/{path.name}", path.read_bytes())
-        for name in (SECRET_KEY_FILE, AUDIT_KEY_FILE):
+        for name in (SECRET_KEY_FILE, AUDIT_KEY_FILE, MATCH_KEY_FILE):
             secret = config.data_dir / name
             if secret.exists():
                 _add_bytes(archive, name, secret.read_bytes())
@@ -189,6 +190,7 @@ def restore(config: Config, store: Store, archive_path: Path) -> BackupSummary:
             elif (
                 (name == SECRET_KEY_FILE and not config.secret_key)
                 or (name == AUDIT_KEY_FILE and not config.audit_key)
+                or (name == MATCH_KEY_FILE and not config.match_key)
                 or name == HEADS_LOG
             ):
                 target = config.data_dir / name

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from forms.identifying import collect_identifying, identifying_fields
 from forms.labels import FormLabels, labels_for
 from server import errors
-from server.services import consent
+from server.services import consent, holdings, matching, referrals, transfers
 from server.services.auth import CurrentUser
 from server.services.identifying import (
     MASK,
@@ -28,7 +28,8 @@ from server.services.identifying import (
 from server.store import audit
 from server.store import cases as case_store
 from server.store import submissions as submission_store
-from server.store.models import Case, CasePerson, Form, FormVersion, Submission
+from server.store.models import Case, CasePerson, Form, FormVersion, Referral, Submission
+from server.store.scope import UnitScope
 
 _INDEX = re.compile(r"\[\d+\]")
 _MINOR = re.compile(r"^minors\[(\d+)\]")
@@ -72,6 +73,14 @@ class CasePage:
     identifying: list[IdentifyingValue]
     revealed: bool
     hidden_events: int = 0  # timeline entries of submissions the viewer may not see
+    # Set when the viewer's unit handed the case over: they see what they recorded, and the
+    # case's status only when the person consented (server/services/transfers.py).
+    handed_over_to: str | None = None
+    status_hidden: bool = False
+    may_transfer: bool = False
+    referrals: list[Referral] = field(default_factory=list)
+    # The match key found an open case of the same person in another unit (never which).
+    possible_duplicate: bool = False
     # Consent now, person by person (forms/consent.py states), and the ledger itself.
     consent: list[consent.PersonConsent] = field(default_factory=list)
     consent_history: list[Any] = field(default_factory=list)
@@ -105,21 +114,62 @@ def _display(labels: FormLabels | None, name: str, value: Any, language: str) ->
     return label, labels.display(path, text, language) if labels and path else text
 
 
+@dataclass(frozen=True)
+class _Reach:
+    """How the viewer reaches a case, and through which scopes they read its submissions."""
+
+    case: Case
+    timeline_scope: UnitScope
+    identifying_scope: UnitScope
+    handed_over_to: str | None = None
+    status_hidden: bool = False
+
+
+def _reach(session: Session, user: CurrentUser, case_id: int) -> _Reach:
+    """The case when the user's unit holds it or handed it over, else 404.
+
+    Holding it after a transfer, they read the earlier units' statistical core, and their
+    identifying fields only when the transfer brought identity. Having handed it over, they
+    read only what their unit recorded, and the status only with the person's consent.
+    """
+    case = case_store.in_scope(session, user.scope, case_id)
+    if case is not None:
+        access = transfers.access_of(session, user, case.case_code, holds=True)
+        everything = UnitScope.all_units()
+        return _Reach(
+            case,
+            everything if access.inherited else user.scope,
+            everything if access.identity_inherited or user.is_admin else user.scope,
+        )
+    case = case_store.by_id(session, case_id) if user.sees_records else None
+    if case is not None:
+        access = transfers.access_of(session, user, case.case_code, holds=False)
+        if access.handed_over is not None:
+            to = access.handed_over
+            return _Reach(
+                case,
+                user.scope,
+                user.scope,
+                "/".join(p for p in (to.to_province, to.to_commune) if p),
+                not transfers.later_status_visible(session, to),
+            )
+    raise errors.not_found("The case")
+
+
 def case_page(
     session: Session, user: CurrentUser, case_id: int, language: str, revealed: bool
 ) -> CasePage:
     """The case page's content; audited as a view of the case."""
     if not user.sees_records:
         raise errors.forbidden()
-    case = case_store.in_scope(session, user.scope, case_id)
-    if case is None:
-        raise errors.not_found("The case")
+    reach = _reach(session, user, case_id)
+    case = reach.case
     withheld = consent.withheld_persons(session, case.case_code)
     if 0 in withheld:
         revealed = False
     cache = _LabelCache(session)
     timeline = []
-    for event, submission in case_store.timeline_with_forms(session, user.scope, case.id):
+    for event, submission in case_store.timeline_with_forms(session, reach.timeline_scope, case.id):
         labels, title = cache.of(submission)
         summary = [
             _display(labels, name, value, language) for name, value in (event.summary or {}).items()
@@ -130,7 +180,7 @@ def case_page(
             )
         )
     identifying = []
-    for submission in submission_store.for_case(session, user.scope, case.case_code):
+    for submission in submission_store.for_case(session, reach.identifying_scope, case.case_code):
         labels, _title = cache.of(submission)
         version = session.get(FormVersion, submission.form_version_id)
         fields = identifying_fields(version.fields if version else None)
@@ -142,17 +192,32 @@ def case_page(
                 label = f"{label} #{positions[-1].strip('[]')}"
             shown = revealed and _person_of(path) not in withheld
             identifying.append(IdentifyingValue(label, value if shown else MASK, submission.id))
-    audit.append(session, user.username, "case.view", f"case:{case.id}", {"revealed": revealed})
+    audit.append(
+        session,
+        user.username,
+        "case.view",
+        f"case:{case.id}",
+        {"revealed": revealed, **({"handed_over": True} if reach.handed_over_to else {})},
+    )
+    holding = holdings.current_holding(session, case.case_code)
     return CasePage(
         case,
-        list(case_store.persons(session, case.id)),
+        [] if reach.handed_over_to else list(case_store.persons(session, case.id)),
         timeline,
         identifying,
         revealed,
         case_store.count_events(session, case.id) - len(timeline),
-        consent.case_consent(session, case.case_code),
-        consent.history(session, case.case_code),
-        withheld,
+        handed_over_to=reach.handed_over_to,
+        status_hidden=reach.status_hidden,
+        may_transfer=reach.handed_over_to is None
+        and holding is not None
+        and user.scope.allows(*holding.columns),
+        referrals=referrals.of_case(session, user, case.case_code),
+        consent=consent.case_consent(session, case.case_code),
+        consent_history=consent.history(session, case.case_code),
+        withheld=withheld,
+        possible_duplicate=reach.handed_over_to is None
+        and matching.possible_duplicate(session, case.case_code),
     )
 
 
@@ -160,15 +225,16 @@ def reveal_case(session: Session, user: CurrentUser, case_id: int, reason: str) 
     """Record a reveal of a case's identifying fields (the caller grants it to the session)."""
     if not user.may_reveal:
         raise errors.forbidden()
-    case = case_store.in_scope(session, user.scope, case_id)
-    if case is None:
-        raise errors.not_found("The case")
+    reach = _reach(session, user, case_id)
+    case = reach.case
     reason = check_reason(reason)
     consent.check_identifiers_allowed(session, case.case_code)
     paths = sorted(
         {
             _INDEX.sub("", path)
-            for submission in submission_store.for_case(session, user.scope, case.case_code)
+            for submission in submission_store.for_case(
+                session, reach.identifying_scope, case.case_code
+            )
             for path, _value in collect_identifying(submission.data or {})
         }
     )

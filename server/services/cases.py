@@ -255,6 +255,11 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
         if projection.intake is not None:
             persons += _persons(ids[code], projection.intake)
     case_store.add_projection(connection, events, persons)
+    from server.services import referrals  # imports holdings, which imports this module
+
+    referrals.outcomes_from_submissions(
+        connection, {code: judgement.effective for code, judgement in judgements.items()}
+    )
     return ids
 
 

@@ -10,6 +10,8 @@ referrals and transfers pages (issue 18) call this function; nothing else writes
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from forms.admin_units import shipped as shipped_units
@@ -64,3 +66,24 @@ def transfer(session: Session, case_code: str, to_unit_code: str, actor: str) ->
         {"case_code": case_code, "from": before.code, "to": target.code},
     )
     return target
+
+
+def import_holding(
+    session: Session,
+    case_code: str,
+    recorded_in: Unit,
+    recorded_from: datetime,
+    to_unit: Unit,
+    actor: str,
+) -> None:
+    """Hold a case that came from another server: first the unit that recorded it there (so
+    its submissions keep acting where they were made), then, from now on, the receiving unit.
+    Refused when this server holds the case code already."""
+    session.flush()
+    connection = session.connection()
+    if holding_store.histories(connection, [case_code]):
+        raise errors.validation_failed("This server already holds a case with this case code.")
+    holding_store.add_period(connection, case_code, 1, recorded_in.columns, recorded_from, "import")
+    holding_store.add_period(
+        connection, case_code, 2, to_unit.columns, utcnow(), "transfer", actor=actor
+    )

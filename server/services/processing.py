@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -27,6 +27,7 @@ from forms.instance import XmlRefused, get_path, instance_data, parse_xml, repea
 from server import metrics
 from server.blobs import BlobStore
 from server.services import cases as case_service
+from server.services import matching
 from server.services.decrypting import decrypt_stored
 from server.services.edits import link_edit
 from server.services.ingest import MANIFEST_PART, Received, StoredSubmission
@@ -52,10 +53,18 @@ class Outcome:
 class Processor:
     """Turns stored submissions into parsed data and cases."""
 
-    def __init__(self, store: Store, blobs: BlobStore, keyring: KeyRing) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        keyring: KeyRing,
+        match_secret: bytes | None = None,
+    ) -> None:
         self.store = store
         self.blobs = blobs
         self.keyring = keyring
+        # Keys the person match keys of projected cases (server/services/matching.py).
+        self.match_secret = match_secret
         self._repeat_paths: dict[int, list[str]] = {}
 
     def process(
@@ -257,6 +266,7 @@ class Processor:
                     connection, submission_id, form_pk, deprecated_id, prepared
                 )
                 case_service.project_cases(connection, codes)
+                self._record_match_keys(connection, codes)
                 if not prepared.described["case_code"]:
                     case_service.judge_outside_cases(connection, [submission_id])
         except DBAPIError:
@@ -280,6 +290,7 @@ class Processor:
                 for item in items:
                     codes |= self._edit_links(connection, *item)
                 case_service.project_cases(connection, codes)
+                self._record_match_keys(connection, codes)
                 case_service.judge_outside_cases(
                     connection,
                     [item[0] for item in items if not item[3].described["case_code"]],
@@ -297,6 +308,10 @@ class Processor:
             )
             for submission_id, _form, _deprecated, prepared in items
         ]
+
+    def _record_match_keys(self, connection: Connection, codes: Iterable[str]) -> None:
+        if self.match_secret is not None:
+            matching.record_keys(connection, self.match_secret, codes)
 
     @staticmethod
     def _edit_links(

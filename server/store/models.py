@@ -464,6 +464,102 @@ class CaseTombstone(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class CaseTransfer(Base):
+    """A proposed hand-over of a case to another unit (or from another server), and its answer.
+
+    `state` is pending until the receiving unit accepts (a new holding period starts,
+    `server/services/holdings.py`) or declines. `shares_identity` is what the proposer chose and
+    consent allowed: the statistical core always travels, identity only with it. A transfer
+    imported from another server's package carries what it brought in `payload` (the case's
+    submissions' data, decrypted from the package) until it is accepted.
+    """
+
+    __tablename__ = "case_transfers"
+    __table_args__ = (
+        Index("ix_case_transfers_to", "to_province", "state"),
+        Index("ix_case_transfers_from", "from_province", "state"),
+        Index("ix_case_transfers_case", "case_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_code: Mapped[str] = mapped_column(String(40))
+    from_province: Mapped[str | None] = mapped_column(String(10))
+    from_commune: Mapped[str | None] = mapped_column(String(10))
+    to_province: Mapped[str | None] = mapped_column(String(10))
+    to_commune: Mapped[str | None] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text)
+    shares_identity: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(20))  # pending | accepted | declined
+    proposed_by: Mapped[str] = mapped_column(String(120))
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(20), default="local")  # local | package
+    sender_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    package_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Referral(Base):
+    """A case referred to a service (health, legal aid, schooling, the Women's Union...).
+
+    Written by a supervisor of the unit holding the case; its outcome comes from a vt04/vt05
+    answer (`referral_to` / `referral_outcome`) or from the web view.
+    """
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        Index("ix_referrals_case", "case_code"),
+        Index("ix_referrals_units_outcome", "province_code", "outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_code: Mapped[str] = mapped_column(String(40))
+    province_code: Mapped[str | None] = mapped_column(String(10))
+    commune_code: Mapped[str | None] = mapped_column(String(10))
+    service_type: Mapped[str] = mapped_column(String(40))
+    organisation: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(Text)
+    referred_on: Mapped[date] = mapped_column(Date)
+    shared: Mapped[str] = mapped_column(String(20))  # core | core_identity
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    outcome_on: Mapped[date | None] = mapped_column(Date)
+    outcome_source: Mapped[str | None] = mapped_column(String(20))  # web | submission
+    outcome_submission_id: Mapped[int | None] = mapped_column(Integer)
+    outcome_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class PersonKey(Base):
+    """A keyed, non-reversible match key of a case's person (HMAC-SHA256 with the deployment's
+    match secret over the ID number, or name and date of birth normalised).
+
+    Only ever compared, never shown: no page, log line or export reads this table.
+    """
+
+    __tablename__ = "person_keys"
+    __table_args__ = (Index("ix_person_keys_key", "match_key"),)
+
+    case_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # id_number | name_dob
+    match_key: Mapped[str] = mapped_column(String(64))
+
+
+class PersonLink(Base):
+    """Two case codes a supervisor said are one person: reports count them once."""
+
+    __tablename__ = "person_links"
+    __table_args__ = (UniqueConstraint("case_code", "same_as", name="uq_person_links_case_same"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_code: Mapped[str] = mapped_column(String(40))
+    same_as: Mapped[str] = mapped_column(String(40), index=True)
+    linked_by: Mapped[str] = mapped_column(String(120))
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
 # Indexes of migration 0002 on older tables, declared here so the models match the schema.
 Index("ix_submissions_form_id_id", Submission.form_id, Submission.id)
 Index("ix_submissions_form_review_id", Submission.form_id, Submission.review_state, Submission.id)

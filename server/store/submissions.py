@@ -596,3 +596,12 @@ def counts_by_decrypt_state(connection: Connection) -> dict[str, int]:
         select(Submission.decrypt_state, func.count()).group_by(Submission.decrypt_state)
     )
     return {str(row[0]): int(row[1]) for row in rows}
+def instance_ids_of(connection: Connection, ids: list[int]) -> dict[int, str]:
+    """The instanceIDs of these submissions, by id."""
+    if not ids:
+        return {}
+    rows = connection.execute(
+        select(_S.c.id, _S.c.instance_id).where(_S.c.id.in_(bindparam("b_ids", expanding=True))),
+        {"b_ids": ids},
+    )
+    return {row.id: row.instance_id for row in rows}

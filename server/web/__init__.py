@@ -33,7 +33,9 @@ def _import_views() -> None:
         cases,
         dashboard,
         exports,
+        referrals,
         submissions,
+        transfers,
         unit_queue,
     )
 

@@ -175,6 +175,46 @@ class KeyRotateForm(FlaskForm):
     )
 
 
+class TransferForm(FlaskForm):
+    """Propose handing a case to another unit or province."""
+
+    to_unit = StringField(
+        _l("Receiving unit (province or commune code)"),
+        validators=[DataRequired(), Length(max=20)],
+    )
+    reason = TextAreaField(
+        _l("Reason for the transfer"), validators=[DataRequired(), Length(min=10, max=500)]
+    )
+    share_identity = BooleanField(_l("Identity travels too (only with the person's consent)"))
+
+
+class DecisionForm(FlaskForm):
+    """Decline a transfer, giving a reason."""
+
+    note = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=500)])
+
+
+class ReferralForm(FlaskForm):
+    """Refer a case to a service."""
+
+    service_type = SelectField(_l("Kind of service"), validators=[DataRequired()])
+    organisation = StringField(
+        _l("Organisation"), validators=[DataRequired(), Length(min=2, max=300)]
+    )
+    reason = TextAreaField(
+        _l("Why the case is referred"), validators=[DataRequired(), Length(min=10, max=500)]
+    )
+    referred_on = StringField(_l("Referral date (YYYY-MM-DD)"), validators=[Optional()])
+    share_identity = BooleanField(_l("Identity shared too (only with the person's consent)"))
+
+
+class ReferralOutcomeForm(FlaskForm):
+    """Record what came of a referral."""
+
+    outcome = SelectField(_l("Outcome"), validators=[DataRequired()])
+    outcome_on = StringField(_l("Date (YYYY-MM-DD)"), validators=[Optional()])
+
+
 class ConsentChangeForm(FlaskForm):
     """A supervisor records a consent decision made on paper, with a reason."""
 

@@ -195,3 +195,39 @@ class CategoryNamer:
             if path.rsplit("/", 1)[-1] == question and found.choices:
                 return labels.choice(path, code, self.language) or code
         return code
+
+
+TRANSFER_STATE_LABELS = {
+    "pending": _l("Waiting for an answer"),
+    "accepted": _l("Accepted"),
+    "declined": _l("Declined"),
+}
+
+SERVICE_TYPE_LABELS = {
+    "swc": _l("Social Work Centre"),
+    "social_assistance_facility": _l("Social assistance facility"),
+    "victim_support_facility": _l("Victim support facility"),
+    "province_health": _l("Provincial health department"),
+    "health_facility": _l("Health facility"),
+    "mental_health": _l("Mental-health service"),
+    "police": _l("Police"),
+    "border_guard": _l("Border guard"),
+    "legal_aid_centre": _l("Legal aid centre"),
+    "child_protection_111": _l("National hotline 111"),
+    "commune_pc": _l("Commune People's Committee"),
+    "women_union": _l("Women's Union"),
+    "youth_union": _l("Youth Union"),
+    "vocational_school": _l("Vocational school"),
+    "employment_service_centre": _l("Employment service centre"),
+    "vbsp": _l("Social Policy Bank"),
+    "ngo": _l("Social organisation"),
+    "intl_ngo": _l("International or non-governmental organisation"),
+}
+
+REFERRAL_OUTCOME_LABELS = {
+    "accepted": _l("Accepted by the service"),
+    "service_received": _l("Service received"),
+    "not_accepted": _l("Not accepted by the service"),
+    "declined": _l("Declined by the person"),
+    "no_answer": _l("No answer"),
+}

@@ -119,6 +119,10 @@ def test_backup_then_restore_into_a_new_deployment(
         verified = runner.invoke(main, ["audit", "verify"])
         assert verified.exit_code == 0, verified.output
         assert "intact" in verified.output
+        # The match secret came along: the restored keys still match new intakes.
+        assert (restored_config.data_dir / "match_key").read_bytes() == (
+            config.data_dir / "match_key"
+        ).read_bytes()
         restored.dispose()
 
 

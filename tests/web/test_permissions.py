@@ -94,6 +94,15 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("web.exports_page", "GET"): SIGNED_IN_ANY,
     ("web.export_form_zip", "GET"): RECORDS_GET,
     ("web.export_report_xlsx", "GET"): SIGNED_IN_ANY,
+    # Transfers (issue 18): an unknown transfer id is 404 for everyone who may answer one.
+    ("web.transfer_list", "GET"): RECORDS_GET,
+    ("web.case_transfer", "POST"): RECORD_A_POST,
+    ("web.transfer_accept", "POST"): _web(302, 403, 404, 404, 404),
+    ("web.transfer_decline", "POST"): _web(302, 403, 404, 404, 404),
+    ("web.referral_list", "GET"): RECORDS_GET,
+    ("web.case_referral", "POST"): RECORD_A_POST,
+    ("web.referral_outcome", "POST"): _web(302, 403, 404, 404, 404),
+    ("web.case_same_person", "POST"): RECORD_A_POST,
 }
 # Run last for each caller, in this order: they revoke the collector or end the session.
 LAST = [("web.admin_collector_revoke", "POST"), ("web.logout", "POST")]
@@ -125,6 +134,8 @@ def _url(rule: str, web: WebDeployment, principal: str) -> str:
         "user_id": str(seeded.user_ids["extra"]),
         "collector_id": str(seeded.collector_id),
         "filename": "fieldcase.css",
+        "transfer_id": "999999",
+        "referral_id": "999999",
     }
 
     def replace(match: re.Match[str]) -> str:

@@ -17,7 +17,14 @@ from server.services.textsearch import fold
 from server.urls import query_id
 from server.web.access import RECORD_ROLES, requires, signed_in_user
 from server.web.blueprint import bp
-from server.web.forms import CaseSearchForm, ConsentChangeForm, RevealForm, choices
+from server.web.forms import (
+    CaseSearchForm,
+    ConsentChangeForm,
+    ReferralForm,
+    RevealForm,
+    TransferForm,
+    choices,
+)
 from server.web.i18n import current_language, problem_message
 from server.web.labels import (
     CASE_STATUS_LABELS,
@@ -26,7 +33,9 @@ from server.web.labels import (
     CONSENT_PURPOSE_LABELS,
     CONSENT_STATE_LABELS,
     PERSON_TYPE_LABELS,
+    REFERRAL_OUTCOME_LABELS,
     REVIEW_STATE_LABELS,
+    SERVICE_TYPE_LABELS,
     SEX_LABELS,
     CategoryNamer,
 )
@@ -118,6 +127,14 @@ def case_list() -> tuple[str, int]:
     )
 
 
+def _referral_form() -> ReferralForm:
+    form = ReferralForm()
+    form.service_type.choices = choices(
+        [(code, str(label)) for code, label in SERVICE_TYPE_LABELS.items()]
+    )
+    return form
+
+
 @bp.get("/cases/<int:case_id>")
 @requires(*RECORD_ROLES)
 def case_detail(case_id: int) -> str:
@@ -132,6 +149,10 @@ def case_detail(case_id: int) -> str:
         "case.html",
         page=page,
         reveal_form=RevealForm(),
+        transfer_form=TransferForm(),
+        referral_form=_referral_form(),
+        service_labels=SERVICE_TYPE_LABELS,
+        outcome_labels=REFERRAL_OUTCOME_LABELS,
         consent_form=_consent_form(page, recipient_labels),
         recipient_labels=recipient_labels,
         consent_purpose_labels=CONSENT_PURPOSE_LABELS,

@@ -1,0 +1,79 @@
+"""Queries on referrals: cases referred to services, and their outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.orm import Session
+
+from server.store.models import Referral, table_of
+from server.store.scope import UnitScope, unit_clause
+
+_R = table_of(Referral)
+_OF_CASES = (
+    select(_R.c.id, _R.c.case_code, _R.c.service_type, _R.c.outcome, _R.c.outcome_source)
+    .where(_R.c.case_code.in_(bindparam("b_codes", expanding=True)))
+    .order_by(_R.c.id)
+)
+_SET_OUTCOME = update(_R).where(_R.c.id == bindparam("b_id"))
+
+
+def add(session: Session, referral: Referral) -> Referral:
+    """Insert a referral."""
+    session.add(referral)
+    session.flush()
+    return referral
+
+
+def in_scope(session: Session, scope: UnitScope, referral_id: int) -> Referral | None:
+    """A referral of a unit inside the scope, else None."""
+    return session.scalar(
+        select(Referral).where(
+            Referral.id == referral_id,
+            unit_clause(scope, Referral.province_code, Referral.commune_code),
+        )
+    )
+
+
+def listed(
+    session: Session, scope: UnitScope, case_code: str | None = None, limit: int = 200
+) -> Sequence[Referral]:
+    """The scope's referrals (of one case when given), newest first."""
+    query = select(Referral).where(
+        unit_clause(scope, Referral.province_code, Referral.commune_code)
+    )
+    if case_code is not None:
+        query = query.where(Referral.case_code == case_code)
+    return session.scalars(query.order_by(Referral.id.desc()).limit(limit)).all()
+
+
+def overdue(
+    session: Session, scope: UnitScope, referred_by: date, limit: int = 500
+) -> Sequence[Referral]:
+    """The scope's referrals made on or before `referred_by` that have no outcome yet."""
+    return session.scalars(
+        select(Referral)
+        .where(
+            unit_clause(scope, Referral.province_code, Referral.commune_code),
+            Referral.outcome.is_(None),
+            Referral.referred_on <= referred_by,
+        )
+        .order_by(Referral.referred_on, Referral.id)
+        .limit(limit)
+    ).all()
+
+
+def of_cases(connection: Connection, case_codes: list[str]) -> Sequence[Any]:
+    """(id, case_code, service_type, outcome, outcome_source) of these cases' referrals."""
+    if not case_codes:
+        return []
+    return connection.execute(_OF_CASES, {"b_codes": case_codes}).all()
+
+
+def set_outcomes(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write outcomes read from submissions (`b_id` and the outcome columns)."""
+    if rows:
+        connection.execute(_SET_OUTCOME, rows)

@@ -1,0 +1,112 @@
+"""The transfer pages: unit A's supervisor proposes from the case page, unit B's accepts on
+the transfers page, and neither page shows an identifying value of the person moved."""
+
+from __future__ import annotations
+
+import re
+
+from tests.web.builders import IDENTIFYING_VALUES
+from tests.web.conftest import WebDeployment
+
+CODE = "01-2025-cccccc"
+
+
+def _no_identity(html: str) -> None:
+    leaked = [value for value in IDENTIFYING_VALUES if value in html]
+    assert not leaked, leaked
+
+
+def test_propose_accept_and_read_back(web: WebDeployment) -> None:
+    case_id = web.seeded.case_ids[CODE]
+    sup_a, sup_b = web.client("sup_a"), web.client("sup_b")
+    page = sup_a.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert 'id="transfer-form"' in page  # unit A holds it: it may transfer it
+    refused = sup_a.post(
+        f"/cases/{case_id}/transfer", {"to_unit": "02", "reason": "ngắn"}, follow_redirects=True
+    )
+    assert "Lý do" in refused.get_data(as_text=True) or refused.status_code == 200
+    assert "transfers-in" not in sup_b.get("/transfers").get_data(as_text=True)
+    proposed = sup_a.post(
+        f"/cases/{case_id}/transfer",
+        {"to_unit": "02", "reason": "Người này cư trú tại tỉnh 02, chuyển về địa phương"},
+    )
+    assert proposed.status_code == 302
+    incoming = sup_b.get("/transfers").get_data(as_text=True)
+    assert CODE in incoming
+    assert "Chờ trả lời" in incoming
+    _no_identity(incoming)
+    transfer_id = int(re.search(r'data-transfer="(\d+)"', incoming).group(1))  # type: ignore[union-attr]
+    # unit B cannot open the case before it accepts
+    assert sup_b.get(f"/cases/{case_id}").status_code == 404
+    assert sup_b.post(f"/transfers/{transfer_id}/accept").status_code == 302
+    received = sup_b.get(f"/cases/{case_id}")
+    assert received.status_code == 200
+    html = received.get_data(as_text=True)
+    assert 'id="transfer-form"' in html
+    assert 'id="handed-over"' not in html
+    _no_identity(html)
+    # unit A still reads what it recorded, without the later status, and cannot transfer it
+    sent = sup_a.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert 'id="handed-over"' in sent
+    assert 'id="status-hidden"' in sent
+    assert 'id="transfer-form"' not in sent
+    outgoing = sup_a.get("/transfers").get_data(as_text=True)
+    assert "transfers-out" in outgoing
+    assert "Đã tiếp nhận" in outgoing
+    _no_identity(outgoing)
+    # answered once: a second accept is refused and moves nothing
+    again = sup_b.post(f"/transfers/{transfer_id}/accept", follow_redirects=True)
+    assert "đã được trả lời" in again.get_data(as_text=True)
+
+
+def test_referral_pages(web: WebDeployment) -> None:
+    case_id = web.seeded.case_ids["01-2025-aaaaaa"]
+    sup_a, sup_b = web.client("sup_a"), web.client("sup_b")
+    assert 'id="referral-form"' in sup_a.get(f"/cases/{case_id}").get_data(as_text=True)
+    made = sup_a.post(
+        f"/cases/{case_id}/referrals",
+        {
+            "service_type": "women_union",
+            "organisation": "Hội LHPN xã",
+            "reason": "Hỗ trợ vay vốn sinh kế qua Hội Phụ nữ",
+            "referred_on": "2025-01-02",
+        },
+        follow_redirects=True,
+    )
+    html = made.get_data(as_text=True)
+    assert "Đã ghi nhận chuyển tuyến." in html
+    assert "Hội Liên hiệp Phụ nữ" in html
+    listed = sup_a.get("/referrals").get_data(as_text=True)
+    assert 'id="referrals-overdue"' in listed  # long past the 14 days, no outcome
+    _no_identity(listed)
+    referral_id = int(re.search(r'data-referral="(\d+)"', listed).group(1))  # type: ignore[union-attr]
+    assert "referrals-all" not in sup_b.get("/referrals").get_data(as_text=True)
+    assert (
+        sup_b.post(f"/referrals/{referral_id}/outcome", {"outcome": "accepted"}).status_code == 404
+    )
+    bad_date = sup_a.post(
+        f"/referrals/{referral_id}/outcome",
+        {"outcome": "accepted", "outcome_on": "02/01/2025"},
+        follow_redirects=True,
+    )
+    assert "YYYY-MM-DD" in bad_date.get_data(as_text=True)
+    sup_a.post(f"/referrals/{referral_id}/outcome", {"outcome": "service_received"})
+    listed = sup_a.get("/referrals").get_data(as_text=True)
+    assert 'id="referrals-overdue"' not in listed
+    assert "Đã nhận dịch vụ" in listed
+
+
+def test_match_keys_never_reach_a_page(web: WebDeployment) -> None:
+    from server.store.models import PersonKey
+
+    with web.store.session() as session:
+        keys = [k.match_key for k in session.query(PersonKey).all()]
+    assert keys  # the seeded intake with an ID number has one
+    sup_a = web.client("sup_a")
+    case_id = web.seeded.case_ids["01-2025-aaaaaa"]
+    for url in (f"/cases/{case_id}", "/cases", "/transfers", "/referrals", "/audit"):
+        html = web.client("admin").get(url).get_data(as_text=True) + sup_a.get(url).get_data(
+            as_text=True
+        )
+        for key in keys:
+            assert key[:16] not in html, url
