@@ -219,6 +219,13 @@ def project_consent(
     """Rebuild the form part of a case's ledger from its effective submissions (rows of
     submission_store.rows_of_cases, in event order), inside the caller's transaction.
     `intake` is the case's latest intake (the persons' ages for a later change)."""
+    consent_store.add_events(connection, projected_events(case_code, rows, intake))
+
+
+def projected_events(
+    case_code: str, rows: list[Row[Any]], intake: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The ledger rows a case's effective submissions make (see `project_consent`)."""
     events = []
     for row in rows:
         for found in rules.decisions_in(row.xml_form_id, row.data or {}, intake):
@@ -234,6 +241,11 @@ def project_consent(
                     submission_id=row.id,
                 )
             )
+    return events
+
+
+def add_projected(connection: Connection, events: list[dict[str, Any]]) -> None:
+    """Write ledger rows made by `projected_events` (one statement for a whole batch)."""
     consent_store.add_events(connection, events)
 
 
