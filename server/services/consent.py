@@ -302,6 +302,16 @@ def record_change(
         raise errors.validation_failed("Say who gave the decision.")
     if person_index < 0 or person_index > 20:
         raise errors.validation_failed("Choose a person of the case.")
+    if details:
+        method = details.get("safe_contact_method")
+        times = (details.get("safe_contact_times") or "").split()
+        if purpose != FOLLOWUP_CONTACT or decision != rules.YES:
+            raise errors.validation_failed("Only a follow-up contact consent has contact details.")
+        if method not in rules.CONTACT_METHODS or not times:
+            raise errors.validation_failed("Choose a safe contact method and times.")
+        if any(t not in rules.CONTACT_TIMES for t in times):
+            raise errors.validation_failed("Choose a safe contact method and times.")
+        details = {"safe_contact_method": method, "safe_contact_times": " ".join(times)}
     reason = check_reason(reason)
     on = decided_on or utcnow().date()
     if on > utcnow().date():

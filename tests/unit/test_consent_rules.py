@@ -219,3 +219,15 @@ def test_free_text_fields_erased_are_every_text_question_but_the_case_code() -> 
             if str(row.get("type", "")).strip() == "text" and name not in P3_FIELDS:
                 found.add(name)
     assert found - {"case_code"} == FREE_TEXT_FIELDS
+
+
+def test_contact_lists_are_the_forms_lists() -> None:
+    for form in ("vt01_intake", "vt05_followup", "vt03_needs_plan"):
+        book = read_workbook(XLSFORMS / f"{form}.xlsx")
+        rows = book.sheets["choices"]
+        assert tuple(r["name"] for r in rows if r["list_name"] == "contact_method") == (
+            rules.CONTACT_METHODS
+        )
+        assert tuple(r["name"] for r in rows if r["list_name"] == "contact_time") == (
+            rules.CONTACT_TIMES
+        )
