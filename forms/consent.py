@@ -243,6 +243,15 @@ MINOR_FIELDS: dict[str, str] = {
     DATA_USE: "minor_consent_data_use",
 }
 CONTACT_DETAILS = ("safe_contact_method", "safe_contact_times")
+# The forms' `contact_method` and `contact_time` lists (a test checks them against vt01).
+CONTACT_METHODS: tuple[str, ...] = (
+    "phone_call",
+    "text_message",
+    "home_visit",
+    "trusted_person",
+    "at_office",
+)
+CONTACT_TIMES: tuple[str, ...] = ("morning", "midday", "afternoon", "evening", "weekend")
 # vt03 / vt05 consent change section: `change_*` purposes (a `consent_purpose` list code).
 CHANGE_PURPOSE_CODES: tuple[str, ...] = (INTAKE, POLICE, FOLLOWUP_CONTACT, DATA_USE)
 # The code of the change lists meaning "every referral recipient".

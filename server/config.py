@@ -138,6 +138,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Most bytes an uploaded XLSForm may unpack to (checked from the zip directory).",
     ),
     Setting(
+        "FIELDCASE_RETENTION_YEARS",
+        "5",
+        "Years after a case is closed before `fieldcase retention run` erases its identifying "
+        "data (docs/privacy.md: set it to the period the province decides).",
+    ),
+    Setting(
         "FIELDCASE_TRUSTED_PROXIES",
         None,
         "Reverse proxies whose X-Forwarded-For is believed: a number of proxy hops, or a list "
@@ -260,6 +266,8 @@ def parse_networks(name: str, raw: str | None) -> tuple[IPNetwork, ...]:
         except ValueError:
             raise ConfigError(f"{name}: {item!r} is not an IP address or network") from None
     return tuple(networks)
+
+
 def check_report_due_dates(raw: str | None) -> str | None:
     """The due dates as written when every item reads `PART=MM-DD`; ConfigError otherwise
     (exports/periods.py reads them)."""
@@ -361,6 +369,7 @@ class Config:
     project_name: str = "fieldcase"
     form_max_rows: int = 20_000
     form_max_unpacked_bytes: int = 32 * 1024 * 1024
+    retention_years: int = 5
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     province_hotlines: dict[str, str] = field(default_factory=dict)
     report_cutoff_day: int = 14
@@ -422,6 +431,7 @@ class Config:
             project_name=_read(env, "FIELDCASE_PROJECT_NAME") or "fieldcase",
             form_max_rows=_int(env, "FIELDCASE_FORM_MAX_ROWS"),
             form_max_unpacked_bytes=_int(env, "FIELDCASE_FORM_MAX_UNPACKED_BYTES"),
+            retention_years=_int(env, "FIELDCASE_RETENTION_YEARS"),
             trusted_proxies=TrustedProxies.parse(_read(env, "FIELDCASE_TRUSTED_PROXIES")),
             province_hotlines=parse_province_hotlines(_read(env, "FIELDCASE_PROVINCE_HOTLINES")),
             report_cutoff_day=_cutoff_day(env),

@@ -15,6 +15,7 @@ from server.cli import (
     export_cmds,
     forms_cmds,
     store_cmds,
+    subject_cmds,
     transfer_cmds,
 )
 from server.datadir import private_umask
@@ -38,6 +39,7 @@ for module in (
     case_cmds,
     audit_cmds,
     transfer_cmds,
+    subject_cmds,
 ):
     for command in module.COMMANDS:
         main.add_command(command)

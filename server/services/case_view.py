@@ -253,6 +253,8 @@ def record_consent_change(
     reason: str,
     recipient_type: str | None = None,
     decided_on: str | None = None,
+    contact_method: str | None = None,
+    contact_times: list[str] | None = None,
 ) -> None:
     """A supervisor records a consent decision made on paper for a case of their units
     (server/services/consent.record_change: validated, appended, audited)."""
@@ -278,4 +280,10 @@ def record_consent_change(
         reason=reason,
         recipient_type=recipient_type or None,
         decided_on=on,
+        details={
+            "safe_contact_method": contact_method or "",
+            "safe_contact_times": " ".join(contact_times or []),
+        }
+        if contact_method or contact_times
+        else None,
     )

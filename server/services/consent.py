@@ -219,6 +219,13 @@ def project_consent(
     """Rebuild the form part of a case's ledger from its effective submissions (rows of
     submission_store.rows_of_cases, in event order), inside the caller's transaction.
     `intake` is the case's latest intake (the persons' ages for a later change)."""
+    consent_store.add_events(connection, projected_events(case_code, rows, intake))
+
+
+def projected_events(
+    case_code: str, rows: list[Row[Any]], intake: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The ledger rows a case's effective submissions make (see `project_consent`)."""
     events = []
     for row in rows:
         for found in rules.decisions_in(row.xml_form_id, row.data or {}, intake):
@@ -234,6 +241,11 @@ def project_consent(
                     submission_id=row.id,
                 )
             )
+    return events
+
+
+def add_projected(connection: Connection, events: list[dict[str, Any]]) -> None:
+    """Write ledger rows made by `projected_events` (one statement for a whole batch)."""
     consent_store.add_events(connection, events)
 
 
@@ -290,6 +302,16 @@ def record_change(
         raise errors.validation_failed("Say who gave the decision.")
     if person_index < 0 or person_index > 20:
         raise errors.validation_failed("Choose a person of the case.")
+    if details:
+        method = details.get("safe_contact_method")
+        times = (details.get("safe_contact_times") or "").split()
+        if purpose != FOLLOWUP_CONTACT or decision != rules.YES:
+            raise errors.validation_failed("Only a follow-up contact consent has contact details.")
+        if method not in rules.CONTACT_METHODS or not times:
+            raise errors.validation_failed("Choose a safe contact method and times.")
+        if any(t not in rules.CONTACT_TIMES for t in times):
+            raise errors.validation_failed("Choose a safe contact method and times.")
+        details = {"safe_contact_method": method, "safe_contact_times": " ".join(times)}
     reason = check_reason(reason)
     on = decided_on or utcnow().date()
     if on > utcnow().date():

@@ -137,3 +137,13 @@ def persons_refusing(
         for person, decisions in ledgers(connection, purpose, case_codes).items()
         if standing(decisions, purpose).state not in (GIVEN, NOT_ASKED)
     }
+
+
+def clear_texts(connection: Connection, case_code: str) -> None:
+    """Blank the free text of a case's ledger (supervisors' reasons, contact details) on
+    erasure; the decisions themselves stay."""
+    from sqlalchemy import update
+
+    connection.execute(
+        update(_E).where(_E.c.case_code == case_code).values(reason=None, details=None)
+    )

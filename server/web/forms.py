@@ -224,6 +224,8 @@ class ConsentChangeForm(FlaskForm):
     decision = SelectField(_l("Decision"), validators=[DataRequired()])
     given_by = SelectField(_l("Decided by"), validators=[DataRequired()])
     decided_on = StringField(_l("Date of the decision (YYYY-MM-DD)"), validators=[Optional()])
+    contact_method = SelectField(_l("Safe way to make contact"), validators=[Optional()])
+    contact_times = SelectMultipleField(_l("Safe times to make contact"), validators=[Optional()])
     reason = TextAreaField(
         _l("Reason, and where the signed paper is kept"),
         validators=[DataRequired(), Length(min=10, max=500)],

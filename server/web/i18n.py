@@ -119,6 +119,8 @@ SERVICE_MESSAGES = (
     _l("Choose a person of the case."),
     _l("The decision date cannot be in the future."),
     _l("Write the date as YYYY-MM-DD."),
+    _l("Only a follow-up contact consent has contact details."),
+    _l("Choose a safe contact method and times."),
     _l("Give a reason of at least 10 characters."),
     _l("Keep the reason under 500 characters."),
     _l("Keep the comment under 2000 characters."),

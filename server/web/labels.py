@@ -136,6 +136,20 @@ CONSENT_GIVER_LABELS = {
     "legal_rep": _l("Legal representative"),
     "both": _l("Child and legal representative"),
 }
+CONTACT_METHOD_LABELS = {
+    "phone_call": _l("Phone call to the person"),
+    "text_message": _l("Text message"),
+    "home_visit": _l("Home visit"),
+    "trusted_person": _l("Through a trusted relative"),
+    "at_office": _l("Only when the person comes to the office"),
+}
+CONTACT_TIME_LABELS = {
+    "morning": _l("Morning"),
+    "midday": _l("Midday"),
+    "afternoon": _l("Afternoon"),
+    "evening": _l("Evening"),
+    "weekend": _l("Weekend"),
+}
 CONSENT_FLAG_LABELS = {
     "no_legal_rep": _l("Under 18: the legal representative must consent."),
     "child_not_asked": _l(

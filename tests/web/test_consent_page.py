@@ -107,6 +107,8 @@ def test_the_problem_is_stable_and_bilingual() -> None:
 def test_a_bad_change_is_refused_and_changes_nothing(web: WebDeployment) -> None:
     sup_a = web.client("sup_a")
     case_id = web.seeded.case_ids[BINH]
+    with web.store.session() as session:
+        before = len(consent.history(session, BINH))
     for bad in (
         {"reason": "ngắn"},
         {"purpose": "marketing"},
@@ -121,15 +123,17 @@ def test_a_bad_change_is_refused_and_changes_nothing(web: WebDeployment) -> None
         page = sup_a.get(f"/cases/{case_id}").get_data(as_text=True)
         assert "Đã ghi nhận quyết định đồng ý." not in page, bad
     with web.store.session() as session:
-        assert consent.history(session, BINH) == []
+        assert len(consent.history(session, BINH)) == before
 
 
 def test_outsiders_cannot_record_a_change(web: WebDeployment) -> None:
     case_id = web.seeded.case_ids[BINH]
+    with web.store.session() as session:
+        before = len(consent.history(session, BINH))
     assert _change(web.client("sup_b"), case_id).status_code == 404  # another unit
     assert _change(web.client("viewer"), case_id).status_code == 403
     with web.store.session() as session:
-        assert consent.history(session, BINH) == []
+        assert len(consent.history(session, BINH)) == before
 
 
 def test_a_recipient_type_consent_given_on_paper(web: WebDeployment) -> None:
@@ -143,3 +147,52 @@ def test_a_recipient_type_consent_given_on_paper(web: WebDeployment) -> None:
     page = sup_a.get(f"/cases/{case_id}").get_data(as_text=True)
     assert 'data-purpose="referral:legal_aid_centre"' in page
     assert "Trung tâm trợ giúp pháp lý" in page or "legal_aid_centre" in page
+
+
+def test_follow_up_contact_given_on_paper_keeps_its_safe_method(web: WebDeployment) -> None:
+    sup_a = web.client("sup_a")
+    case_id = web.seeded.case_ids[BINH]
+    bad = _change(
+        sup_a,
+        case_id,
+        purpose="followup_contact",
+        decision="yes",
+        contact_method="carrier_pigeon",
+        contact_times="morning",
+    )
+    assert bad.status_code == 302
+    wrong_purpose = _change(
+        sup_a,
+        case_id,
+        purpose="data_use",
+        decision="yes",
+        contact_method="home_visit",
+        contact_times="morning",
+    )
+    assert wrong_purpose.status_code == 302
+    with web.store.session() as session:
+        assert not [e for e in consent.history(session, BINH) if e.details]
+    client = sup_a.client
+    response = client.post(
+        f"/cases/{case_id}/consent",
+        data={
+            "csrf_token": sup_a.token(),
+            "person_index": "0",
+            "purpose": "followup_contact",
+            "recipient_type": "",
+            "decision": "yes",
+            "given_by": "self",
+            "decided_on": "",
+            "contact_method": "at_office",
+            "contact_times": ["morning", "weekend"],
+            "reason": "Đồng ý liên hệ, giấy lưu hồ sơ",
+        },
+    )
+    assert response.status_code == 302
+    with web.store.session() as session:
+        events = [e for e in consent.history(session, BINH) if e.details]
+        assert len(events) == 1
+        assert events[0].details == {
+            "safe_contact_method": "at_office",
+            "safe_contact_times": "morning weekend",
+        }

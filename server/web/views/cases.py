@@ -32,6 +32,8 @@ from server.web.labels import (
     CONSENT_GIVER_LABELS,
     CONSENT_PURPOSE_LABELS,
     CONSENT_STATE_LABELS,
+    CONTACT_METHOD_LABELS,
+    CONTACT_TIME_LABELS,
     PERSON_TYPE_LABELS,
     REFERRAL_OUTCOME_LABELS,
     REVIEW_STATE_LABELS,
@@ -185,6 +187,8 @@ def _consent_form(page: case_view.CasePage, recipient_labels: dict[str, str]) ->
         [("yes", _("Gives consent")), ("no", _("Refuses or withdraws"))]
     )
     form.given_by.choices = choices(list(CONSENT_GIVER_LABELS.items()))
+    form.contact_method.choices = choices([("", "—"), *CONTACT_METHOD_LABELS.items()])
+    form.contact_times.choices = choices(list(CONTACT_TIME_LABELS.items()))
     return form
 
 
@@ -211,6 +215,8 @@ def case_consent_change(case_id: int) -> Response:
                 reason=form.reason.data or "",
                 recipient_type=form.recipient_type.data or None,
                 decided_on=form.decided_on.data or None,
+                contact_method=request.form.get("contact_method") or None,
+                contact_times=request.form.getlist("contact_times"),
             )
     except Problem as problem:
         if problem.status != 400:
