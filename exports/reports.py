@@ -590,7 +590,8 @@ def table_t6(store: Store, pop: Population) -> ReportTable:
     period = pop.period
 
     def people(ids: Iterable[int]) -> list[int]:
-        return _small(main[i] for i in set(ids) if i in main)
+        group = [main[i] for i in set(ids) if i in main]
+        return _small(group) + [sum(p.status == code for p in group) for code, _, _ in STATUSES]
 
     def open_on(day: date, person: Person) -> bool:
         return bool(
@@ -609,8 +610,12 @@ def table_t6(store: Store, pop: Population) -> ReportTable:
         return {cid for cid, summary in in_period if summary.get(key) in values}
 
     table = ReportTable(
-        "T6", "Theo dõi, hỗ trợ tái hòa nhập", "Follow-up and reintegration", list(SMALL_TEMPLATE)
+        "T6",
+        "Theo dõi, hỗ trợ tái hòa nhập",
+        "Follow-up and reintegration",
+        [*SMALL_TEMPLATE, *STATUSES],
     )
+    table.column_sums = [("total", tuple(code for code, _, _ in STATUSES))]
     table.rows += [
         (
             "open_start",

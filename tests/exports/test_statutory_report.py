@@ -410,15 +410,16 @@ UNIT_01 = {
         "psych_counselling": [1, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0],  # G, by 79
         "total": [2, 2, 300_000, 2, 0, 0, 0, 2, 0, 1, 0, 1, 0, 0, 0, 0],
     },
-    # total, female, under 18 (main persons received by the end: A B C E F G)
+    # total, female, under 18 | victim, being identified, not a victim (main persons received
+    # by the end: A B C E F G; status at the end)
     "T6": {
-        "open_start": [1, 1, 0],  # A, received 14/12/2025
-        "new": [5, 3, 2],
-        "visits": [2, 1, 1],  # B, E (A's visit is on 20/6)
-        "reached": [2, 1, 1],
-        "stable_livelihood": [1, 0, 1],  # B
-        "closed_referred": [1, 1, 0],  # E
-        "open_end": [5, 3, 2],  # A B C F G
+        "open_start": [1, 1, 0, 1, 0, 0],  # A, received 14/12/2025
+        "new": [5, 3, 2, 2, 2, 1],
+        "visits": [2, 1, 1, 1, 0, 1],  # B, E (A's visit is on 20/6)
+        "reached": [2, 1, 1, 1, 0, 1],
+        "stable_livelihood": [1, 0, 1, 1, 0, 0],  # B
+        "closed_referred": [1, 1, 0, 0, 0, 1],  # E
+        "open_end": [5, 3, 2, 3, 2, 0],  # A B C F G
     },
     # sessions, participants, F, M, <18, minority, communes, leaflets, posters
     "T7": {
@@ -482,7 +483,7 @@ UNIT_79 = {
         "legal_aid": [1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0],
         "total": [1, 2, 600_000, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0],
     },
-    "T6": {"new": [2, 1, 0], "open_end": [2, 1, 0]},
+    "T6": {"new": [2, 1, 0, 1, 1, 0], "open_end": [2, 1, 0, 1, 1, 0]},
     "T7": {
         "talk": [1, 10, 6, 4, 0, 0, 1, 0, 0],
         "total": [1, 10, 6, 4, 0, 0, 1, 0, 0],
