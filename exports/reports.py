@@ -238,11 +238,7 @@ def population(store: Store, scope: UnitScope, period: Period) -> Population:
     `scope`, with their status and verified values as of the end."""
     with store.reader() as session:
         rows = case_store.persons_received_by(session, period.end)
-        codes = sorted({row.case_code for row in rows})
-        first = {
-            code: (history[0].province_code, history[0].commune_code)
-            for code, history in holding_store.histories(session.connection(), codes).items()
-        }
+        first = holding_store.first_units(session.connection())
         checks = case_store.events_of_kind(
             session, UnitScope.all_units(), "verification", period.end
         )
