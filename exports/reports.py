@@ -472,7 +472,11 @@ def table_t4(pop: Population, labels: Labels) -> ReportTable:
     quick = []
     for person in main:
         started = parse_date(pop.verifications.get(person.case_id, {}).get("verif_start_date"))
-        if started and person.received_on and (started - person.received_on).days <= 3:
+        if (
+            started
+            and person.received_on
+            and (started - person.received_on).days <= VERIFICATION_DAYS
+        ):
             quick.append(person)
     table.rows.append(
         (
