@@ -188,6 +188,9 @@ def _write_sheet(
             cell.alignment = Alignment(
                 horizontal="left", vertical="top", wrap_text=True, indent=2 * (key in children)
             )
+            label_lines = -(-len(str(cell.value)) // int(LABEL_WIDTH * 1.15))
+            if label_lines > 1:  # LibreOffice does not grow a row for wrapped text by itself
+                sheet.row_dimensions[row].height = 13.5 * label_lines
             cell.border = BOX
             for column, value in enumerate(counts, start=2):
                 cell = sheet.cell(row=row, column=column, value=neutralise(value))
@@ -199,6 +202,8 @@ def _write_sheet(
             row += 1
         for note in table.notes:
             put(row, note, Font(name=FONT, size=9, italic=True), "A", last, left)
+            if len(note) > 180:
+                sheet.row_dimensions[row].height = 24
             row += 1
         row += 1
     put(row, "Ghi chú về định nghĩa:" if vi else "Definitions:", bold, "A", last, left)

@@ -238,11 +238,7 @@ def population(store: Store, scope: UnitScope, period: Period) -> Population:
     `scope`, with their status and verified values as of the end."""
     with store.reader() as session:
         rows = case_store.persons_received_by(session, period.end)
-        codes = sorted({row.case_code for row in rows})
-        first = {
-            code: (history[0].province_code, history[0].commune_code)
-            for code, history in holding_store.histories(session.connection(), codes).items()
-        }
+        first = holding_store.first_units(session.connection())
         checks = case_store.events_of_kind(
             session, UnitScope.all_units(), "verification", period.end
         )
@@ -476,7 +472,11 @@ def table_t4(pop: Population, labels: Labels) -> ReportTable:
     quick = []
     for person in main:
         started = parse_date(pop.verifications.get(person.case_id, {}).get("verif_start_date"))
-        if started and person.received_on and (started - person.received_on).days <= 3:
+        if (
+            started
+            and person.received_on
+            and (started - person.received_on).days <= VERIFICATION_DAYS
+        ):
             quick.append(person)
     table.rows.append(
         (
@@ -590,7 +590,8 @@ def table_t6(store: Store, pop: Population) -> ReportTable:
     period = pop.period
 
     def people(ids: Iterable[int]) -> list[int]:
-        return _small(main[i] for i in set(ids) if i in main)
+        group = [main[i] for i in set(ids) if i in main]
+        return _small(group) + [sum(p.status == code for p in group) for code, _, _ in STATUSES]
 
     def open_on(day: date, person: Person) -> bool:
         return bool(
@@ -609,8 +610,12 @@ def table_t6(store: Store, pop: Population) -> ReportTable:
         return {cid for cid, summary in in_period if summary.get(key) in values}
 
     table = ReportTable(
-        "T6", "Theo dõi, hỗ trợ tái hòa nhập", "Follow-up and reintegration", list(SMALL_TEMPLATE)
+        "T6",
+        "Theo dõi, hỗ trợ tái hòa nhập",
+        "Follow-up and reintegration",
+        [*SMALL_TEMPLATE, *STATUSES],
     )
+    table.column_sums = [("total", tuple(code for code, _, _ in STATUSES))]
     table.rows += [
         (
             "open_start",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select
 
 from server.store.models import CaseHolding, table_of
 
@@ -61,3 +61,18 @@ def add_period(
             "actor": actor,
         },
     )
+
+
+def first_units(connection: Connection) -> dict[str, tuple[str | None, str | None]]:
+    """Every held code's first unit (province, commune): the unit that received the case.
+
+    One query without a list of codes, so it works for any number of cases."""
+    first = (
+        select(_H.c.case_code, func.min(_H.c.seq).label("seq")).group_by(_H.c.case_code).subquery()
+    )
+    rows = connection.execute(
+        select(_H.c.case_code, _H.c.province_code, _H.c.commune_code).join(
+            first, and_(first.c.case_code == _H.c.case_code, first.c.seq == _H.c.seq)
+        )
+    )
+    return {row.case_code: (row.province_code, row.commune_code) for row in rows}

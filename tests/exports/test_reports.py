@@ -219,13 +219,14 @@ def test_tables_t1_t2_t3_t7(store: Store) -> None:
     assert rows(t4)["doc_police_certificate"] == [1, 1, 1]
     assert rows(t4)["verified_3_days"] == [1, 1, 1]  # A in 1 day; C took 4
     assert t4.notes == ["Initial verification within 3 days: 1 of 4 (25%)"]
-    assert rows(t6)["open_start"] == [0, 0, 0]
-    assert rows(t6)["new"] == [4, 3, 2]
-    assert rows(t6)["visits"] == [2, 1, 1]
-    assert rows(t6)["reached"] == [2, 1, 1]
-    assert rows(t6)["stable_livelihood"] == [1, 1, 1]
-    assert rows(t6)["closed_reintegrated"] == [1, 0, 0]
-    assert rows(t6)["open_end"] == [3, 3, 2]
+    # total, female, under 18 | victim, being identified, not a victim (at the end of H1)
+    assert rows(t6)["open_start"] == [0, 0, 0, 0, 0, 0]
+    assert rows(t6)["new"] == [4, 3, 2, 2, 2, 0]
+    assert rows(t6)["visits"] == [2, 1, 1, 1, 1, 0]
+    assert rows(t6)["reached"] == [2, 1, 1, 1, 1, 0]
+    assert rows(t6)["stable_livelihood"] == [1, 1, 1, 1, 0, 0]
+    assert rows(t6)["closed_reintegrated"] == [1, 0, 0, 0, 1, 0]
+    assert rows(t6)["open_end"] == [3, 3, 2, 2, 1, 0]
     # activities, participants, female, male, <18, minority, communes, leaflets, posters
     assert rows(t7)["school_session"] == [2, 55, 30, 25, 6, 0, 1, 0, 0]
     assert rows(t7)["community_meeting"] == [1, 22, 12, 10, 3, 0, 1, 0, 0]
@@ -428,6 +429,6 @@ def test_2026_codes_and_the_anonymous_core_count(store: Store) -> None:
     assert rows(t2)["money_benefit"] == [1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0]
     # The refusing person's anonymous core says ethnic minority; the other says no.
     assert rows(t11)["ethnic_minority"] == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]
-    assert rows(t6)["closed_repatriated"] == [1, 1, 0]
+    assert rows(t6)["closed_repatriated"] == [1, 1, 0, 0, 1, 0]
     labels = {code: vi for code, vi, _, _ in t1.rows}
     assert labels["transfer_other_province"] == "Do tỉnh khác chuyển đến"

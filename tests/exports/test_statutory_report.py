@@ -410,15 +410,16 @@ UNIT_01 = {
         "psych_counselling": [1, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0],  # G, by 79
         "total": [2, 2, 300_000, 2, 0, 0, 0, 2, 0, 1, 0, 1, 0, 0, 0, 0],
     },
-    # total, female, under 18 (main persons received by the end: A B C E F G)
+    # total, female, under 18 | victim, being identified, not a victim (main persons received
+    # by the end: A B C E F G; status at the end)
     "T6": {
-        "open_start": [1, 1, 0],  # A, received 14/12/2025
-        "new": [5, 3, 2],
-        "visits": [2, 1, 1],  # B, E (A's visit is on 20/6)
-        "reached": [2, 1, 1],
-        "stable_livelihood": [1, 0, 1],  # B
-        "closed_referred": [1, 1, 0],  # E
-        "open_end": [5, 3, 2],  # A B C F G
+        "open_start": [1, 1, 0, 1, 0, 0],  # A, received 14/12/2025
+        "new": [5, 3, 2, 2, 2, 1],
+        "visits": [2, 1, 1, 1, 0, 1],  # B, E (A's visit is on 20/6)
+        "reached": [2, 1, 1, 1, 0, 1],
+        "stable_livelihood": [1, 0, 1, 1, 0, 0],  # B
+        "closed_referred": [1, 1, 0, 0, 0, 1],  # E
+        "open_end": [5, 3, 2, 3, 2, 0],  # A B C F G
     },
     # sessions, participants, F, M, <18, minority, communes, leaflets, posters
     "T7": {
@@ -482,7 +483,7 @@ UNIT_79 = {
         "legal_aid": [1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0],
         "total": [1, 2, 600_000, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0],
     },
-    "T6": {"new": [2, 1, 0], "open_end": [2, 1, 0]},
+    "T6": {"new": [2, 1, 0, 1, 1, 0], "open_end": [2, 1, 0, 1, 1, 0]},
     "T7": {
         "talk": [1, 10, 6, 4, 0, 0, 1, 0, 0],
         "total": [1, 10, 6, 4, 0, 0, 1, 0, 0],
@@ -713,3 +714,39 @@ def _render_first_page(xlsx: Path, tmp_path: Path) -> None:
         timeout=60,
     )
     assert (ARTIFACTS / "report-2026-H1-page1.png").stat().st_size > 10_000
+
+
+def test_suppression_protects_every_sum_the_tables_declare(store: Store) -> None:
+    from exports.suppression import suppress
+
+    seed(store)
+    for table in build_tables(store, UnitScope.of_units(["01", "79"]), H1):
+        published = suppress(table, threshold=5)
+        codes = [code for code, _, _ in table.columns]
+        keys = [key for key, _, _, _ in table.rows]
+        shown = {key: counts for key, _, _, counts in published.rows}
+        true = {key: counts for key, _, _, counts in table.rows}
+        for counts in shown.values():
+            assert not any(isinstance(v, int) and 0 < v < 5 for v in counts), table.code
+        sums = [
+            [(key, codes.index(m)), *[(key, codes.index(p)) for p in parts if p in codes]]
+            for m, parts in table.column_sums
+            for key in keys
+        ] + [
+            [(m, c), *[(p, c) for p in parts if p in keys]]
+            for m, parts in table.row_sums
+            if m in keys
+            for c in range(len(codes))
+        ]
+        for marginal, *parts in sums:
+            hidden = [c for c in (marginal, *parts) if not isinstance(shown[c[0]][c[1]], int)]
+            if len(hidden) != 1:
+                continue
+            # One hidden cell in a sum: a reader works it out when the sum holds exactly (sex
+            # columns do not when someone's sex is unknown).
+            values = {cell: true[cell[0]][cell[1]] for cell in (marginal, *parts)}
+            if hidden[0] == marginal:
+                worked_out = sum(values[p] for p in parts)
+            else:
+                worked_out = values[marginal] - sum(values[p] for p in parts if p != hidden[0])
+            assert worked_out != values[hidden[0]], (table.code, marginal, parts)
