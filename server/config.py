@@ -120,6 +120,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Each province's own hotline shown on the phones of that province, beside the national "
         "111: `22=0203 3xxx xxx; 01=...` (province code = number). Empty: 111 only.",
     ),
+    Setting(
+        "FIELDCASE_ODATA_BASIC",
+        "0",
+        "1: the OData feed of the /v1 API also takes HTTP Basic from web accounts (Excel, "
+        "Power BI), counted by the sign-in back-off and audited. 0: bearer tokens only.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -258,6 +264,7 @@ class Config:
     form_max_unpacked_bytes: int = 32 * 1024 * 1024
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     province_hotlines: dict[str, str] = field(default_factory=dict)
+    odata_basic: bool = False
     testing: bool = False
     # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
     background_processing: bool = False
@@ -304,6 +311,7 @@ class Config:
             form_max_unpacked_bytes=_int(env, "FIELDCASE_FORM_MAX_UNPACKED_BYTES"),
             trusted_proxies=TrustedProxies.parse(_read(env, "FIELDCASE_TRUSTED_PROXIES")),
             province_hotlines=parse_province_hotlines(_read(env, "FIELDCASE_PROVINCE_HOTLINES")),
+            odata_basic=_bool(env, "FIELDCASE_ODATA_BASIC"),
         )
 
     def with_changes(self, **changes: object) -> Config:

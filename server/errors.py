@@ -216,3 +216,8 @@ def storage_unavailable() -> Problem:
         "The server cannot store submissions right now. Nothing was stored; send again later.",
         headers={"Retry-After": "60"},
     )
+
+
+def not_supported(feature: str) -> Problem:
+    """501.1: an OData feature or option the /v1 API does not offer (as ODK Central says it)."""
+    return Problem("501.1", f"The requested feature {feature} is not supported by this server.")
