@@ -122,9 +122,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "FIELDCASE_ODATA_BASIC",
-        "0",
-        "1: the OData feed of the /v1 API also takes HTTP Basic from web accounts (Excel, "
-        "Power BI), counted by the sign-in back-off and audited. 0: bearer tokens only.",
+        "false",
+        "true (1): the OData feed of the /v1 API also takes HTTP Basic from web accounts "
+        "(Excel, Power BI), counted by the sign-in back-off and audited. false: bearer only.",
     ),
 )
 

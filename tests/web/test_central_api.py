@@ -7,10 +7,6 @@ never appear in any answer.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import zipfile
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +16,7 @@ from flask.testing import FlaskClient
 from server.services import analyst_api
 from server.store import audit
 from tests.conftest import IDENTIFYING_TEST_VALUES
-from tests.web.builders import PASSWORDS, PEOPLE
+from tests.web.builders import PASSWORDS
 from tests.web.conftest import WebDeployment
 
 SVC = "/v1/projects/1/forms/vt01_intake.svc"
@@ -75,7 +71,9 @@ def test_sign_in_answers_as_central_and_is_audited(web: WebDeployment) -> None:
         failed = audit.recent(session, limit=5, action="login.failed")[0]
     assert failed.detail["channel"] == analyst_api.CHANNEL_API
     assert client.get("/v1/users/current").status_code == 401
-    assert client.get("/v1/users/current", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert (
+        client.get("/v1/users/current", headers={"Authorization": "Bearer nope"}).status_code == 401
+    )
 
 
 def test_the_service_document_and_metadata(web: WebDeployment, tokens) -> None:
@@ -93,8 +91,8 @@ def test_supervisor_rows_are_their_units_only(web: WebDeployment, tokens) -> Non
     rows_b = all_rows(web, tokens["sup_b"], f"{SVC}/Submissions")
     ids_a = {row["__id"] for row in rows_a}
     ids_b = {row["__id"] for row in rows_b}
-    assert ids_a and ids_b
+    assert ids_a
+    assert ids_b
     assert not ids_a & ids_b
-    print(json.dumps(rows_a[0], ensure_ascii=False)[:1500])
     minors = all_rows(web, tokens["sup_a"], f"{SVC}/Submissions.minors?$top=1")
     assert all(m["__Submissions-id"] in ids_a for m in minors)
