@@ -22,7 +22,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
 from exports.layout import Column, Table, build_layout, drop_columns
-from exports.submissions import BATCH, iso_utc
+from exports.submissions import BATCH, iso_utc, minor_kept
 from forms.identifying import identifying_fields
 from forms.instance import bind_types_of_xform
 from server.store import forms as form_store
@@ -32,6 +32,7 @@ from server.store.scope import UnitScope
 from server.store.submissions import SubmissionFilter
 
 SUBMISSIONS = "Submissions"
+MINORS = "minors"  # the repeat of accompanying minors: each item is a person of the case
 SYSTEM = "__system"
 SYSTEM_NAMESPACE = "org.opendatakit.submission"
 # Our review states as Central names them (Central has no name for "received": null).
@@ -195,11 +196,29 @@ def _value(raw: Any, kind: str | None) -> Any:
 class RowRenderer:
     """Turns a submission's data into the rows of one entity set."""
 
-    def __init__(self, feed: FeedForm, table: FeedTable, expand: bool) -> None:
+    def __init__(
+        self,
+        feed: FeedForm,
+        table: FeedTable,
+        expand: bool,
+        persons: frozenset[tuple[str, int]] | None = None,
+    ) -> None:
         self.feed = feed
         self.table = table
         self.expand = expand
         self.types = feed.types
+        self.persons = persons  # None: every person; else only these (case code, index)
+        self.case_code: str | None = None  # of the submission being rendered
+
+    def _kept(self, name: str, items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """A repeat's items, less the accompanying minors who are not among `persons`."""
+        if name != MINORS:
+            return items
+        return [
+            (key, item)
+            for position, (key, item) in enumerate(items, start=1)
+            if minor_kept(self.persons, self.case_code, position, item)
+        ]
 
     def _render(self, nodes: list[Node], data: Any, key: str, out: dict[str, Any]) -> None:
         node_data = data if isinstance(data, dict) else {}
@@ -210,7 +229,9 @@ class RowRenderer:
                 if self.expand:
                     out[node.name] = [
                         self._item(node.repeat, item, item_key)
-                        for item_key, item in _items(node_data, node.name, key)
+                        for item_key, item in self._kept(
+                            node.name, _items(node_data, node.name, key)
+                        )
                     ]
                 else:
                     link = f"{self.table.name}('{quote(key, safe='')}')/{node.repeat.relative}"
@@ -222,11 +243,14 @@ class RowRenderer:
 
     def _item(self, table: FeedTable, data: Any, key: str) -> dict[str, Any]:
         row: dict[str, Any] = {"__id": key}
-        RowRenderer(self.feed, table, self.expand)._render(table.nodes, data, key, row)
+        inner = RowRenderer(self.feed, table, self.expand, self.persons)
+        inner.case_code = self.case_code
+        inner._render(table.nodes, data, key, row)
         return row
 
     def submission_row(self, row: Any) -> dict[str, Any]:
         """The `Submissions` row of one submission."""
+        self.case_code = row.case_code
         out: dict[str, Any] = {"__id": row.instance_id}
         self._render(self.table.nodes, row.data or {}, row.instance_id, out)
         out[SYSTEM] = {
@@ -246,6 +270,7 @@ class RowRenderer:
 
     def repeat_rows(self, row: Any) -> Iterator[dict[str, Any]]:
         """The rows of this repeat set in one submission, in the CSV export's order."""
+        self.case_code = row.case_code
         chain: list[FeedTable] = []
         table: FeedTable | None = self.table
         while table is not None and table.parent is not None:
@@ -255,7 +280,8 @@ class RowRenderer:
 
         def walk(depth: int, data: Any, parent_key: str) -> Iterator[dict[str, Any]]:
             level = chain[depth]
-            for key, item in _items_at(data, level.relative, parent_key):
+            name = level.relative.rsplit("/", 1)[-1]
+            for key, item in self._kept(name, _items_at(data, level.relative, parent_key)):
                 if depth + 1 < len(chain):
                     yield from walk(depth + 1, item, key)
                     continue
@@ -295,13 +321,16 @@ def rows(
     after: Cursor | None = None,
     skip: int = 0,
     expand: bool = False,
+    persons: frozenset[tuple[str, int]] | None = None,
 ) -> Iterator[tuple[Cursor, dict[str, Any]]]:
     """The rows of one entity set in order, each with the cursor a next page starts after.
 
     `after` resumes after a cursor (keyset paging, the $skiptoken); `skip` leaves out that many
     rows first (on `Submissions` found with one query of ids, without reading their data).
+    `persons`, when given, keeps only the accompanying minors among them (the submissions
+    themselves are chosen by `filters`).
     """
-    renderer = RowRenderer(feed, table, expand)
+    renderer = RowRenderer(feed, table, expand, persons)
     main = table.parent is None
     after_id = 0
     if after is not None:
@@ -344,13 +373,18 @@ def count_after(
 
 
 def count(
-    store: Store, scope: UnitScope, feed: FeedForm, table: FeedTable, filters: SubmissionFilter
+    store: Store,
+    scope: UnitScope,
+    feed: FeedForm,
+    table: FeedTable,
+    filters: SubmissionFilter,
+    persons: frozenset[tuple[str, int]] | None = None,
 ) -> int:
     """How many rows the entity set holds (a repeat set reads every submission to know)."""
     if table.parent is None:
         with store.reader() as session:
             return submission_store.export_count(session, scope, feed.form_pk, filters)
-    return sum(1 for _ in rows(store, scope, feed, table, filters))
+    return sum(1 for _ in rows(store, scope, feed, table, filters, persons=persons))
 
 
 # Metadata ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from server import errors
 from server.api.query import encode_skiptoken, parse_query
 from server.app_context import services
 from server.clock import utcnow
-from server.services import analyst_api, downloads
+from server.services import analyst_api
 from server.services.analyst_api import PROJECT_ID, FeedForm, FeedTable
 from server.services.auth import CurrentUser
 
@@ -193,13 +193,15 @@ def submissions_zip(project_id: int, form_id: str) -> Response:
     """The CSV export (exports/submissions.py) of the user's units, as the web download."""
     _project(project_id)
     user = _user()
-    analyst_api.require_records(user)
     handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response stream
     try:
-        downloads.form_zip(services().store, user.username, user.scope, nfc(form_id), handle)
+        analyst_api.csv_zip(services().store, user, nfc(form_id), handle)
     except LookupError:
         handle.close()
         raise errors.form_not_found(nfc(form_id)) from None
+    except BaseException:
+        handle.close()
+        raise
 
     def stream() -> Iterator[bytes]:
         try:

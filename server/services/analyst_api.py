@@ -22,11 +22,12 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from exports import odata
 from exports.odata import Cursor, FeedForm, FeedTable
 from server import errors
+from server.services import consent, downloads
 from server.services.auth import WEB_ROLES, CurrentUser, aware, current_user_of
 from server.services.sign_in import PasswordSignIn, SignInAccount, SignInAttempt
 from server.store import api_tokens as token_store
@@ -269,24 +270,34 @@ class FeedPage:
     total: int | None
 
 
+def data_use_persons(store: Store) -> frozenset[tuple[str, int]]:
+    """The persons (case code, person index) whose data-use consent is given now: rows
+    leaving the reporting line through the API are theirs only (docs/api.md, "Consent")."""
+    with store.reader() as session:
+        return frozenset(consent.persons_allowing(session, consent.DATA_USE))
+
+
+def consented_filter(
+    persons: frozenset[tuple[str, int]], meta: MetaCondition | None = None
+) -> SubmissionFilter:
+    """Submissions without a case, or of a case whose person received consents."""
+    return SubmissionFilter(
+        meta=meta, cases_or_none=frozenset(code for code, index in persons if index == 0)
+    )
+
+
 def feed_rows(
     store: Store, user: CurrentUser, feed: FeedForm, table: FeedTable, query: FeedQuery
 ) -> FeedPage:
-    """The rows of an entity set in the user's units, audited before they are sent with the
-    filter and the number of rows the page holds (a client that stops reading early is still
-    recorded as having been given them)."""
+    """The rows of an entity set in the user's units, of persons who consent to data use,
+    audited before they are sent with the filter and the number of rows the page holds (a
+    client that stops reading early is still recorded as having been given them)."""
     require_records(user)
-    filters = SubmissionFilter(meta=query.meta)
-    total = odata.count(store, user.scope, feed, table, filters) if query.count else None
-    record_call(
-        store,
-        user,
-        "rows",
-        feed.form_id,
-        table.name,
-        query,
-        _page_size(store, user, feed, table, filters, query),
-    )
+    persons = data_use_persons(store)
+    filters = consented_filter(persons, query.meta)
+    total = odata.count(store, user.scope, feed, table, filters, persons) if query.count else None
+    size = _page_size(store, user, feed, table, filters, query, persons)
+    record_call(store, user, "rows", feed.form_id, table.name, query, size)
     stream = odata.rows(
         store,
         user.scope,
@@ -296,6 +307,7 @@ def feed_rows(
         after=query.after,
         skip=query.skip,
         expand=query.expand,
+        persons=persons,
     )
     return FeedPage(stream, total)
 
@@ -307,6 +319,7 @@ def _page_size(
     table: FeedTable,
     filters: SubmissionFilter,
     query: FeedQuery,
+    persons: frozenset[tuple[str, int]],
 ) -> int:
     """How many rows the page will hold: one count query on `Submissions`; on a repeat set,
     a pass over the rows (at most `top` of them)."""
@@ -316,12 +329,21 @@ def _page_size(
         return left if query.top is None else min(query.top, left)
     n = 0
     for _ in odata.rows(
-        store, user.scope, feed, table, filters, after=query.after, skip=query.skip
+        store, user.scope, feed, table, filters, after=query.after, skip=query.skip, persons=persons
     ):
         n += 1
         if query.top is not None and n >= query.top:
             break
     return n
+
+
+def csv_zip(store: Store, user: CurrentUser, form_id: str, out: IO[bytes]) -> int:
+    """The CSV export of the user's units for the API: as the web download, but only the
+    persons who consent to data use (as the feed). LookupError when there is no such form."""
+    require_records(user)
+    return downloads.form_zip(
+        store, user.username, user.scope, form_id, out, persons=data_use_persons(store)
+    )
 
 
 def record_call(

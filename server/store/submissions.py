@@ -352,6 +352,8 @@ class SubmissionFilter:
     collector_id: int | None = None
     review_state: str | None = None
     meta: MetaCondition | None = None
+    # Only submissions without a case, or of these cases (the OData feed's data-use consent).
+    cases_or_none: frozenset[str] | None = None
 
 
 def _meta_clause(condition: MetaCondition) -> ColumnElement[bool]:
@@ -399,6 +401,11 @@ def _filter_conditions(
         conditions.append(Submission.review_state == filters.review_state)
     if filters.meta is not None:
         conditions.append(_meta_clause(filters.meta))
+    if filters.cases_or_none is not None:
+        codes = bindparam(
+            "cases_or_none", sorted(filters.cases_or_none), expanding=True, literal_execute=True
+        )
+        conditions.append(or_(Submission.case_code.is_(None), Submission.case_code.in_(codes)))
     return conditions
 
 
@@ -569,6 +576,7 @@ def export_batch(
             Submission.signature,
             Submission.form_version_id,
             Submission.collector_id,
+            Submission.case_code,
             Collector.name.label("collector_name"),
         )
         .outerjoin(Collector, Collector.id == Submission.collector_id)

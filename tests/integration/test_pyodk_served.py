@@ -24,6 +24,7 @@ from server.clock import utcnow
 from server.config import Config
 from server.store.db import Store
 from tests.conftest import IDENTIFYING_TEST_VALUES, env_for
+from tests.consenting import NOT_CONSENTING_CASE, give_data_use_consent
 from tests.serving import ServerProcess
 from tests.web.builders import PASSWORDS, seed
 
@@ -37,6 +38,7 @@ META_HEADERS = {"SubmissionDate", "KEY", "SubmitterName", "ReviewState", "Signat
 def server(config: Config, store: Store, tmp_path: Path):
     app = create_app(config, store)
     seed(config, store, app.extensions[SERVICES_KEY], utcnow().date())
+    give_data_use_consent(store)
     process = ServerProcess(
         {**env_for(config), "FIELDCASE_WORKERS": "1"}, log_path=tmp_path / "log"
     )
@@ -109,6 +111,9 @@ def test_pyodk_reads_the_csv_exports_rows(server: ServerProcess, tmp_path: Path)
         main = tables[f"{FORM}.csv"]
         assert rows
         assert len(rows) == len(main)
+        # The person who did not consent to data use is in neither.
+        assert all(row["case_code"] != NOT_CONSENTING_CASE for row in rows)
+        assert all(line["case_code"] != NOT_CONSENTING_CASE for line in main)
         by_key = {row["__id"]: row for row in rows}
         for line in main:
             row = by_key[line["KEY"]]

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from server.services import analyst_api
 from server.store import audit
 from tests.conftest import IDENTIFYING_TEST_VALUES
+from tests.consenting import give_data_use_consent
 from tests.web.builders import PASSWORDS
 from tests.web.conftest import WebDeployment
 
@@ -33,6 +34,7 @@ def bearer(web: WebDeployment, username: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def tokens(web: WebDeployment) -> dict[str, dict[str, str]]:
+    give_data_use_consent(web.store)
     return {name: bearer(web, name) for name in ("admin", "sup_a", "sup_b", "viewer")}
 
 
