@@ -193,6 +193,18 @@ def _value(raw: Any, kind: str | None) -> Any:
     return text
 
 
+_TEXT_OR_NONE = frozenset({str, type(None)})
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one level of a row is rendered: its text fields, its typed fields, the rest."""
+
+    text: tuple[str, ...]
+    typed: tuple[tuple[str, str], ...]
+    others: tuple[Node, ...]
+
+
 class RowRenderer:
     """Turns a submission's data into the rows of one entity set."""
 
@@ -209,6 +221,7 @@ class RowRenderer:
         self.types = feed.types
         self.persons = persons  # None: every person; else only these (case code, index)
         self.case_code: str | None = None  # of the submission being rendered
+        self._plans: dict[int, _Plan] = {}
 
     def _kept(self, name: str, items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
         """A repeat's items, less the accompanying minors who are not among `persons`."""
@@ -220,12 +233,36 @@ class RowRenderer:
             if minor_kept(self.persons, self.case_code, position, item)
         ]
 
+    def _plan(self, nodes: list[Node]) -> _Plan:
+        plan = self._plans.get(id(nodes))
+        if plan is None:
+            text, typed, others = [], [], []
+            for node in nodes:
+                if node.column is None:
+                    others.append(node)
+                    continue
+                kind = self.types.get(node.path)
+                if kind in ("int", "decimal"):
+                    typed.append((node.name, kind))
+                else:
+                    text.append(node.name)
+            plan = self._plans[id(nodes)] = _Plan(tuple(text), tuple(typed), tuple(others))
+        return plan
+
     def _render(self, nodes: list[Node], data: Any, key: str, out: dict[str, Any]) -> None:
-        node_data = data if isinstance(data, dict) else {}
-        for node in nodes:
-            if node.column is not None:
-                out[node.name] = _value(node_data.get(node.name), self.types.get(node.path))
-            elif node.repeat is not None:
+        node_data = data if type(data) is dict else {}
+        get = node_data.get
+        plan = self._plan(nodes)
+        # Text fields in one pass (wide forms have hundreds): a string as it is, an empty
+        # one or anything that is not a string (data that does not fit the form) as null.
+        values = list(map(get, plan.text))
+        if "" in values or not set(map(type, values)) <= _TEXT_OR_NONE:
+            values = [v if type(v) is str and v else None for v in values]
+        out.update(zip(plan.text, values, strict=True))
+        for name, kind in plan.typed:
+            out[name] = _value(get(name), kind)
+        for node in plan.others:
+            if node.repeat is not None:
                 if self.expand:
                     out[node.name] = [
                         self._item(node.repeat, item, item_key)
@@ -238,7 +275,7 @@ class RowRenderer:
                     out[f"{node.name}@odata.navigationLink"] = link
             else:
                 group: dict[str, Any] = {}
-                self._render(node.children, node_data.get(node.name), key, group)
+                self._render(node.children, get(node.name), key, group)
                 out[node.name] = group
 
     def _item(self, table: FeedTable, data: Any, key: str) -> dict[str, Any]:
