@@ -312,3 +312,42 @@ def test_an_expired_or_ended_token_is_refused(web: WebDeployment) -> None:
         == 200
     )
     assert client.get("/v1/users/current", headers=other).status_code == 401
+
+
+def test_superseded_and_undecrypted_submissions_are_left_out(web: WebDeployment, tokens) -> None:
+    """Last in the module: it adds submissions. As the CSV export, the feed gives neither a
+    submission replaced by an edit nor one not decrypted (yet)."""
+    from server.store import forms as form_store
+    from server.store.models import Submission
+
+    with web.store.session() as session:
+        form = form_store.by_xml_form_id(session, "vt01_intake")
+        version = form_store.current_version(session, form.id)
+        made = {}
+        for instance, state in (
+            ("uuid:superseded-one", "decrypted"),
+            ("uuid:edit-of-it", "decrypted"),
+            ("uuid:not-yet", "pending"),
+        ):
+            submission = Submission(
+                form_id=form.id,
+                form_version_id=version.id,
+                instance_id=instance,
+                manifest_sha256="0" * 64,
+                encrypted=True,
+                decrypt_state=state,
+                review_state="received",
+                data={"sex": "female", "meta": {"instanceID": instance}},
+                province_code="01",
+            )
+            session.add(submission)
+            session.flush()
+            made[instance] = submission
+        made["uuid:superseded-one"].superseded_by_id = made["uuid:edit-of-it"].id
+    ids = {r["__id"] for r in all_rows(web, tokens["admin"], f"{SVC}/Submissions?$top=2")}
+    assert "uuid:edit-of-it" in ids
+    assert "uuid:superseded-one" not in ids
+    assert "uuid:not-yet" not in ids
+    counted = get(web, tokens["admin"], f"{SVC}/Submissions?$count=true&$top=0")
+    assert counted["@odata.count"] == len(ids)
+    assert counted["value"] == []
