@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import io
 import json
+import re
 import zipfile
 from datetime import timedelta
 from typing import Any
@@ -351,3 +352,50 @@ def test_superseded_and_undecrypted_submissions_are_left_out(web: WebDeployment,
     counted = get(web, tokens["admin"], f"{SVC}/Submissions?$count=true&$top=0")
     assert counted["@odata.count"] == len(ids)
     assert counted["value"] == []
+
+
+ROWS = {"anonymous": 401, "viewer": 403, "sup_a": 200, "sup_b": 200, "admin": 200}
+SIGNED_IN = {"anonymous": 401, "viewer": 200, "sup_a": 200, "sup_b": 200, "admin": 200}
+# Every /v1 route x every kind of bearer: a new route without a rule here fails.
+API_MATRIX = {
+    ("api.sign_in", "POST"): dict.fromkeys(ROWS, 400),  # an empty body
+    ("api.sign_out", "DELETE"): {**dict.fromkeys(ROWS, 404), "anonymous": 401},  # not theirs
+    ("api.current_user", "GET"): SIGNED_IN,
+    ("api.projects", "GET"): SIGNED_IN,
+    ("api.project", "GET"): SIGNED_IN,
+    ("api.forms", "GET"): ROWS,
+    ("api.form", "GET"): ROWS,
+    ("api.submissions", "GET"): ROWS,
+    ("api.submissions_zip", "GET"): ROWS,
+    ("api.service_document", "GET"): ROWS,
+    ("api.metadata", "GET"): ROWS,
+    ("api.entity_set", "GET"): ROWS,
+}
+
+
+def test_every_api_route_by_every_bearer(web: WebDeployment, tokens) -> None:
+    routes = [
+        (rule.endpoint, method, rule.rule)
+        for rule in web.app.url_map.iter_rules()
+        if rule.endpoint.startswith("api.")
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+    ]
+    assert {(e, m) for e, m, _ in routes} == set(API_MATRIX)
+    values = {
+        "project_id": "1",
+        "form_id": "vt01_intake",
+        "table_name": "Submissions.minors",
+        "token": "not-a-token",
+    }
+    failures = []
+    client = web.app.test_client()
+    for endpoint, method, rule in routes:
+        url = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: values[m.group(1)], rule)
+        for principal, expected in API_MATRIX[(endpoint, method)].items():
+            headers = {} if principal == "anonymous" else tokens[principal]
+            response = client.open(url, method=method, headers=headers)
+            if response.status_code != expected:
+                failures.append(f"{principal} {method} {url}: {response.status_code} != {expected}")
+    assert not failures, "\n".join(failures)
+    # Another project does not exist.
+    assert client.get("/v1/projects/2/forms", headers=tokens["admin"]).status_code == 404
