@@ -28,8 +28,10 @@ from server.services.analyst_api import (
     MetaLogic,
     MetaTest,
 )
+from server.urls import MAX_ID
 
 MAX_TOP = 1_000_000
+MAX_DEPTH = 32  # parentheses and `not`s inside one another
 FIELDS = {"submissionDate": "received_at", "reviewState": "review_state"}
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge")
 KNOWN_OPTIONS = {
@@ -64,6 +66,7 @@ class _Parser:
     def __init__(self, tokens: list[str]) -> None:
         self.tokens = tokens
         self.at = 0
+        self.depth = 0
 
     def peek(self) -> str | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -90,6 +93,15 @@ class _Parser:
         return operands[0] if len(operands) == 1 else MetaLogic("and", tuple(operands))
 
     def unary(self) -> MetaCondition:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise errors.bad_request("$filter nests too deeply.")
+        try:
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> MetaCondition:
         if self.peek() == "not":
             self.take()
             return MetaLogic("not", (self.unary(),))
@@ -201,7 +213,7 @@ def decode_skiptoken(token: str) -> Cursor:
         submission_id, ordinal = data["s"], data["o"]
         if type(submission_id) is not int or type(ordinal) is not int:
             raise ValueError
-        if submission_id < 0 or ordinal < 0:
+        if not 0 <= submission_id <= MAX_ID or not 0 <= ordinal <= MAX_ID:
             raise ValueError
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise errors.bad_request("$skiptoken is not one this server gave.") from None
