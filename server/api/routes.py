@@ -5,7 +5,9 @@ work unchanged. Rows are streamed one at a time (orjson), never held as a whole 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -256,13 +258,41 @@ def metadata(project_id: int, form_id: str) -> Response:
     return Response(analyst_api.metadata_xml(feed), content_type="application/xml; charset=utf-8")
 
 
+ONE_SUBMISSION = re.compile(r"^Submissions\('(.{1,200})'\)$")
+
+
 @bp.get("/projects/<int:project_id>/forms/<form_id>.svc/<table_name>")
 def entity_set(project_id: int, form_id: str, table_name: str) -> Response:
-    """The rows of one entity set, streamed, with `@odata.nextLink` when `$top` cut them."""
+    """The rows of one entity set, streamed, with `@odata.nextLink` when `$top` cut them;
+    `Submissions('<instanceID>')` is that submission's row (if the user may see it)."""
     _project(project_id)
+    one = ONE_SUBMISSION.match(table_name)
+    if one is not None:
+        return _rows(form_id, "Submissions", one.group(1).replace("''", "'"), None)
+    return _rows(form_id, table_name, None, None)
+
+
+@bp.get("/projects/<int:project_id>/forms/<form_id>.svc/<table_name>/<path:navigation>")
+def navigation(project_id: int, form_id: str, table_name: str, navigation: str) -> Response:
+    """`Submissions('<instanceID>')/<repeat>`: one submission's rows of a repeat (where the
+    rows' `@odata.navigationLink`s point)."""
+    _project(project_id)
+    one = ONE_SUBMISSION.match(table_name)
+    if one is None:
+        raise errors.not_found("The entity set")
+    return _rows(form_id, None, one.group(1).replace("''", "'"), navigation)
+
+
+def _rows(
+    form_id: str, table_name: str | None, instance_id: str | None, navigation: str | None
+) -> Response:
     user = _user()
     feed, table = _feed(form_id, table_name)
+    if navigation is not None:
+        table = analyst_api.child_table(feed, navigation)
     query, select = parse_query(request.args)
+    if instance_id is not None:
+        query = dataclasses.replace(query, instance_id=instance_id)
     selector = analyst_api.selector(table, select)
     page = analyst_api.feed_rows(services().store, user, feed, table, query)
     context = f"{_service_root(feed.form_id)}/$metadata#{table.name}"
@@ -272,7 +302,7 @@ def entity_set(project_id: int, form_id: str, table_name: str) -> Response:
 
     # Read now: the body is sent after the request context has gone.
     kept = [(k, v) for k, v in request.args.items(multi=True) if k not in ("$skip", "$skiptoken")]
-    base = f"{_service_root(feed.form_id)}/{table.name}"
+    base = f"{_service_root(feed.form_id)}/{request.path.split('.svc/', 1)[1]}"
 
     def next_link(cursor: analyst_api.Cursor) -> str:
         return f"{base}?{urlencode([*kept, ('$skiptoken', encode_skiptoken(cursor))])}"

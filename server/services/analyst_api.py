@@ -241,6 +241,15 @@ def open_feed(store: Store, user: CurrentUser, form_id: str) -> FeedForm:
         raise errors.form_not_found(form_id) from None
 
 
+def child_table(feed: FeedForm, relative: str) -> FeedTable:
+    """The repeat set reached from `Submissions` by a navigation path (`minors`,
+    `group/repeat`); 404 when there is none."""
+    for table in feed.tables.values():
+        if table.parent is feed.main and table.relative == relative:
+            return table
+    raise errors.not_found("The entity set")
+
+
 def feed_table(feed: FeedForm, name: str) -> FeedTable:
     """The entity set of a URL name; 404 when the form has no such table."""
     table = feed.table(name)
@@ -260,6 +269,7 @@ class FeedQuery:
     after: Cursor | None = None
     count: bool = False
     expand: bool = False
+    instance_id: str | None = None  # Submissions('<instanceID>'): that submission only
 
 
 @dataclass
@@ -278,11 +288,15 @@ def data_use_persons(store: Store) -> frozenset[tuple[str, int]]:
 
 
 def consented_filter(
-    persons: frozenset[tuple[str, int]], meta: MetaCondition | None = None
+    persons: frozenset[tuple[str, int]],
+    meta: MetaCondition | None = None,
+    instance_id: str | None = None,
 ) -> SubmissionFilter:
     """Submissions without a case, or of a case whose person received consents."""
     return SubmissionFilter(
-        meta=meta, cases_or_none=frozenset(code for code, index in persons if index == 0)
+        meta=meta,
+        cases_or_none=frozenset(code for code, index in persons if index == 0),
+        instance_id=instance_id,
     )
 
 
@@ -294,7 +308,7 @@ def feed_rows(
     client that stops reading early is still recorded as having been given them)."""
     require_records(user)
     persons = data_use_persons(store)
-    filters = consented_filter(persons, query.meta)
+    filters = consented_filter(persons, query.meta, query.instance_id)
     total = odata.count(store, user.scope, feed, table, filters, persons) if query.count else None
     size = _page_size(store, user, feed, table, filters, query, persons)
     record_call(store, user, "rows", feed.form_id, table.name, query, size)
@@ -365,6 +379,8 @@ def record_call(
         detail["skip"] = query.skip
         detail["expand"] = query.expand
         detail["resumed"] = query.after is not None
+        if query.instance_id is not None:
+            detail["one_submission"] = True
     with store.session() as session:
         audit.append(
             session,

@@ -354,6 +354,7 @@ class SubmissionFilter:
     meta: MetaCondition | None = None
     # Only submissions without a case, or of these cases (the OData feed's data-use consent).
     cases_or_none: frozenset[str] | None = None
+    instance_id: str | None = None  # one submission (the OData feed's Submissions('...'))
 
 
 def _meta_clause(condition: MetaCondition) -> ColumnElement[bool]:
@@ -401,6 +402,8 @@ def _filter_conditions(
         conditions.append(Submission.review_state == filters.review_state)
     if filters.meta is not None:
         conditions.append(_meta_clause(filters.meta))
+    if filters.instance_id is not None:
+        conditions.append(Submission.instance_id == filters.instance_id)
     if filters.cases_or_none is not None:
         codes = bindparam(
             "cases_or_none", sorted(filters.cases_or_none), expanding=True, literal_execute=True

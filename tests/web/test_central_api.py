@@ -176,6 +176,23 @@ def test_supervisor_of_unit_01_gets_no_unit_02_row_by_any_way(web: WebDeployment
         assert not any(i.encode() in archive.read(n) for n in archive.namelist() for i in theirs)
 
 
+def test_navigation_links_lead_to_the_rows_of_one_submission(web: WebDeployment, tokens) -> None:
+    rows = all_rows(web, tokens["sup_a"], f"{SVC}/Submissions")
+    with_minor = next(r for r in rows if r["case_code"] == "01-2025-aaaaaa")
+    link = with_minor["minors@odata.navigationLink"]
+    minors = get(web, tokens["sup_a"], f"{SVC}/{link}")["value"]
+    assert [m["__Submissions-id"] for m in minors] == [with_minor["__id"]]
+    one = get(web, tokens["sup_a"], f"{SVC}/{link.split('/')[0]}")["value"]
+    assert [r["__id"] for r in one] == [with_minor["__id"]]
+    # Another unit's submission is no row of sup_b's, whoever knows its id.
+    assert get(web, tokens["sup_b"], f"{SVC}/{link}")["value"] == []
+    assert get(web, tokens["sup_b"], f"{SVC}/{link.split('/')[0]}")["value"] == []
+    client = web.app.test_client()
+    assert client.get(f"{SVC}/Submissions/minors", headers=tokens["sup_a"]).status_code == 404
+    nowhere = f"{SVC}/{link.split('/')[0]}/nowhere"
+    assert client.get(nowhere, headers=tokens["sup_a"]).status_code == 404
+
+
 def test_filter_count_select_and_paging(web: WebDeployment, tokens) -> None:
     headers = tokens["admin"]
     none = get(web, headers, f"{SVC}/Submissions?$filter=__system/submissionDate lt 2000-01-01")
@@ -378,6 +395,7 @@ API_MATRIX = {
     ("api.service_document", "GET"): ROWS,
     ("api.metadata", "GET"): ROWS,
     ("api.entity_set", "GET"): ROWS,
+    ("api.navigation", "GET"): ROWS,
 }
 
 
@@ -392,8 +410,9 @@ def test_every_api_route_by_every_bearer(web: WebDeployment, tokens) -> None:
     values = {
         "project_id": "1",
         "form_id": "vt01_intake",
-        "table_name": "Submissions.minors",
+        "table_name": "Submissions('uuid:x')",
         "token": "not-a-token",
+        "navigation": "minors",
     }
     failures = []
     client = web.app.test_client()

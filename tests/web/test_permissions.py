@@ -108,6 +108,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api.service_document", "GET"): API_NO_TOKEN,
     ("api.metadata", "GET"): API_NO_TOKEN,
     ("api.entity_set", "GET"): API_NO_TOKEN,
+    ("api.navigation", "GET"): API_NO_TOKEN,
 }
 # Run last for each caller, in this order: they revoke the collector or end the session.
 LAST = [("web.admin_collector_revoke", "POST"), ("web.logout", "POST")]
@@ -141,6 +142,7 @@ def _url(rule: str, web: WebDeployment, principal: str) -> str:
         "filename": "fieldcase.css",
         "project_id": "1",
         "table_name": "Submissions",
+        "navigation": "minors",
     }
 
     def replace(match: re.Match[str]) -> str:
