@@ -194,6 +194,7 @@ def _value(raw: Any, kind: str | None) -> Any:
 
 
 _TEXT_OR_NONE = frozenset({str, type(None)})
+_TEXT = {str}
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ class _Plan:
     text: tuple[str, ...]
     typed: tuple[tuple[str, str], ...]
     others: tuple[Node, ...]
+    text_set: frozenset[str]
 
 
 class RowRenderer:
@@ -246,7 +248,9 @@ class RowRenderer:
                     typed.append((node.name, kind))
                 else:
                     text.append(node.name)
-            plan = self._plans[id(nodes)] = _Plan(tuple(text), tuple(typed), tuple(others))
+            plan = self._plans[id(nodes)] = _Plan(
+                tuple(text), tuple(typed), tuple(others), frozenset(text)
+            )
         return plan
 
     def _render(self, nodes: list[Node], data: Any, key: str, out: dict[str, Any]) -> None:
@@ -274,9 +278,27 @@ class RowRenderer:
                     link = f"{self.table.name}('{quote(key, safe='')}')/{node.repeat.relative}"
                     out[f"{node.name}@odata.navigationLink"] = link
             else:
+                child = get(node.name)
+                if self._as_stored(node.children, child):
+                    out[node.name] = child  # already the row's shape: no copy
+                    continue
                 group: dict[str, Any] = {}
-                self._render(node.children, get(node.name), key, group)
+                self._render(node.children, child, key, group)
                 out[node.name] = group
+
+    def _as_stored(self, nodes: list[Node], data: Any) -> bool:
+        """True when a group's stored answers are exactly its row: text fields only, every
+        one present and a non-empty string, nothing else (no identifying field, no repeat)."""
+        if type(data) is not dict:
+            return False
+        plan = self._plan(nodes)
+        return (
+            not plan.typed
+            and not plan.others
+            and data.keys() == plan.text_set
+            and "" not in data.values()
+            and set(map(type, data.values())) == _TEXT
+        )
 
     def _item(self, table: FeedTable, data: Any, key: str) -> dict[str, Any]:
         row: dict[str, Any] = {"__id": key}
