@@ -144,6 +144,18 @@ class _RepeatFiles:
             handle.close()
 
 
+def minor_kept(
+    persons: frozenset[tuple[str, int]] | None, case_code: str | None, position: int, item: Any
+) -> bool:
+    """Whether an accompanying minor (an item of the `minors` repeat) is among `persons`
+    (None: everyone); the person index is the item's minor_index, else its position."""
+    if persons is None or case_code is None:
+        return True
+    index = item.get("minor_index") if isinstance(item, dict) else None
+    person = int(index) if isinstance(index, str) and index.isdigit() else position
+    return (case_code, person) in persons
+
+
 def _repeat_rows(
     table: Table,
     parent_data: Any,
@@ -152,6 +164,8 @@ def _repeat_rows(
     readers: dict[str, _RowReader],
     options: ExportOptions,
     display: Callable[[Column, str], str],
+    persons: frozenset[tuple[str, int]] | None = None,
+    case_code: str | None = None,
 ) -> None:
     for child in table.children:
         name = child.path.rsplit("/", 1)[-1]
@@ -163,11 +177,13 @@ def _repeat_rows(
         if isinstance(items, dict):
             items = [items]
         for index, item in enumerate(items, start=1):
+            if name == "minors" and not minor_kept(persons, case_code, index, item):
+                continue
             key = f"{parent_key}/{name}[{index}]"
             files.writers[child.path].writerow(
                 [*_cells(child, readers, item, options, display), parent_key, key]
             )
-            _repeat_rows(child, item, key, files, readers, options, display)
+            _repeat_rows(child, item, key, files, readers, options, display, persons, case_code)
 
 
 def _batches(
@@ -210,8 +226,12 @@ def export_form(
     options: ExportOptions | None = None,
     progress: Callable[[int], None] | None = None,
     media: MediaSource | None = None,
+    persons: frozenset[tuple[str, int]] | None = None,
 ) -> ExportSummary:
-    """Write the zip of one form's submissions to `out` (a binary file object)."""
+    """Write the zip of one form's submissions to `out` (a binary file object).
+
+    `persons`, when given, keeps only the accompanying minors among them (the /v1 API's
+    data-use consent; the submissions themselves are chosen by `filters`)."""
     options = options or ExportOptions()
     filters = filters or SubmissionFilter()
     with store.reader() as session:
@@ -272,7 +292,17 @@ def export_form(
                             version_names.get(row.form_version_id, ""),
                         ]
                     )
-                    _repeat_rows(layout, data, row.instance_id, repeats, readers, options, display)
+                    _repeat_rows(
+                        layout,
+                        data,
+                        row.instance_id,
+                        repeats,
+                        readers,
+                        options,
+                        display,
+                        persons,
+                        row.case_code,
+                    )
                     if media is not None:
                         with_media.append((row.id, row.instance_id))
                     count += 1

@@ -153,3 +153,18 @@ def parse_date(value: Any) -> date | None:
         return date.fromisoformat(value[:10])
     except ValueError:
         return None
+
+
+def bind_types_of_xform(xform_xml: str) -> dict[str, str]:
+    """Each bound field's XForms type (`int`, `decimal`, `date`, `dateTime`, `string`, ...),
+    by slash path below the instance root; a type with a prefix (`xsd:int`) loses it."""
+    root = parse_xml(xform_xml.encode("utf-8"))
+    types: dict[str, str] = {}
+    for element in root.iter():
+        if local_name(element.tag) != "bind":
+            continue
+        parts = [p for p in element.get("nodeset", "").split("/") if p]
+        kind = element.get("type")
+        if len(parts) >= 2 and kind:
+            types["/".join(parts[1:])] = kind.rsplit(":", 1)[-1]
+    return types

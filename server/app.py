@@ -40,6 +40,7 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Flas
         store.attach_audit(seal_for(config))
     logging.getLogger("server").setLevel(config.log_level)
 
+    from server.api import bp as api_bp
     from server.app_context import SERVICES_KEY, Services
     from server.openrosa import bp as openrosa_bp
     from server.web import init_app as init_web
@@ -49,7 +50,9 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Flas
     # Under a collector's server URL (token) and at the root (HTTP Basic).
     app.register_blueprint(openrosa_bp, url_prefix="/c/<token>")
     app.register_blueprint(openrosa_bp, name="openrosa_basic")
-    init_web(app)  # the web view, CSRF (OpenRosa exempt), Babel
+    # The ODK Central-compatible API for analysts' tools (bearer tokens, no cookies).
+    app.register_blueprint(api_bp, url_prefix="/v1")
+    init_web(app)  # the web view, CSRF (OpenRosa and /v1 exempt), Babel
     register_error_handlers(app)
     register_security_headers(app)
     access_log.register(app, (metrics.observe_request,) if config.metrics else ())

@@ -179,6 +179,10 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Due date of each report, over the defaults `Y=12-10, H1=06-10, H2=12-10, Q1=03-10, "
         "Q2=06-10, Q3=09-10, Q4=12-10`: MM-DD in the year the period ends, +MM-DD the year after.",
+        "FIELDCASE_ODATA_BASIC",
+        "false",
+        "true (1): the OData feed of the /v1 API also takes HTTP Basic from web accounts "
+        "(Excel, Power BI), counted by the sign-in back-off and audited. false: bearer only.",
     ),
 )
 
@@ -376,6 +380,7 @@ class Config:
     report_due_dates: str | None = None
     referral_overdue_days: int = 14
     match_key: str | None = field(default=None, repr=False)
+    odata_basic: bool = False
     testing: bool = False
     # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
     background_processing: bool = False
@@ -438,6 +443,7 @@ class Config:
             report_due_dates=check_report_due_dates(_read(env, "FIELDCASE_REPORT_DUE_DATES")),
             referral_overdue_days=_int(env, "FIELDCASE_REFERRAL_OVERDUE_DAYS"),
             match_key=_match_key(_read(env, "FIELDCASE_MATCH_KEY")),
+            odata_basic=_bool(env, "FIELDCASE_ODATA_BASIC"),
         )
 
     def with_changes(self, **changes: object) -> Config:

@@ -52,7 +52,7 @@ def wants_openrosa() -> bool:
 def wants_json() -> bool:
     """True when the client prefers JSON over HTML."""
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" or request.path.startswith("/api/")
+    return best == "application/json" or request.path.startswith(("/api/", "/v1/"))
 
 
 def render_problem(problem: Problem) -> Response:

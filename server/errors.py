@@ -300,3 +300,8 @@ def storage_unavailable() -> Problem:
         vi="Máy chủ hiện không lưu được bản gửi. Chưa có gì được lưu; hãy gửi lại sau.",
         headers={"Retry-After": "60"},
     )
+
+
+def not_supported(feature: str) -> Problem:
+    """501.1: an OData feature or option the /v1 API does not offer (as ODK Central says it)."""
+    return Problem("501.1", f"The requested feature {feature} is not supported by this server.")

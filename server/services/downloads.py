@@ -56,16 +56,26 @@ def form_zip(
     *,
     period: Period | None = None,
     review_state: str | None = None,
+    persons: frozenset[tuple[str, int]] | None = None,
 ) -> int:
     """Write one form's submissions in `scope` (no identifying columns) as a zip to `out`,
-    then audit it; how many submissions it holds. LookupError when there is no such form."""
+    then audit it; how many submissions it holds. LookupError when there is no such form.
+
+    `persons`, when given (the /v1 API: data-use consent), keeps only the submissions without
+    a case or of a case whose person received is among them, and only the minors among them.
+    """
     filters = SubmissionFilter(
         event_from=period.start if period else None,
         event_to=period.end if period else None,
         review_state=review_state,
+        cases_or_none=(
+            frozenset(code for code, index in persons if index == 0)
+            if persons is not None
+            else None
+        ),
     )
     started = time.perf_counter()
-    summary = export_form(store, form_id, out, scope=scope, filters=filters)
+    summary = export_form(store, form_id, out, scope=scope, filters=filters, persons=persons)
     seconds = time.perf_counter() - started
     metrics.observe_export("submissions", seconds)
     log.info(
@@ -84,6 +94,7 @@ def form_zip(
                 "submissions": summary.submissions,
                 "identifiers": False,
                 "period": period.name if period else None,
+                "consent": "data_use" if persons is not None else None,
             },
         )
     return summary.submissions

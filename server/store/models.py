@@ -405,6 +405,24 @@ class WebSession(Base):
     end_reason: Mapped[str | None] = mapped_column(String(30))
 
 
+class ApiToken(Base):
+    """A bearer token of the /v1 API (pyodk, scripts): only its SHA-256 is stored.
+
+    Given by POST /v1/sessions after the same sign-in guard as the web; it ends at
+    `expires_at`, on DELETE /v1/sessions/..., or when the account is disabled.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(30))
+
+
 class ConsentEvent(Base):
     """One consent decision of one person for one purpose: the consent ledger.
 

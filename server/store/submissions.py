@@ -7,7 +7,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from server.store.models import Collector, Form, FormVersion, Submission, SubmissionPart, table_of
@@ -307,6 +320,29 @@ def decrypted_ids_without_case(connection: Connection, after_id: int, limit: int
 
 
 @dataclass(frozen=True)
+class MetaTest:
+    """One comparison on a submission's own metadata: `received_at` (a UTC-aware datetime)
+    or `review_state` (a state or None), with eq, ne, lt, le, gt or ge (the OData $filter
+    of the /v1 API, server/api/)."""
+
+    field: str
+    op: str
+    value: datetime | str | None
+
+
+@dataclass(frozen=True)
+class MetaLogic:
+    """`and` / `or` of two or more conditions, or `not` of one."""
+
+    op: str
+    operands: tuple[MetaTest | MetaLogic, ...]
+
+
+MetaCondition = MetaTest | MetaLogic
+META_COLUMNS = {"received_at": Submission.received_at, "review_state": Submission.review_state}
+
+
+@dataclass(frozen=True)
 class SubmissionFilter:
     """What the supervisor narrowed the submission table to."""
 
@@ -315,6 +351,37 @@ class SubmissionFilter:
     unit: str | None = None
     collector_id: int | None = None
     review_state: str | None = None
+    meta: MetaCondition | None = None
+    # Only submissions without a case, or of these cases (the OData feed's data-use consent).
+    cases_or_none: frozenset[str] | None = None
+    instance_id: str | None = None  # one submission (the OData feed's Submissions('...'))
+
+
+def _meta_clause(condition: MetaCondition) -> ColumnElement[bool]:
+    if isinstance(condition, MetaLogic):
+        parts = [_meta_clause(operand) for operand in condition.operands]
+        if condition.op == "not":
+            return not_(parts[0])
+        return and_(*parts) if condition.op == "and" else or_(*parts)
+    column: Any = META_COLUMNS[condition.field]
+    value = condition.value
+    if value is None:
+        if condition.op not in ("eq", "ne"):
+            return false()
+        empty: ColumnElement[bool] = (
+            column.is_(None) if condition.op == "eq" else column.is_not(None)
+        )
+        return empty
+    compare = {
+        "eq": column.__eq__,
+        "ne": column.__ne__,
+        "lt": column.__lt__,
+        "le": column.__le__,
+        "gt": column.__gt__,
+        "ge": column.__ge__,
+    }[condition.op]
+    clause: ColumnElement[bool] = compare(value)
+    return clause
 
 
 def _filter_conditions(
@@ -333,6 +400,15 @@ def _filter_conditions(
         conditions.append(Submission.collector_id == filters.collector_id)
     if filters.review_state:
         conditions.append(Submission.review_state == filters.review_state)
+    if filters.meta is not None:
+        conditions.append(_meta_clause(filters.meta))
+    if filters.instance_id is not None:
+        conditions.append(Submission.instance_id == filters.instance_id)
+    if filters.cases_or_none is not None:
+        codes = bindparam(
+            "cases_or_none", sorted(filters.cases_or_none), expanding=True, literal_execute=True
+        )
+        conditions.append(or_(Submission.case_code.is_(None), Submission.case_code.in_(codes)))
     return conditions
 
 
@@ -490,12 +566,7 @@ def export_batch(
     form_version_id: int | None = None,
 ) -> Sequence[Row[Any]]:
     """The next decrypted, current submissions after `after_id`, with their data."""
-    conditions = _filter_conditions(scope, form_id, filters)
-    conditions += [
-        Submission.id > after_id,
-        Submission.decrypt_state == "decrypted",
-        Submission.superseded_by_id.is_(None),
-    ]
+    conditions = [*_export_conditions(scope, form_id, filters), Submission.id > after_id]
     if form_version_id is not None:
         conditions.append(Submission.form_version_id == form_version_id)
     return session.execute(
@@ -507,6 +578,7 @@ def export_batch(
             Submission.review_state,
             Submission.signature,
             Submission.form_version_id,
+            Submission.collector_id,
             Submission.case_code,
             Collector.name.label("collector_name"),
         )
@@ -515,6 +587,56 @@ def export_batch(
         .order_by(Submission.id)
         .limit(limit)
     ).all()
+
+
+def _export_conditions(
+    scope: UnitScope, form_id: int, filters: SubmissionFilter
+) -> list[ColumnElement[bool]]:
+    return [
+        *_filter_conditions(scope, form_id, filters),
+        Submission.decrypt_state == "decrypted",
+        Submission.superseded_by_id.is_(None),
+    ]
+
+
+def export_count(
+    session: Session,
+    scope: UnitScope,
+    form_id: int,
+    filters: SubmissionFilter,
+    after_id: int = 0,
+) -> int:
+    """How many submissions after `after_id` `export_batch` would give in all."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Submission)
+            .where(*_export_conditions(scope, form_id, filters), Submission.id > after_id)
+        )
+        or 0
+    )
+
+
+def export_id_before(
+    session: Session,
+    scope: UnitScope,
+    form_id: int,
+    filters: SubmissionFilter,
+    skip: int,
+    after_id: int = 0,
+) -> int | None:
+    """The id of the `skip`-th submission after `after_id` that `export_batch` would give (ids
+    only, no data read), so a page that skips them starts after it; None when there are not
+    that many."""
+    if skip <= 0:
+        return after_id
+    return session.scalar(
+        select(Submission.id)
+        .where(*_export_conditions(scope, form_id, filters), Submission.id > after_id)
+        .order_by(Submission.id)
+        .offset(skip - 1)
+        .limit(1)
+    )
 
 
 def latest_intake_data(session: Session, case_code: str) -> dict[str, Any] | None:

@@ -35,6 +35,7 @@ RECORD_A_POST = _web(302, 403, 302, 404, 302)
 SIGNED_IN_ANY = _web(302, 200, 200, 200, 200)
 OPENROSA_TOKEN = {**dict.fromkeys(PRINCIPALS, 403), "collector": 200}
 OPENROSA_BASIC = dict.fromkeys(PRINCIPALS, 401)
+API_NO_TOKEN = dict.fromkeys(PRINCIPALS, 401)
 
 # (endpoint, method) -> expected status per principal. POSTs carry a valid CSRF token and an
 # empty form: authorised callers get the form's answer (400 invalid, 302 done).
@@ -103,6 +104,21 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("web.case_referral", "POST"): RECORD_A_POST,
     ("web.referral_outcome", "POST"): _web(302, 403, 404, 404, 404),
     ("web.case_same_person", "POST"): RECORD_A_POST,
+    # The /v1 API: a web session cookie or a collector's credentials are no API credential
+    # (bearer tokens only; roles by token: tests/web/test_central_api.py). Sign-in wants JSON.
+    ("api.sign_in", "POST"): dict.fromkeys(PRINCIPALS, 400),
+    ("api.sign_out", "DELETE"): API_NO_TOKEN,
+    ("api.current_user", "GET"): API_NO_TOKEN,
+    ("api.projects", "GET"): API_NO_TOKEN,
+    ("api.project", "GET"): API_NO_TOKEN,
+    ("api.forms", "GET"): API_NO_TOKEN,
+    ("api.form", "GET"): API_NO_TOKEN,
+    ("api.submissions", "GET"): API_NO_TOKEN,
+    ("api.submissions_zip", "GET"): API_NO_TOKEN,
+    ("api.service_document", "GET"): API_NO_TOKEN,
+    ("api.metadata", "GET"): API_NO_TOKEN,
+    ("api.entity_set", "GET"): API_NO_TOKEN,
+    ("api.navigation", "GET"): API_NO_TOKEN,
 }
 # Run last for each caller, in this order: they revoke the collector or end the session.
 LAST = [("web.admin_collector_revoke", "POST"), ("web.logout", "POST")]
@@ -136,6 +152,9 @@ def _url(rule: str, web: WebDeployment, principal: str) -> str:
         "filename": "fieldcase.css",
         "transfer_id": "999999",
         "referral_id": "999999",
+        "project_id": "1",
+        "table_name": "Submissions",
+        "navigation": "minors",
     }
 
     def replace(match: re.Match[str]) -> str:
@@ -177,6 +196,8 @@ def test_permission_matrix(web: WebDeployment) -> None:
             extra = {"X-OpenRosa-Version": "1.0"} if openrosa else {}
             if method == "GET":
                 response = client.get(url, headers={**headers, **extra})
+            elif method == "DELETE":
+                response = client.client.delete(url, headers=headers)
             elif openrosa:
                 response = client.client.post(url, data={}, headers={**headers, **extra})
             else:
