@@ -120,6 +120,23 @@ SETTINGS: tuple[Setting, ...] = (
         "Each province's own hotline shown on the phones of that province, beside the national "
         "111: `22=0203 3xxx xxx; 01=...` (province code = number). Empty: 111 only.",
     ),
+    Setting(
+        "FIELDCASE_FIRST_VISIT_DAYS",
+        "30",
+        "Days after reception the first follow-up visit of a case is due, when no visit has "
+        "planned one.",
+    ),
+    Setting(
+        "FIELDCASE_NEXT_VISIT_DAYS",
+        "90",
+        "Days after a follow-up visit the next one is due, when that visit planned no date.",
+    ),
+    Setting(
+        "FIELDCASE_CASELIST_CLOSED_GRACE_DAYS",
+        "14",
+        "Days a closed case stays on the phones' case list (cases.csv), shown closed, before "
+        "it drops off; 0 drops it at once.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -258,6 +275,9 @@ class Config:
     form_max_unpacked_bytes: int = 32 * 1024 * 1024
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     province_hotlines: dict[str, str] = field(default_factory=dict)
+    first_visit_days: int = 30
+    next_visit_days: int = 90
+    caselist_closed_grace_days: int = 14
     testing: bool = False
     # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
     background_processing: bool = False
@@ -304,6 +324,9 @@ class Config:
             form_max_unpacked_bytes=_int(env, "FIELDCASE_FORM_MAX_UNPACKED_BYTES"),
             trusted_proxies=TrustedProxies.parse(_read(env, "FIELDCASE_TRUSTED_PROXIES")),
             province_hotlines=parse_province_hotlines(_read(env, "FIELDCASE_PROVINCE_HOTLINES")),
+            first_visit_days=_int(env, "FIELDCASE_FIRST_VISIT_DAYS"),
+            next_visit_days=_int(env, "FIELDCASE_NEXT_VISIT_DAYS"),
+            caselist_closed_grace_days=_int(env, "FIELDCASE_CASELIST_CLOSED_GRACE_DAYS", minimum=0),
         )
 
     def with_changes(self, **changes: object) -> Config:
