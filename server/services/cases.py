@@ -21,7 +21,7 @@ from forms.admin_units import shipped as shipped_units
 from forms.case_fields import FORM_KINDS, describe
 from forms.instance import get_path, parse_date
 from server.clock import utcnow
-from server.services import units
+from server.services import consent, units
 from server.services.textsearch import fold
 from server.services.units import Unit
 from server.store import cases as case_store
@@ -269,6 +269,12 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
     submission_store.set_columns_many(connection, changed)
     existing = case_store.ids_by_code(connection, codes)
     case_store.clear_projections(connection, list(existing.values()))
+    consent.clear_projected(connection, codes)
+    for code, judgement in judgements.items():
+        if judgement.effective and judgement.holding is not None:
+            consent.project_consent(
+                connection, code, judgement.effective, consent.intake_of(judgement.effective)
+            )
     projections = {
         code: _project(code, judgement.effective, judgement.holding)
         for code, judgement in judgements.items()

@@ -425,6 +425,65 @@ class WebSession(Base):
     end_reason: Mapped[str | None] = mapped_column(String(30))
 
 
+class ConsentEvent(Base):
+    """One consent decision of one person for one purpose: the consent ledger.
+
+    A person is a case code and a person index (0 the person received, 1.. each accompanying
+    minor, as in the forms). Events from a form (`source` = form) are projected from the
+    case's effective submissions like the rest of the case, so a rejected or superseded
+    submission takes its decisions with it; events a supervisor records from paper (`source`
+    = web, with a reason, audited) are never rebuilt. No foreign key to cases: a case may be
+    projected away and made again, its ledger stays. What an event means is decided by
+    forms/consent.py.
+    """
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        Index("ix_consent_events_person", "case_code", "person_index", "purpose"),
+        Index("ix_consent_events_purpose", "purpose", "case_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_code: Mapped[str] = mapped_column(String(40))
+    person_index: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(30))
+    # For a referral, the referral_target code it is about; None = every recipient type.
+    recipient_type: Mapped[str | None] = mapped_column(String(40))
+    decision: Mapped[str] = mapped_column(String(10))  # yes | no
+    given_by: Mapped[str | None] = mapped_column(String(20))  # self | legal_rep | both
+    age_years: Mapped[int | None] = mapped_column(Integer)  # the person's age when decided
+    decided_on: Mapped[date | None] = mapped_column(Date)
+    # The age rule's flag when recorded (forms/consent.py); a flagged yes counts as not given.
+    flag: Mapped[str | None] = mapped_column(String(30))
+    source: Mapped[str] = mapped_column(String(10))  # form | web
+    xml_form_id: Mapped[str | None] = mapped_column(String(255))
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"), index=True)
+    actor: Mapped[str | None] = mapped_column(String(120))
+    reason: Mapped[str | None] = mapped_column(Text)
+    # Codes only (e.g. the safe contact method and times of a follow-up contact consent).
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class CaseTombstone(Base):
+    """What is left of an erased case's identity: that it was erased, when, why, by whom.
+
+    The case's identifying answers are gone from the decrypted store and its raw encrypted
+    parts are destroyed; the statistical core stays for the report tables.
+    """
+
+    __tablename__ = "case_tombstones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_code: Mapped[str] = mapped_column(String(40), unique=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    actor: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20))  # request | retention
+    reason: Mapped[str] = mapped_column(Text)
+    # Counts only: submissions cleaned, parts and blobs destroyed, fields removed.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
 # Indexes of migration 0002 on older tables, declared here so the models match the schema.
 Index("ix_submissions_form_id_id", Submission.form_id, Submission.id)
 Index("ix_submissions_form_review_id", Submission.form_id, Submission.review_state, Submission.id)

@@ -164,10 +164,11 @@ def test_the_minors_repeat_opens_as_many_copies_as_counted(
         *("set", "/data/n_minors", "1"),
         *("walk", "/data/minors"),
     )
-    # questions shown in the whole form / of which in the minors repeat (5 per minor without
-    # consent: relation, sex, age, born abroad, birth registered)
+    # questions shown in the whole form / of which in the minors repeat (8 per minor before
+    # the child's consent is answered: relation, sex, age, born abroad, birth registered, who
+    # consents, intake consent, data-use consent; name and date of birth only after a yes)
     walks = found.all("walk /data/minors")
-    assert [w.split("/")[1] for w in walks] == ["0", "10", "5"]
+    assert [w.split("/")[1] for w in walks] == ["0", "16", "8"]
 
 
 def test_outreach_and_contact_forms_default_to_the_unit_and_show_its_hotline(

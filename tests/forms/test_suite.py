@@ -106,10 +106,10 @@ CONSENT_PATH = """
 | path                      | relevant                               |
 | pii                       | /data/consent/consent_intake ='yes'    |
 | experience                | /data/consent/consent_intake ='yes'    |
-| minors/minor_name         | /data/consent/consent_intake ='yes'    |
-| minors/minor_dob          | /data/consent/consent_intake ='yes'    |
+| minors/minor_name         | ../minor_consent_intake ='yes'         |
+| minors/minor_dob          | ../minor_consent_intake ='yes'         |
 | core/sex                  | -                                      |
-| core/age_years            | -                                      |
+| consent/age_years         | -                                      |
 | core/purpose              | -                                      |
 | core/destination_country  | -                                      |
 | core/res_province         | -                                      |
@@ -175,7 +175,7 @@ def test_dates_not_in_the_future_and_ages_in_range(compiled: dict[str, CompiledF
                     form.form_id,
                     field.name,
                 )
-    assert "<= 100" in bind(compiled["vt01_intake"], "core/age_years").get("constraint")
+    assert "<= 100" in bind(compiled["vt01_intake"], "consent/age_years").get("constraint")
 
 
 def test_later_forms_check_the_case_code(compiled: dict[str, CompiledForm]) -> None:

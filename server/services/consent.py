@@ -1,0 +1,312 @@
+"""The consent ledger: what each person of a case consents to now, and how it changes.
+
+A person is identified as everywhere in fieldcase: by the case code, plus the person index
+(0 the person received, 1.. each accompanying minor, the `person_index` of the forms). The
+rules (purposes, the age rule, what the latest decision means) are forms/consent.py; this
+module reads and writes the ledger (server/store/consent.py).
+
+Decisions come from the forms (vt01 at intake, the consent change section of vt03 and vt05),
+projected with the case (`project_consent`, called by server/services/cases.py, so a rejected
+or superseded submission takes its decisions with it), and from a supervisor who records a
+change made on paper (`record_change`, with a reason, audited). Every exit that lets data
+leave asks `allows` (one person) or `persons_allowing` / `cases_allowing` (many).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Row
+from sqlalchemy.orm import Session
+
+from forms import consent as rules
+from forms.consent import (
+    DATA_USE,
+    FOLLOWUP_CONTACT,
+    INTAKE,
+    POLICE,
+    PURPOSES,
+    RECIPIENT_TYPES,
+    REFERRAL,
+    Standing,
+)
+from server import errors
+from server.clock import utcnow
+from server.services.auth import CurrentUser
+from server.services.identifying import check_reason
+from server.store import audit
+from server.store import cases as case_store
+from server.store import consent as consent_store
+
+__all__ = [
+    "DATA_USE",
+    "FOLLOWUP_CONTACT",
+    "INTAKE",
+    "POLICE",
+    "PURPOSES",
+    "RECIPIENT_TYPES",
+    "REFERRAL",
+    "PersonConsent",
+    "allows",
+    "case_consent",
+    "cases_allowing",
+    "history",
+    "persons_allowing",
+    "project_consent",
+    "record_change",
+]
+
+MAIN_PERSON = 0
+
+
+def _connection(db: Session | Connection) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
+
+
+def _check_purpose(purpose: str, recipient_type: str | None) -> None:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown consent purpose {purpose!r}")
+    if purpose == REFERRAL and recipient_type not in RECIPIENT_TYPES:
+        raise ValueError(f"a referral consent needs a recipient type, not {recipient_type!r}")
+
+
+def allows(
+    db: Session | Connection,
+    case_code: str,
+    purpose: str,
+    *,
+    person_index: int = MAIN_PERSON,
+    recipient_type: str | None = None,
+) -> bool:
+    """Whether this person consents to `purpose` now (for a referral: to that recipient type,
+    a `referral_target` code). False when they refused, withdrew, were never asked, or the
+    latest yes breaks the age rule; a purpose using the person's identity (referral, police,
+    follow-up contact) is also False while the intake consent is not given."""
+    _check_purpose(purpose, recipient_type)
+    return (case_code, person_index) in consent_store.persons_allowing(
+        _connection(db), purpose, [case_code], recipient_type=recipient_type
+    )
+
+
+def persons_allowing(
+    db: Session | Connection,
+    purpose: str,
+    case_codes: Iterable[str] | None = None,
+    *,
+    recipient_type: str | None = None,
+) -> set[tuple[str, int]]:
+    """`allows` for many: the persons (case code, person index) of these cases (every case
+    when None) who consent to `purpose` now. One query per 500 cases."""
+    _check_purpose(purpose, recipient_type)
+    return consent_store.persons_allowing(
+        _connection(db), purpose, case_codes, recipient_type=recipient_type
+    )
+
+
+def cases_allowing(
+    db: Session | Connection,
+    purpose: str,
+    case_codes: Iterable[str] | None = None,
+    *,
+    recipient_type: str | None = None,
+) -> set[str]:
+    """The case codes whose person received (index 0) consents to `purpose` now."""
+    return {
+        code
+        for code, index in persons_allowing(db, purpose, case_codes, recipient_type=recipient_type)
+        if index == MAIN_PERSON
+    }
+
+
+@dataclass
+class PersonConsent:
+    """One person's consent now, purpose by purpose (referrals as `referral:<type>`)."""
+
+    person_index: int
+    standings: dict[str, Standing]
+
+    @property
+    def flags(self) -> list[tuple[str, str]]:
+        """(purpose, flag) of every purpose whose latest yes breaks the age rule."""
+        return [
+            (p, s.flag) for p, s in self.standings.items() if s.state == rules.INVALID and s.flag
+        ]
+
+
+def case_consent(db: Session | Connection, case_code: str) -> list[PersonConsent]:
+    """Every person of the case that the ledger knows, with each purpose's standing; the
+    person received always comes first (every purpose `not_asked` when nothing is known)."""
+    by_person: dict[int, list[rules.Decision]] = {MAIN_PERSON: []}
+    for row in consent_store.events_of_case(_connection(db), case_code):
+        by_person.setdefault(row.person_index, []).append(consent_store.decision_of(row))
+    return [PersonConsent(index, rules.summary(by_person[index])) for index in sorted(by_person)]
+
+
+def history(db: Session | Connection, case_code: str) -> list[Row[Any]]:
+    """The case's whole ledger, in the order decided (for the case page and subject export)."""
+    return list(consent_store.events_of_case(_connection(db), case_code))
+
+
+def _event(
+    case_code: str,
+    person_index: int,
+    decision: rules.Decision,
+    *,
+    source: str,
+    recorded_at: Any,
+    details: dict[str, str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "case_code": case_code,
+        "person_index": person_index,
+        "purpose": decision.purpose,
+        "recipient_type": decision.recipient_type,
+        "decision": decision.decision,
+        "given_by": decision.given_by,
+        "age_years": decision.age_years,
+        "decided_on": decision.decided_on,
+        "flag": decision.flag,
+        "source": source,
+        "details": details,
+        "recorded_at": recorded_at,
+        "xml_form_id": extra.get("xml_form_id"),
+        "submission_id": extra.get("submission_id"),
+        "actor": extra.get("actor"),
+        "reason": extra.get("reason"),
+    }
+
+
+def project_consent(
+    connection: Connection, case_code: str, rows: list[Row[Any]], intake: dict[str, Any] | None
+) -> None:
+    """Rebuild the form part of a case's ledger from its effective submissions (rows of
+    submission_store.rows_of_cases, in event order), inside the caller's transaction.
+    `intake` is the case's latest intake (the persons' ages for a later change)."""
+    events = []
+    for row in rows:
+        for found in rules.decisions_in(row.xml_form_id, row.data or {}, intake):
+            events.append(
+                _event(
+                    case_code,
+                    found.person_index,
+                    found.decision,
+                    source="form",
+                    recorded_at=row.received_at,
+                    details=found.details,
+                    xml_form_id=row.xml_form_id,
+                    submission_id=row.id,
+                )
+            )
+    consent_store.add_events(connection, events)
+
+
+def clear_projected(connection: Connection, case_codes: list[str]) -> None:
+    """Remove the form part of these cases' ledgers (before they are projected again)."""
+    consent_store.clear_form_events(connection, case_codes)
+
+
+def _age_now(session: Session, case_code: str, person_index: int, on: date) -> int | None:
+    case = case_store.by_code(session, case_code)
+    if case is None:
+        return None
+    for person in case_store.persons(session, case.id):
+        if person.person_index == person_index:
+            return rules.age_on(person.age_years, case.reception_date, on)
+    return None
+
+
+def record_change(
+    session: Session,
+    user: CurrentUser,
+    case_code: str,
+    *,
+    purpose: str,
+    decision: str,
+    given_by: str,
+    reason: str,
+    person_index: int = MAIN_PERSON,
+    recipient_type: str | None = None,
+    decided_on: date | None = None,
+    details: dict[str, str] | None = None,
+) -> rules.Decision:
+    """A supervisor records a consent decision made on paper: validated, appended to the
+    ledger (never rebuilt away) and audited (who, which person and purpose, the decision and
+    the reason; no answer of the case). A referral decision names one recipient type, or
+    none to refuse every referral. Returns the decision with its age-rule flag."""
+    if not user.may_reveal:
+        raise errors.forbidden()
+    case = case_store.by_code(session, case_code)
+    if case is None or case_store.in_scope(session, user.scope, case.id) is None:
+        raise errors.not_found("The case")
+    if purpose not in PURPOSES:
+        raise errors.validation_failed("Choose a purpose.")
+    if purpose == REFERRAL:
+        if recipient_type is not None and recipient_type not in RECIPIENT_TYPES:
+            raise errors.validation_failed("Choose a recipient type.")
+        if recipient_type is None and decision == rules.YES:
+            raise errors.validation_failed("A referral consent names its recipient type.")
+    elif recipient_type is not None:
+        raise errors.validation_failed("Only a referral names a recipient type.")
+    if decision not in rules.DECISIONS:
+        raise errors.validation_failed("Choose yes or no.")
+    if given_by not in rules.GIVERS:
+        raise errors.validation_failed("Say who gave the decision.")
+    if person_index < 0 or person_index > 20:
+        raise errors.validation_failed("Choose a person of the case.")
+    reason = check_reason(reason)
+    on = decided_on or utcnow().date()
+    if on > utcnow().date():
+        raise errors.validation_failed("The decision date cannot be in the future.")
+    found = rules.Decision(
+        purpose,
+        decision,
+        given_by,
+        _age_now(session, case_code, person_index, on),
+        on,
+        recipient_type,
+    )
+    consent_store.add_events(
+        session.connection(),
+        [
+            _event(
+                case_code,
+                person_index,
+                found,
+                source="web",
+                recorded_at=utcnow(),
+                details=details,
+                actor=user.username,
+                reason=reason,
+            )
+        ],
+    )
+    audit.append(
+        session,
+        user.username,
+        "consent.change",
+        f"case:{case.id}",
+        {
+            "person_index": person_index,
+            "purpose": purpose,
+            "recipient_type": recipient_type,
+            "decision": decision,
+            "given_by": given_by,
+            "decided_on": on.isoformat(),
+            "flag": found.flag,
+            "reason": reason,
+        },
+    )
+    return found
+
+
+def intake_of(rows: list[Row[Any]]) -> dict[str, Any] | None:
+    """The latest intake among a case's effective rows (event order), or None."""
+    latest = None
+    for row in rows:
+        if row.xml_form_id == rules.INTAKE_FORM:
+            latest = row.data
+    return latest
