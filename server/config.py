@@ -137,6 +137,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Days a closed case stays on the phones' case list (cases.csv), shown closed, before "
         "it drops off; 0 drops it at once.",
     ),
+    Setting(
+        "FIELDCASE_CASELIST_INITIALS",
+        "false",
+        "Add the person's initials to the label of a case on the phones' case list, for persons "
+        "who consent to follow-up contact (true/false). Off: case code, commune, due date only.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -278,6 +284,7 @@ class Config:
     first_visit_days: int = 30
     next_visit_days: int = 90
     caselist_closed_grace_days: int = 14
+    caselist_initials: bool = False
     testing: bool = False
     # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
     background_processing: bool = False

@@ -12,7 +12,13 @@ The list itself (`case_list_rows`, the rows of `cases.csv`) is read from the sto
 phone asks for its manifest or the file, so it is what the server knows at that moment: a case
 added, assigned, visited or closed changes its content and therefore its MD5 with no step in
 between. It holds only what the phone needs to find the case: the case code, its commune, its
-status and visit dates. Nothing identifying: no name, no initials.
+status and visit dates.
+
+Consent (server/services/consent.py): a case whose person received does not consent to
+follow-up contact now (refused, withdrew, or intake consent withdrawn; silence is no consent)
+is not listed at all, even if assigned: nobody is sent to a person who said no. The label is
+the case code, commune and due date; the person's initials are added only when the deployment
+allows it (FIELDCASE_CASELIST_INITIALS) *and* that person consents to follow-up contact.
 """
 
 from __future__ import annotations
@@ -29,14 +35,17 @@ from sqlalchemy.orm import Session
 
 from forms.admin_units import DEFAULT_PATH as ADMIN_UNITS_PATH
 from forms.admin_units import shipped as shipped_units
+from forms.instance import get_path
 from server import errors
 from server.clock import utcnow
-from server.services import units
+from server.services import consent, units
 from server.services.auth import CurrentUser
+from server.services.textsearch import fold
 from server.store import audit
 from server.store import case_assignments as assignment_store
 from server.store import cases as case_store
 from server.store import collectors as collector_store
+from server.store import submissions as submission_store
 from server.store.models import Case, Collector
 
 CASES_FILE = "cases.csv"
@@ -78,9 +87,15 @@ def commune_names() -> dict[str, str]:
         }
 
 
-def label_of(case_code: str, commune: str | None, due: date | None) -> str:
-    """The minimal display text of a list row: case code, commune name, next visit due."""
-    parts = [case_code]
+def initials_of(full_name: str | None) -> str:
+    """The initials of a name, without diacritics ("Nguyễn Thị Lan" -> "NTL"); "" for none."""
+    return "".join(word[0] for word in fold(full_name or "").upper().split() if word[0].isalnum())
+
+
+def label_of(case_code: str, commune: str | None, due: date | None, initials: str = "") -> str:
+    """The display text of a list row: case code (with the initials, when allowed), commune
+    name, next visit due."""
+    parts = [f"{case_code} {initials}" if initials else case_code]
     if commune:
         parts.append(commune_names().get(commune, commune))
     if due is not None:
@@ -94,20 +109,33 @@ def case_list_rows(
     unit_code: str | None,
     grace_days: int,
     today: date | None = None,
+    *,
+    with_initials: bool = False,
 ) -> list[ListRow]:
     """The rows of this collector's `cases.csv`: the open cases assigned to it inside its unit,
-    and those closed less than `grace_days` ago (so the phone sees them closed, then they go)."""
+    and those closed less than `grace_days` ago (so the phone sees them closed, then they go),
+    whose person consents to follow-up contact. `with_initials` (FIELDCASE_CASELIST_INITIALS)
+    adds the person's initials to the label."""
     acting = units.acting_unit(unit_code, shipped_units())
     if acting is None or acting.province is None:
         return []
     today = today or utcnow().date()
-    rows = assignment_store.list_rows(
+    listed = assignment_store.list_rows(
         connection, collector_id, acting.columns, today - timedelta(days=grace_days)
     )
+    codes = [row.case_code for row in listed]
+    contactable = consent.cases_allowing(connection, consent.FOLLOWUP_CONTACT, codes)
+    rows = [row for row in listed if row.case_code in contactable]
+    initials = _initials(connection, [r.case_code for r in rows]) if with_initials else {}
     return [
         ListRow(
             row.case_code,
-            label_of(row.case_code, row.commune_code, row.next_followup_due),
+            label_of(
+                row.case_code,
+                row.commune_code,
+                row.next_followup_due,
+                initials.get(row.case_code, ""),
+            ),
             row.next_followup_due.isoformat() if row.next_followup_due else "",
             row.last_visit.isoformat() if row.last_visit else "",
             row.status,
@@ -115,6 +143,22 @@ def case_list_rows(
         )
         for row in rows
     ]
+
+
+def _initials(connection: Connection, case_codes: list[str]) -> dict[str, str]:
+    """The initials of each case's person received, from its latest intake that acts on the
+    case, for the cases whose person consents to follow-up contact (checked again here, so
+    no caller can add a name without it)."""
+    allowed = consent.cases_allowing(connection, consent.FOLLOWUP_CONTACT, case_codes)
+    names: dict[str, str] = {}
+    if not allowed:
+        return names
+    for row in submission_store.rows_of_cases(connection, sorted(allowed)):
+        if row.xml_form_id == "vt01_intake" and row.unit_check == units.ACCEPTED:
+            name = get_path(row.data or {}, "full_name")
+            if isinstance(name, str) and name.strip():
+                names[row.case_code] = initials_of(name)  # the latest (rows in event order)
+    return names
 
 
 def cases_csv(rows: Sequence[ListRow]) -> bytes:

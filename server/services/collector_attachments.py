@@ -105,6 +105,7 @@ def cases_csv(context: CollectorContext) -> bytes:
         context.collector_id,
         context.unit_code,
         context.config.caselist_closed_grace_days,
+        with_initials=context.config.caselist_initials,
     )
     return case_assignments.cases_csv(rows)
 

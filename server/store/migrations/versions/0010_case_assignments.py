@@ -1,7 +1,7 @@
 """case_assignments: which collectors (phones) follow up which case, for their cases.csv
 
 Revision ID: 0010_case_assignments
-Revises: 0005
+Revises: 0008_consent
 Create Date: 2026-12-02
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_case_assignments"
-down_revision = "0005"
+down_revision = "0008_consent"
 branch_labels = None
 depends_on = None
 
