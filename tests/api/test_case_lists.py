@@ -358,3 +358,25 @@ def test_initials_are_plain_letters() -> None:
     assert case_assignments.initials_of("Nguyễn Thị Lan") == "NTL"
     assert case_assignments.initials_of("  Đỗ   văn  ") == "DV"
     assert case_assignments.initials_of(None) == ""
+
+
+def test_the_drop_closed_command_removes_old_closures(phones: Phones, runner) -> None:
+    from server.cli import main
+
+    store_decrypted(phones.store, "vt01_intake", intake_data(LAN), "uuid:lan", unit="00004")
+    store_decrypted(phones.store, "vt01_intake", intake_data(BINH), "uuid:binh", unit="00004")
+    phones.assign(LAN, "phone-ba-dinh")
+    phones.assign(BINH, "phone-ba-dinh")
+    store_decrypted(
+        phones.store,
+        "vt05_followup",
+        visit_data(LAN, "2026-01-20", "closed_reintegrated"),
+        "uuid:closed",
+        unit="00004",
+    )
+    assert [r["name"] for r in phones.rows("phone-ba-dinh")] == [BINH]  # past the 14 days
+    result = runner.invoke(main, ["cases", "drop-closed"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == "1 assignments of closed cases removed"
+    with phones.store.session() as session:
+        assert session.scalars(select(CaseAssignment.case_code)).all() == [BINH]
