@@ -8,11 +8,12 @@ transferred to another unit (`case_transferred`, called by holdings.transfer), a
 closed longer ago than FIELDCASE_CASELIST_CLOSED_GRACE_DAYS: the list stops showing it at once,
 and `drop_closed` (`fieldcase cases drop-closed`) removes the assignment rows later.
 
-The list itself (`case_list_rows`, the rows of `cases.csv`) is read from the store each time a
-phone asks for its manifest or the file, so it is what the server knows at that moment: a case
-added, assigned, visited or closed changes its content and therefore its MD5 with no step in
-between. It holds only what the phone needs to find the case: the case code, its commune, its
-status and visit dates.
+The list itself (`case_list_rows`, the rows of `cases.csv`) is made from the store when a phone
+asks for its manifest or the file and the list's fingerprint (its assignments, their cases'
+latest projection, their consent events, the day) changed since it was made last
+(`cases_file`), so it is what the server knows at that moment: a case added, assigned, visited
+or closed changes its content and therefore its MD5 with no step in between. It holds only
+what the phone needs to find the case: the case code, its commune, its status and visit dates.
 
 Consent (server/services/consent.py): a case whose person received does not consent to
 follow-up contact now (refused, withdrew, or intake consent withdrawn; silence is no consent)
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -169,6 +172,51 @@ def cases_csv(rows: Sequence[ListRow]) -> bytes:
     writer.writerow(CASES_COLUMNS)
     writer.writerows(row.as_tuple() for row in rows)
     return out.getvalue().encode("utf-8")
+
+
+# The lists made last, per database and collector, with what they were made of: the manifest
+# and the download of one update check (and every check while nothing changed) make the list
+# once. A change of any input changes the fingerprint, so a stale list is never served.
+_MADE: OrderedDict[tuple[str, int], tuple[tuple[object, ...], bytes]] = OrderedDict()
+_MADE_LOCK = threading.Lock()
+MADE_KEPT = 256
+
+
+def cases_file(
+    connection: Connection,
+    collector_id: int,
+    unit_code: str | None,
+    grace_days: int,
+    *,
+    with_initials: bool = False,
+) -> bytes:
+    """This collector's `cases.csv` now: made again only when its fingerprint (its
+    assignments, their cases, their consent, the day, the settings) changed."""
+    today = utcnow().date()
+    key = (str(connection.engine.url), collector_id)
+    made_of = (
+        unit_code,
+        today,
+        grace_days,
+        with_initials,
+        assignment_store.fingerprint(connection, collector_id),
+    )
+    with _MADE_LOCK:
+        found = _MADE.get(key)
+        if found is not None and found[0] == made_of:
+            _MADE.move_to_end(key)
+            return found[1]
+    content = cases_csv(
+        case_list_rows(
+            connection, collector_id, unit_code, grace_days, today, with_initials=with_initials
+        )
+    )
+    with _MADE_LOCK:
+        _MADE[key] = (made_of, content)
+        _MADE.move_to_end(key)
+        while len(_MADE) > MADE_KEPT:
+            _MADE.popitem(last=False)
+    return content
 
 
 # Assigning ---------------------------------------------------------------------------------

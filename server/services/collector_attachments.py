@@ -100,14 +100,13 @@ def collector_csv(context: CollectorContext) -> bytes:
 
 def cases_csv(context: CollectorContext) -> bytes:
     """`cases.csv`: the cases assigned to the collector, as its phone lists them."""
-    rows = case_assignments.case_list_rows(
+    return case_assignments.cases_file(
         context.connection,
         context.collector_id,
         context.unit_code,
         context.config.caselist_closed_grace_days,
         with_initials=context.config.caselist_initials,
     )
-    return case_assignments.cases_csv(rows)
 
 
 REGISTRY: dict[str, Builder] = {

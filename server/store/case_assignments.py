@@ -18,7 +18,14 @@ from sqlalchemy import (
     select,
 )
 
-from server.store.models import Case, CaseAssignment, CaseEvent, Collector, table_of
+from server.store.models import (
+    Case,
+    CaseAssignment,
+    CaseEvent,
+    Collector,
+    ConsentEvent,
+    table_of,
+)
 from server.store.scope import UnitScope, unit_clause, unit_filter_clause
 
 _A = table_of(CaseAssignment)
@@ -29,6 +36,7 @@ _INSERT = insert(_A)
 _OF_CASES = select(_A.c.case_code, _A.c.collector_id).where(
     _A.c.case_code.in_(bindparam("b_codes", expanding=True))
 )
+_CE = table_of(ConsentEvent)
 _LAST_VISIT = (
     select(func.max(_E.c.event_date))
     .where(_E.c.case_id == _C.c.id, _E.c.kind == "followup")
@@ -84,6 +92,27 @@ def remove(
     return pairs
 
 
+def fingerprint(connection: Connection, collector_id: int) -> tuple[Any, ...]:
+    """What a collector's list is made of, in one row: its assignments (how many, the newest),
+    their cases (how many exist, the latest projection: every change of a case, a visit, a
+    closure, a transfer, projects it again) and their persons' consent events (how many, the
+    newest). Equal fingerprints mean an equal list on the same day."""
+    assigned = select(_A.c.case_code).where(_A.c.collector_id == collector_id)
+    row = connection.execute(
+        select(
+            func.count(),
+            func.max(_A.c.id),
+            func.count(_C.c.id),
+            func.max(_C.c.updated_at),
+            select(func.count()).where(_CE.c.case_code.in_(assigned)).scalar_subquery(),
+            select(func.max(_CE.c.id)).where(_CE.c.case_code.in_(assigned)).scalar_subquery(),
+        )
+        .select_from(_A.outerjoin(_C, _C.c.case_code == _A.c.case_code))
+        .where(_A.c.collector_id == collector_id)
+    ).one()
+    return tuple(row)
+
+
 def _open_or_recently_closed(closed_since: date) -> Any:
     return or_(_C.c.status != "closed", _C.c.closed_on.is_(None), _C.c.closed_on >= closed_since)
 
@@ -101,17 +130,17 @@ def list_rows(
     province, commune = unit
     if province is None:
         return []
+    # The unit is checked on the rows read, not in SQL: a condition on the cases' units would
+    # lead the planner to walk a whole commune's cases instead of this collector's few.
     conditions = [
         _A.c.collector_id == collector_id,
-        _C.c.province_code == province,
         _open_or_recently_closed(closed_since),
         _C.c.status != "not_victim",
     ]
-    if commune is not None:
-        conditions.append(_C.c.commune_code == commune)
     query = (
         select(
             _C.c.case_code,
+            _C.c.province_code,
             _C.c.commune_code,
             _C.c.status,
             _C.c.next_followup_due,
@@ -121,7 +150,11 @@ def list_rows(
         .where(*conditions)
         .order_by(_C.c.case_code)
     )
-    return connection.execute(query).all()
+    return [
+        row
+        for row in connection.execute(query)
+        if row.province_code == province and (commune is None or row.commune_code == commune)
+    ]
 
 
 def closed_before(connection: Connection, closed_before_day: date) -> list[str]:

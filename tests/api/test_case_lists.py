@@ -380,3 +380,27 @@ def test_the_drop_closed_command_removes_old_closures(phones: Phones, runner) ->
     assert result.output.strip().splitlines()[-1] == "1 assignments of closed cases removed"
     with phones.store.session() as session:
         assert session.scalars(select(CaseAssignment.case_code)).all() == [BINH]
+
+
+def test_a_withdrawal_recorded_on_the_web_takes_the_row_off_at_the_next_check(
+    phones: Phones,
+) -> None:
+    from server.services import consent
+
+    store_decrypted(phones.store, "vt01_intake", intake_data(LAN), "uuid:lan", unit="00004")
+    phones.assign(LAN, "phone-ba-dinh")
+    before = phones.case_list("phone-ba-dinh")  # made once, then kept while nothing changes
+    assert phones.case_list("phone-ba-dinh") == before
+    with phones.store.session() as session:
+        consent.record_change(
+            session,
+            supervisor(),
+            LAN,
+            purpose=consent.FOLLOWUP_CONTACT,
+            decision="no",
+            given_by="self",
+            reason="Chị ấy gọi điện: không muốn được liên lạc nữa.",
+        )
+    text, md5 = phones.case_list("phone-ba-dinh")
+    assert md5 != before[1]
+    assert LAN not in text
