@@ -19,8 +19,10 @@ from typing import Any
 from exports.csvsafe import csv_text
 from exports.files import atomic_output
 from exports.periods import Period
+from forms.consent import DATA_USE
 from forms.instance import get_path
 from server.store import cases as case_store
+from server.store import consent as consent_store
 from server.store import submissions as submission_store
 from server.store.db import Store
 from server.store.scope import UnitScope
@@ -94,6 +96,9 @@ class ExtractReport:
     generalised: int = 0
     dropped: int = 0
     steps: list[str] = field(default_factory=list)
+    # Persons received in the period left out before anonymisation: no current consent to
+    # non-identifying data use (forms/consent.py DATA_USE; silence is not consent).
+    without_consent: int = 0
 
     @property
     def records_out(self) -> int:
@@ -115,15 +120,24 @@ def _flag(values: set[str], codes: tuple[str, ...]) -> int:
     return int(bool(values & set(codes)))
 
 
-def person_rows(store: Store, scope: UnitScope, period: Period) -> list[dict[str, Any]]:
-    """One row per main person received in the period, before anonymisation."""
+def person_rows(
+    store: Store, scope: UnitScope, period: Period, left_out: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """One row per main person received in the period who consents now to non-identifying
+    data use outside the official reporting line, before anonymisation; the number of the
+    others is appended to `left_out` when given."""
     rows = []
+    refused = 0
     with store.reader() as session:
+        consenting = consent_store.persons_allowing(session.connection(), DATA_USE)
         persons = case_store.received_persons(session, scope, period.start, period.end)
         for case_id, index, sex, age, facts in persons:
             if index != 0:
                 continue
             case = case_store.by_id(session, case_id)
+            if case is None or (case.case_code, index) not in consenting:
+                refused += 1
+                continue
             data = submission_store.latest_intake_data(session, case.case_code) if case else None
             data = data or {}
             facts = facts or {}
@@ -148,6 +162,8 @@ def person_rows(store: Store, scope: UnitScope, period: Period) -> list[dict[str
             row.update({name: _flag(means, codes) for name, codes in MEANS.items()})
             row.update({name: _flag(relations, codes) for name, codes in RELATIONS.items()})
             rows.append(row)
+    if left_out is not None:
+        left_out.append(refused)
     return rows
 
 
@@ -200,7 +216,9 @@ def write_extract(
     store: Store, path: Path, period: Period, *, scope: UnitScope, k: int = 11
 ) -> ExtractReport:
     """Build, anonymise and write the extract (safe CSV, atomically)."""
-    rows, report = anonymise(person_rows(store, scope, period), k)
+    left_out: list[int] = []
+    rows, report = anonymise(person_rows(store, scope, period, left_out), k)
+    report.without_consent = sum(left_out)
     lines = [list(COLUMNS), *[[row[column] for column in COLUMNS] for row in rows]]
     with atomic_output(path) as handle:
         handle.write(csv_text(lines).encode("utf-8"))

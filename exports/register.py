@@ -1,7 +1,9 @@
 """The case register: one row per case with its status and key dates.
 
 Identifying fields (name, date of birth, phone, address) are left out unless an admin asks
-for them with a reason; the caller audits that request.
+for them with a reason; the caller audits that request. With them, a case whose person
+received has withdrawn (or never validly given) consent to case management is left out
+entirely (forms/consent.py WITHHOLDING).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from exports.csvsafe import SafeCsvWriter
 from exports.files import atomic_output
 from forms.instance import get_path
 from server.store import cases as case_store
+from server.store import consent as consent_store
 from server.store import submissions as submission_store
 from server.store.db import Store
 from server.store.scope import UnitScope
@@ -61,6 +64,17 @@ def write_register(
         while True:
             with store.reader() as session:
                 rows = case_store.register_batch(session, scope, after, BATCH)
+                withheld = (
+                    {
+                        code
+                        for code, index in consent_store.persons_withholding(
+                            session.connection(), [case.case_code for case, _, _ in rows]
+                        )
+                        if index == 0
+                    }
+                    if include_identifiers and rows
+                    else set()
+                )
                 identity = (
                     {
                         case.case_code: submission_store.latest_intake_data(session, case.case_code)
@@ -72,6 +86,8 @@ def write_register(
             if not rows:
                 break
             for case, person, persons in rows:
+                if case.case_code in withheld:
+                    continue
                 facts = (person.facts or {}) if person else {}
                 line = [
                     case.case_code,

@@ -23,6 +23,7 @@ from exports.files import atomic_output
 from exports.layout import Column, Table, all_tables, build_layout, drop_columns
 from forms.identifying import identifying_fields
 from forms.labels import labels_for
+from server.store import consent as consent_store
 from server.store import forms as form_store
 from server.store import submissions as submission_store
 from server.store.db import Store
@@ -175,16 +176,26 @@ def _batches(
     form_pk: int,
     filters: SubmissionFilter,
     form_version_id: int | None,
+    identifying: bool = False,
 ) -> Iterator[Any]:
+    """Every submission to export, a batch at a time. With identifying columns, those of a
+    case with a person whose identity is withheld (intake consent withdrawn, refused or not
+    valid: forms/consent.py WITHHOLDING) are left out."""
     after = 0
     while True:
         with store.reader() as session:
             rows = submission_store.export_batch(
                 session, scope, form_pk, filters, after, BATCH, form_version_id
             )
+            codes = {row.case_code for row in rows if row.case_code}
+            withheld = (
+                {code for code, _ in consent_store.persons_withholding(session.connection(), codes)}
+                if identifying and codes
+                else set()
+            )
         if not rows:
             return
-        yield from rows
+        yield from (row for row in rows if row.case_code not in withheld)
         after = rows[-1].id
 
 
@@ -242,7 +253,12 @@ def export_form(
                 writer = SafeCsvWriter(text)
                 writer.writerow([*MAIN_META, *_headers(layout, options), *MAIN_TAIL])
                 for row in _batches(
-                    store, scope, form_pk, filters, version_pk if form_version else None
+                    store,
+                    scope,
+                    form_pk,
+                    filters,
+                    version_pk if form_version else None,
+                    identifying=options.include_identifiers,
                 ):
                     data = row.data or {}
                     writer.writerow(

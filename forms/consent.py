@@ -86,6 +86,12 @@ NOT_ASKED = "not_asked"  # no decision recorded: silence is not consent
 INVALID = "invalid"  # the latest decision is a yes that breaks the age rule (see its flag)
 SUSPENDED = "suspended"  # given, but the intake consent is not current, so it stops
 STATES: tuple[str, ...] = (GIVEN, REFUSED, WITHDRAWN, NOT_ASKED, INVALID, SUSPENDED)
+# The intake standings that withhold a person's identifying information (not shown, not
+# revealed, not exported): a refusal, a withdrawal, or a yes that breaks the age rule.
+# `not_asked` does not: every form version records identity only after an intake yes, so
+# identifying answers without a decision come from no consent question at all (data entered
+# before the ledger existed).
+WITHHOLDING: frozenset[str] = frozenset({REFUSED, WITHDRAWN, INVALID})
 
 
 def age_rule_flag(decision: str, given_by: str | None, age_years: int | None) -> str | None:

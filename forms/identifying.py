@@ -28,6 +28,14 @@ P3_FIELDS = frozenset(
 )
 
 
+# Free-text answers of the forms that are not P3 but may still name someone whatever the
+# form asks ("no names"): erased with the P3 fields when a person's data is erased. Every
+# `text` question of forms/xlsforms but the case code (a test keeps the list complete).
+FREE_TEXT_FIELDS = frozenset(
+    {"border_gate", "destination_other", "note_nonid", "plan_note_nonid", "voc_course"}
+)
+
+
 def identifying_fields(form_fields: Iterable[Mapping[str, Any]] | None = None) -> frozenset[str]:
     """P3 field names: the fixed list plus any the form compiler marked P3."""
     extra = {

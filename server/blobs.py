@@ -387,6 +387,26 @@ class FileBlobStore:
         """The stored blob's length in bytes."""
         return self._path(sha256).stat().st_size
 
+    def destroy(self, sha256: str) -> bool:
+        """Remove a stored blob for good (an erasure); False when it was not there. The file
+        is overwritten with zeros, synced, then unlinked and its folder synced, so neither
+        the name nor (on a file system that writes in place) the content stays."""
+        path = self._path(sha256)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return False
+        with _writing():
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, b"\0" * size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.unlink(path)
+            _fsync_dir(path.parent)
+        return True
+
     def all_digests(self) -> Iterator[str]:
         """Every stored blob (for backups and consistency checks)."""
         for path in sorted(self.root.glob("??/*")):

@@ -109,6 +109,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Most bytes an uploaded XLSForm may unpack to (checked from the zip directory).",
     ),
     Setting(
+        "FIELDCASE_RETENTION_YEARS",
+        "5",
+        "Years after a case is closed before `fieldcase retention run` erases its identifying "
+        "data (docs/privacy.md: set it to the period the province decides).",
+    ),
+    Setting(
         "FIELDCASE_TRUSTED_PROXIES",
         None,
         "Reverse proxies whose X-Forwarded-For is believed: a number of proxy hops, or a list "
@@ -279,6 +285,7 @@ class Config:
     project_name: str = "fieldcase"
     form_max_rows: int = 20_000
     form_max_unpacked_bytes: int = 32 * 1024 * 1024
+    retention_years: int = 5
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     province_hotlines: dict[str, str] = field(default_factory=dict)
     first_visit_days: int = 30
@@ -329,6 +336,7 @@ class Config:
             project_name=_read(env, "FIELDCASE_PROJECT_NAME") or "fieldcase",
             form_max_rows=_int(env, "FIELDCASE_FORM_MAX_ROWS"),
             form_max_unpacked_bytes=_int(env, "FIELDCASE_FORM_MAX_UNPACKED_BYTES"),
+            retention_years=_int(env, "FIELDCASE_RETENTION_YEARS"),
             trusted_proxies=TrustedProxies.parse(_read(env, "FIELDCASE_TRUSTED_PROXIES")),
             province_hotlines=parse_province_hotlines(_read(env, "FIELDCASE_PROVINCE_HOTLINES")),
             first_visit_days=_int(env, "FIELDCASE_FIRST_VISIT_DAYS"),

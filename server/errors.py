@@ -194,6 +194,19 @@ def too_many_searches(retry_after: int) -> Problem:
     )
 
 
+def consent_withdrawn() -> Problem:
+    """451.1: the person has withdrawn (or never validly given) consent to case management,
+    so their identifying information is not shown or exported (Law 53/2024 Art 3(10), PDPL
+    91/2025). Bilingual: it is shown by the web view, the JSON API and the CLI alike."""
+    return Problem(
+        "451.1",
+        "Người này đã rút lại (hoặc chưa đồng ý hợp lệ) việc ghi nhận thông tin cá nhân để "
+        "quản lý trường hợp: không được xem thông tin định danh. / This person has withdrawn "
+        "(or never validly given) consent to case management: their identifying information "
+        "may not be shown.",
+    )
+
+
 def internal_error() -> Problem:
     """500.1: a bug; details go to the log, never to the client."""
     return Problem("500.1", "Something went wrong on the server. The error has been logged.")

@@ -15,6 +15,7 @@ from server.cli import (
     export_cmds,
     forms_cmds,
     store_cmds,
+    subject_cmds,
 )
 from server.datadir import private_umask
 
@@ -36,6 +37,7 @@ for module in (
     export_cmds,
     case_cmds,
     audit_cmds,
+    subject_cmds,
 ):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -228,8 +228,16 @@ def export_extract(period: str, out_file: str, k: int) -> None:
             "cli",
             "export.extract",
             f"period:{span.name}",
-            {"k": k, "records": report.records_out, "dropped": report.dropped},
+            {
+                "k": k,
+                "records": report.records_out,
+                "dropped": report.dropped,
+                "without_consent": report.without_consent,
+            },
         )
+    click.echo(
+        f"left out: {report.without_consent} persons without consent to non-identifying data use"
+    )
     for step in report.steps:
         click.echo(f"generalised: {step}")
     click.echo(

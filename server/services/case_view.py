@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from forms.identifying import collect_identifying, identifying_fields
 from forms.labels import FormLabels, labels_for
 from server import errors
+from server.services import consent
 from server.services.auth import CurrentUser
 from server.services.identifying import (
     MASK,
@@ -30,6 +31,14 @@ from server.store import submissions as submission_store
 from server.store.models import Case, CasePerson, Form, FormVersion, Submission
 
 _INDEX = re.compile(r"\[\d+\]")
+_MINOR = re.compile(r"^minors\[(\d+)\]")
+
+
+def _person_of(path: str) -> int:
+    """The person an identifying answer is about: a minor of the repeat, else the person
+    received."""
+    found = _MINOR.match(path)
+    return int(found.group(1)) if found else 0
 
 
 @dataclass
@@ -63,6 +72,12 @@ class CasePage:
     identifying: list[IdentifyingValue]
     revealed: bool
     hidden_events: int = 0  # timeline entries of submissions the viewer may not see
+    # Consent now, person by person (forms/consent.py states), and the ledger itself.
+    consent: list[consent.PersonConsent] = field(default_factory=list)
+    consent_history: list[Any] = field(default_factory=list)
+    # Persons whose identifying information is withheld (intake consent withdrawn, refused
+    # or not valid); when the person received is among them nothing can be revealed.
+    withheld: set[int] = field(default_factory=set)
 
 
 class _LabelCache:
@@ -99,6 +114,9 @@ def case_page(
     case = case_store.in_scope(session, user.scope, case_id)
     if case is None:
         raise errors.not_found("The case")
+    withheld = consent.withheld_persons(session, case.case_code)
+    if 0 in withheld:
+        revealed = False
     cache = _LabelCache(session)
     timeline = []
     for event, submission in case_store.timeline_with_forms(session, user.scope, case.id):
@@ -122,7 +140,8 @@ def case_page(
             positions = _INDEX.findall(path)
             if positions:
                 label = f"{label} #{positions[-1].strip('[]')}"
-            identifying.append(IdentifyingValue(label, value if revealed else MASK, submission.id))
+            shown = revealed and _person_of(path) not in withheld
+            identifying.append(IdentifyingValue(label, value if shown else MASK, submission.id))
     audit.append(session, user.username, "case.view", f"case:{case.id}", {"revealed": revealed})
     return CasePage(
         case,
@@ -131,6 +150,9 @@ def case_page(
         identifying,
         revealed,
         case_store.count_events(session, case.id) - len(timeline),
+        consent.case_consent(session, case.case_code),
+        consent.history(session, case.case_code),
+        withheld,
     )
 
 
@@ -142,6 +164,7 @@ def reveal_case(session: Session, user: CurrentUser, case_id: int, reason: str) 
     if case is None:
         raise errors.not_found("The case")
     reason = check_reason(reason)
+    consent.check_identifiers_allowed(session, case.case_code)
     paths = sorted(
         {
             _INDEX.sub("", path)
@@ -150,3 +173,43 @@ def reveal_case(session: Session, user: CurrentUser, case_id: int, reason: str) 
         }
     )
     record_reveal(session, user.username, f"case:{case.id}", reason, paths)
+
+
+def record_consent_change(
+    session: Session,
+    user: CurrentUser,
+    case_id: int,
+    *,
+    person_index: int,
+    purpose: str,
+    decision: str,
+    given_by: str,
+    reason: str,
+    recipient_type: str | None = None,
+    decided_on: str | None = None,
+) -> None:
+    """A supervisor records a consent decision made on paper for a case of their units
+    (server/services/consent.record_change: validated, appended, audited)."""
+    if not user.may_reveal:
+        raise errors.forbidden()
+    case = case_store.in_scope(session, user.scope, case_id)
+    if case is None:
+        raise errors.not_found("The case")
+    on = None
+    if decided_on:
+        try:
+            on = date.fromisoformat(decided_on.strip())
+        except ValueError:
+            raise errors.validation_failed("Write the date as YYYY-MM-DD.") from None
+    consent.record_change(
+        session,
+        user,
+        case.case_code,
+        person_index=person_index,
+        purpose=purpose,
+        decision=decision,
+        given_by=given_by,
+        reason=reason,
+        recipient_type=recipient_type or None,
+        decided_on=on,
+    )

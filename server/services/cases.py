@@ -280,6 +280,11 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
         for code, judgement in judgements.items()
         if judgement.effective and judgement.holding is not None
     }
+    # No follow-up is scheduled for a person received who refused (or withdrew) contact.
+    no_contact = consent.persons_refusing(connection, consent.FOLLOWUP_CONTACT, list(projections))
+    for code, projection in projections.items():
+        if (code, consent.MAIN_PERSON) in no_contact:
+            projection.values["next_followup_due"] = None
     gone = [existing[code] for code in codes if code in existing and code not in projections]
     case_store.delete_cases(connection, gone)
     ids = case_store.write_many(

@@ -53,10 +53,13 @@ __all__ = [
     "allows",
     "case_consent",
     "cases_allowing",
+    "check_identifiers_allowed",
     "history",
     "persons_allowing",
+    "persons_refusing",
     "project_consent",
     "record_change",
+    "withheld_persons",
 ]
 
 MAIN_PERSON = 0
@@ -106,6 +109,17 @@ def persons_allowing(
     )
 
 
+def persons_refusing(
+    db: Session | Connection, purpose: str, case_codes: Iterable[str] | None = None
+) -> set[tuple[str, int]]:
+    """The persons whose latest decision bars `purpose` (refused, withdrawn, not valid, or
+    stopped with the intake consent); a person never asked is not among them. What the
+    follow-up schedule leaves out (next_followup_due); not for referrals."""
+    if purpose not in PURPOSES or purpose == REFERRAL:
+        raise ValueError(f"persons_refusing does not answer for {purpose!r}")
+    return consent_store.persons_refusing(_connection(db), purpose, case_codes)
+
+
 def cases_allowing(
     db: Session | Connection,
     purpose: str,
@@ -143,6 +157,25 @@ def case_consent(db: Session | Connection, case_code: str) -> list[PersonConsent
     for row in consent_store.events_of_case(_connection(db), case_code):
         by_person.setdefault(row.person_index, []).append(consent_store.decision_of(row))
     return [PersonConsent(index, rules.summary(by_person[index])) for index in sorted(by_person)]
+
+
+def withheld_persons(db: Session | Connection, case_code: str) -> set[int]:
+    """The persons of a case (person index) whose identifying information may not be shown
+    or exported: their intake consent is refused, withdrawn, or breaks the age rule."""
+    return {
+        index for _code, index in consent_store.persons_withholding(_connection(db), [case_code])
+    }
+
+
+def check_identifiers_allowed(
+    db: Session | Connection, case_code: str, *, every_person: bool = False
+) -> None:
+    """Raise `errors.consent_withdrawn()` (451.1) when the person received withholds their
+    identifying information (with `every_person`: when any person of the case does, for a
+    view that cannot mask one person's answers alone, such as a submission page)."""
+    withheld = withheld_persons(db, case_code)
+    if withheld if every_person else MAIN_PERSON in withheld:
+        raise errors.consent_withdrawn()
 
 
 def history(db: Session | Connection, case_code: str) -> list[Row[Any]]:
@@ -284,6 +317,11 @@ def record_change(
             )
         ],
     )
+    # The case follows its consent (the follow-up schedule): project it again. Imported here
+    # because the projection itself reads the ledger through this module.
+    from server.services import cases as case_service
+
+    case_service.rebuild(session, case_code)
     audit.append(
         session,
         user.username,

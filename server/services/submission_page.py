@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from forms.identifying import collect_identifying, identifying_fields
 from forms.labels import labels_for
 from server import errors
-from server.services import media, submission_view, unit_queue
+from server.services import consent, media, submission_view, unit_queue
 from server.services.auth import CurrentUser
 from server.services.identifying import (
     check_reason,
@@ -79,6 +79,12 @@ def submission_page(
 ) -> SubmissionPage:
     """The page's content; audited as a view of the submission."""
     submission = _visible(session, user, submission_id)
+    if (
+        revealed
+        and submission.case_code
+        and consent.withheld_persons(session, submission.case_code)
+    ):
+        revealed = False  # a withheld person's answers stay masked (see reveal_submission)
     form = session.get(Form, submission.form_id)
     version = session.get(FormVersion, submission.form_version_id)
     if form is None or version is None:
@@ -132,6 +138,8 @@ def reveal_submission(session: Session, user: CurrentUser, submission_id: int, r
         raise errors.forbidden()
     submission = _visible(session, user, submission_id)
     reason = check_reason(reason)
+    if submission.case_code:
+        consent.check_identifiers_allowed(session, submission.case_code, every_person=True)
     version = session.get(FormVersion, submission.form_version_id)
     fields = identifying_fields(version.fields if version else None)
     paths = sorted({path for path, _ in collect_identifying(submission.data or {}, fields)})

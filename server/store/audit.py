@@ -280,3 +280,16 @@ def browse(
 def actions(session: Session) -> list[str]:
     """The kinds of entry present in the log (for the filter list)."""
     return sorted(session.scalars(select(AuditEntry.action).distinct()))
+
+
+def about(session: Session, targets: Sequence[str], audit_ids: Any = None) -> Sequence[AuditEntry]:
+    """The entries about these targets (`case:ID`, `submission:ID`, ...), and those whose id
+    is in `audit_ids` (a subquery, e.g. the searches that returned a case), oldest first."""
+    from sqlalchemy import or_
+
+    conditions = [AuditEntry.target.in_(list(targets))] if targets else []
+    if audit_ids is not None:
+        conditions.append(AuditEntry.id.in_(audit_ids))
+    if not conditions:
+        return []
+    return session.scalars(select(AuditEntry).where(or_(*conditions)).order_by(AuditEntry.id)).all()

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select
 
-from forms.consent import INTAKE, NEEDS_INTAKE, Decision, standing
+from forms.consent import GIVEN, INTAKE, NEEDS_INTAKE, NOT_ASKED, WITHHOLDING, Decision, standing
 from server.store.models import CaseTombstone, ConsentEvent, table_of
 
 _E = table_of(ConsentEvent)
@@ -112,3 +112,38 @@ def persons_allowing(
         for person, decisions in ledgers(connection, purpose, case_codes).items()
         if standing(decisions, purpose, recipient_type).allows
     }
+
+
+def persons_withholding(
+    connection: Connection, case_codes: Iterable[str] | None = None
+) -> set[tuple[str, int]]:
+    """The persons (case code, person index) of these cases (every case when None) whose
+    identifying information is withheld: intake consent refused, withdrawn or not valid."""
+    return {
+        person
+        for person, decisions in ledgers(connection, INTAKE, case_codes).items()
+        if standing(decisions, INTAKE).state in WITHHOLDING
+    }
+
+
+def persons_refusing(
+    connection: Connection, purpose: str, case_codes: Iterable[str] | None = None
+) -> set[tuple[str, int]]:
+    """The persons of these cases (every case when None) whose latest decision bars
+    `purpose` (refused, withdrawn, not valid, or stopped with the intake consent); unlike
+    `persons_allowing`, a person never asked is not among them. Not for referrals."""
+    return {
+        person
+        for person, decisions in ledgers(connection, purpose, case_codes).items()
+        if standing(decisions, purpose).state not in (GIVEN, NOT_ASKED)
+    }
+
+
+def clear_texts(connection: Connection, case_code: str) -> None:
+    """Blank the free text of a case's ledger (supervisors' reasons, contact details) on
+    erasure; the decisions themselves stay."""
+    from sqlalchemy import update
+
+    connection.execute(
+        update(_E).where(_E.c.case_code == case_code).values(reason=None, details=None)
+    )

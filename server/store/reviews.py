@@ -24,3 +24,16 @@ def for_submission(session: Session, submission_id: int) -> Sequence[SubmissionR
         .where(SubmissionReview.submission_id == submission_id)
         .order_by(SubmissionReview.id)
     ).all()
+
+
+def clear_comments(session: Session, submission_ids: Sequence[int]) -> None:
+    """Blank the reviewers' comments on these submissions (an erasure: free text may name
+    the person)."""
+    from sqlalchemy import update
+
+    if submission_ids:
+        session.execute(
+            update(SubmissionReview)
+            .where(SubmissionReview.submission_id.in_(submission_ids))
+            .values(comment=None)
+        )

@@ -507,6 +507,7 @@ def export_batch(
             Submission.review_state,
             Submission.signature,
             Submission.form_version_id,
+            Submission.case_code,
             Collector.name.label("collector_name"),
         )
         .outerjoin(Collector, Collector.id == Submission.collector_id)
@@ -587,3 +588,67 @@ def count_flagged(session: Session, flags: Sequence[str]) -> int:
 def data_of(session: Session, submission_id: int) -> dict[str, Any] | None:
     """The data of one submission (the unit queue reads the units it answered from it)."""
     return session.scalar(select(Submission.data).where(Submission.id == submission_id))
+
+
+# Data-subject requests (server/services/subject.py): everything held under a case code.
+
+
+def all_naming(session: Session, case_code: str) -> Sequence[Submission]:
+    """Every submission naming this case code, whatever its state (superseded, rejected,
+    held back by the unit rule), oldest first."""
+    return session.scalars(
+        select(Submission).where(Submission.case_code == case_code).order_by(Submission.id)
+    ).all()
+
+
+def parts_of(session: Session, submission_ids: Sequence[int]) -> Sequence[SubmissionPart]:
+    """The parts of these submissions."""
+    if not submission_ids:
+        return []
+    return session.scalars(
+        select(SubmissionPart)
+        .where(SubmissionPart.submission_id.in_(submission_ids))
+        .order_by(SubmissionPart.submission_id, SubmissionPart.name)
+    ).all()
+
+
+def delete_parts(session: Session, submission_ids: Sequence[int]) -> None:
+    """Remove the part rows of these submissions (their blobs are destroyed by the caller)."""
+    if submission_ids:
+        session.execute(
+            SubmissionPart.__table__.delete().where(
+                SubmissionPart.__table__.c.submission_id.in_(submission_ids)
+            )
+        )
+
+
+def blobs_still_named(session: Session, digests: Sequence[str]) -> set[str]:
+    """Which of these blobs a part or a form attachment still names."""
+    from server.store.models import FormAttachment
+
+    if not digests:
+        return set()
+    named = set(
+        session.scalars(
+            select(SubmissionPart.blob_sha256).where(SubmissionPart.blob_sha256.in_(digests))
+        )
+    )
+    named |= set(
+        session.scalars(
+            select(FormAttachment.blob_sha256).where(FormAttachment.blob_sha256.in_(digests))
+        )
+    )
+    return named
+
+
+def closed_before(session: Session, before: date) -> list[str]:
+    """Case codes of the cases closed before `before` (the retention rule)."""
+    from server.store.models import Case
+
+    return list(
+        session.scalars(
+            select(Case.case_code)
+            .where(Case.status == "closed", Case.closed_on.is_not(None), Case.closed_on < before)
+            .order_by(Case.closed_on, Case.case_code)
+        )
+    )

@@ -173,3 +173,18 @@ class KeyRotateForm(FlaskForm):
         _l("I understand that forms must be published again to use the new key."),
         validators=[DataRequired()],
     )
+
+
+class ConsentChangeForm(FlaskForm):
+    """A supervisor records a consent decision made on paper, with a reason."""
+
+    person_index = SelectField(_l("Person"), coerce=int)
+    purpose = SelectField(_l("Purpose"), validators=[DataRequired()])
+    recipient_type = SelectField(_l("Referral recipient type"), validators=[Optional()])
+    decision = SelectField(_l("Decision"), validators=[DataRequired()])
+    given_by = SelectField(_l("Decided by"), validators=[DataRequired()])
+    decided_on = StringField(_l("Date of the decision (YYYY-MM-DD)"), validators=[Optional()])
+    reason = TextAreaField(
+        _l("Reason, and where the signed paper is kept"),
+        validators=[DataRequired(), Length(min=10, max=500)],
+    )

@@ -110,6 +110,15 @@ PROBLEM_MESSAGES = {
 # Fixed messages of the services (English msgids), listed so extraction keeps them in the
 # catalogue; `problem_message` translates them by their text.
 SERVICE_MESSAGES = (
+    _l("Choose a purpose."),
+    _l("Choose a recipient type."),
+    _l("A referral consent names its recipient type."),
+    _l("Only a referral names a recipient type."),
+    _l("Choose yes or no."),
+    _l("Say who gave the decision."),
+    _l("Choose a person of the case."),
+    _l("The decision date cannot be in the future."),
+    _l("Write the date as YYYY-MM-DD."),
     _l("Give a reason of at least 10 characters."),
     _l("Keep the reason under 500 characters."),
     _l("Keep the comment under 2000 characters."),

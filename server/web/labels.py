@@ -114,6 +114,37 @@ CATEGORY_QUESTIONS = {
     "purpose": (INTAKE_FORM, "purpose"),
     "destination": (INTAKE_FORM, "destination_country"),
     "support": (SUPPORT_FORM, "support_type"),
+    "recipient": (INTAKE_FORM, "referred_to"),
+}
+CONSENT_PURPOSE_LABELS = {
+    "intake": _l("Case management"),
+    "referral": _l("Sharing with referral recipients"),
+    "police": _l("Police or prosecution beyond verification"),
+    "followup_contact": _l("Follow-up contact"),
+    "data_use": _l("Non-identifying data use (research, anonymised extract)"),
+}
+CONSENT_STATE_LABELS = {
+    "given": _l("Given"),
+    "refused": _l("Refused"),
+    "withdrawn": _l("Withdrawn"),
+    "not_asked": _l("Not asked"),
+    "invalid": _l("Not valid (age rule)"),
+    "suspended": _l("Stopped: no consent to case management"),
+}
+CONSENT_GIVER_LABELS = {
+    "self": _l("The person"),
+    "legal_rep": _l("Legal representative"),
+    "both": _l("Child and legal representative"),
+}
+CONSENT_FLAG_LABELS = {
+    "no_legal_rep": _l("Under 18: the legal representative must consent."),
+    "child_not_asked": _l(
+        "Aged 7 to 17: the child must agree as well as the legal representative."
+    ),
+    "adult_not_asked": _l("Aged 18 or over: the person must consent personally."),
+    "age_unknown": _l("Age unknown: only the child and the legal representative together count."),
+    "no_giver": _l("Nobody is recorded as giving this consent."),
+    "not_specific": _l("A referral consent must name the recipient type."),
 }
 
 

@@ -16,6 +16,8 @@ from server.store.db import Store
 from tests.exports.test_reports import intake
 from tests.factories import store_decrypted
 
+DATA_USE_YES = {"consent_by": "self", "consent_intake": "yes", "consent_data_use": "yes"}
+
 row = st.fixed_dictionaries(
     {
         "yearOfRegistration": st.sampled_from([2024, 2025]),
@@ -66,13 +68,11 @@ def test_cli_extract(store: Store, runner: CliRunner, config: object, tmp_path: 
             "cn",
         )
         data["experience"] = {"means_control": "debt_bondage threats"}
+        data["consent"] = DATA_USE_YES  # the extract holds only persons who consent to it
         store_decrypted(store, "vt01_intake", data, f"uuid:x{n}")
-    store_decrypted(
-        store,
-        "vt01_intake",
-        intake("01-2025-99999-00", "2025-03-02", "rescued", "male", 61, "forced_labour", "my"),
-        "uuid:rare",
-    )
+    rare = intake("01-2025-99999-00", "2025-03-02", "rescued", "male", 61, "forced_labour", "my")
+    rare["consent"] = DATA_USE_YES
+    store_decrypted(store, "vt01_intake", rare, "uuid:rare")
     out = tmp_path / "extract.csv"
     result = runner.invoke(main, ["export", "extract", "--period", "2025", "--out", str(out)])
     assert result.exit_code == 0, result.output

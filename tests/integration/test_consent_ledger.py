@@ -218,3 +218,34 @@ def test_a_bad_change_is_refused_and_changes_nothing(ledger: Store) -> None:
     with ledger.session() as session:
         assert all(row.source == "form" for row in consent.history(session, AGREED))
         assert consent.allows(session, AGREED, consent.INTAKE)
+
+
+def test_a_withdrawal_on_a_follow_up_form_blocks_the_next_share(ledger: Store) -> None:
+    with ledger.session() as session:
+        # Shared once with the Social Work Centre: allowed then.
+        assert consent.allows(session, AGREED, consent.REFERRAL, recipient_type="swc")
+    store_decrypted(
+        ledger,
+        "vt05_followup",
+        {
+            "case_code": AGREED,
+            "person_index": "0",
+            "visit_date": "2025-05-01",
+            "contact_made": "yes",
+            "case_status": "follow_up",
+            "consent_section": {
+                "consent_change": "yes",
+                "consent_change_by": "self",
+                "consent_change_date": "2025-05-01",
+                "consent_withdraw_referral": "swc",
+                "consent_give_referral": "women_union",
+            },
+        },
+        "uuid:withdraw-swc",
+    )
+    with ledger.session() as session:
+        assert not consent.allows(session, AGREED, consent.REFERRAL, recipient_type="swc")
+        assert consent.allows(session, AGREED, consent.REFERRAL, recipient_type="legal_aid_centre")
+        assert consent.allows(session, AGREED, consent.REFERRAL, recipient_type="women_union")
+        standings = consent.case_consent(session, AGREED)[0].standings
+        assert standings["referral:swc"].state == "withdrawn"

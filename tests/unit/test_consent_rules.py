@@ -207,3 +207,15 @@ def test_recipient_types_are_the_forms_referral_targets() -> None:
     book = read_workbook(XLSFORMS / "vt01_intake.xlsx")
     codes = [r["name"] for r in book.sheets["choices"] if r["list_name"] == "referral_target"]
     assert tuple(c for c in codes if c != "none") == rules.RECIPIENT_TYPES
+
+
+def test_free_text_fields_erased_are_every_text_question_but_the_case_code() -> None:
+    from forms.identifying import FREE_TEXT_FIELDS, P3_FIELDS
+
+    found = set()
+    for path in sorted(XLSFORMS.glob("*.xlsx")):
+        for row in read_workbook(path).sheets["survey"]:
+            name = row.get("name")
+            if str(row.get("type", "")).strip() == "text" and name not in P3_FIELDS:
+                found.add(name)
+    assert found - {"case_code"} == FREE_TEXT_FIELDS

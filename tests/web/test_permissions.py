@@ -69,6 +69,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # an empty form assigns nothing and says so on the case list
     ("web.case_bulk_assign", "POST"): _web(302, 403, 302, 302, 302),
     ("web.overdue_visits", "GET"): RECORDS_GET,
+    ("web.case_consent_change", "POST"): RECORD_A_POST,
     ("web.form_list", "GET"): RECORDS_GET,
     ("web.submission_table", "GET"): RECORDS_GET,
     ("web.submission_detail", "GET"): RECORD_A_GET,

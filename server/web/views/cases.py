@@ -12,17 +12,23 @@ from server import errors
 from server.app_context import services
 from server.errors import Problem
 from server.services import case_assignments, case_search, case_view
+from server.services.consent import PURPOSES, RECIPIENT_TYPES
 from server.services.textsearch import fold
 from server.urls import query_id
 from server.web.access import RECORD_ROLES, requires, signed_in_user
 from server.web.blueprint import bp
-from server.web.forms import CaseSearchForm, CsrfOnlyForm, RevealForm, choices
+from server.web.forms import CaseSearchForm, ConsentChangeForm, CsrfOnlyForm, RevealForm, choices
 from server.web.i18n import current_language, problem_message
 from server.web.labels import (
     CASE_STATUS_LABELS,
+    CONSENT_FLAG_LABELS,
+    CONSENT_GIVER_LABELS,
+    CONSENT_PURPOSE_LABELS,
+    CONSENT_STATE_LABELS,
     PERSON_TYPE_LABELS,
     REVIEW_STATE_LABELS,
     SEX_LABELS,
+    CategoryNamer,
 )
 from server.web.reveal import grant, is_granted
 
@@ -135,6 +141,8 @@ def case_detail(case_id: int) -> str:
             for collector in case_assignments.eligible_collectors(db, page.case)
             if collector.id not in assigned_ids
         ]
+        namer = CategoryNamer(db, current_language())
+        recipient_labels = {code: namer.name("recipient", code) for code in RECIPIENT_TYPES}
     return render_template(
         "case.html",
         page=page,
@@ -142,11 +150,72 @@ def case_detail(case_id: int) -> str:
         eligible=eligible,
         assign_form=CsrfOnlyForm(),
         reveal_form=RevealForm(),
+        consent_form=_consent_form(page, recipient_labels),
+        recipient_labels=recipient_labels,
+        consent_purpose_labels=CONSENT_PURPOSE_LABELS,
+        consent_state_labels=CONSENT_STATE_LABELS,
+        consent_giver_labels=CONSENT_GIVER_LABELS,
+        consent_flag_labels=CONSENT_FLAG_LABELS,
         status_labels=CASE_STATUS_LABELS,
         review_labels=REVIEW_STATE_LABELS,
         sex_labels=SEX_LABELS,
         person_type_labels=PERSON_TYPE_LABELS,
     )
+
+
+def _consent_form(page: case_view.CasePage, recipient_labels: dict[str, str]) -> ConsentChangeForm:
+    form = ConsentChangeForm()
+    persons = sorted(
+        {p.person_index for p in page.persons} | {p.person_index for p in page.consent}
+    )
+    form.person_index.choices = choices(
+        [
+            (i, _("Person received") if i == 0 else _("Accompanying minor %(n)d", n=i))
+            for i in persons
+        ]
+    )
+    form.purpose.choices = choices([(p, CONSENT_PURPOSE_LABELS[p]) for p in PURPOSES])
+    form.recipient_type.choices = choices(
+        [("", _("Every recipient (a refusal only)")), *recipient_labels.items()]
+    )
+    form.decision.choices = choices(
+        [("yes", _("Gives consent")), ("no", _("Refuses or withdraws"))]
+    )
+    form.given_by.choices = choices(list(CONSENT_GIVER_LABELS.items()))
+    return form
+
+
+@bp.post("/cases/<int:case_id>/consent")
+@requires(*RECORD_ROLES)
+def case_consent_change(case_id: int) -> Response:
+    """Record a consent decision made on paper (a supervisor, with a reason; audited)."""
+    user = signed_in_user()
+    form = ConsentChangeForm()
+    try:
+        person_index = int(form.person_index.raw_data[0]) if form.person_index.raw_data else 0
+    except ValueError:
+        person_index = -1
+    try:
+        with services().store.session() as db:
+            case_view.record_consent_change(
+                db,
+                user,
+                case_id,
+                person_index=person_index,
+                purpose=form.purpose.data or "",
+                decision=form.decision.data or "",
+                given_by=form.given_by.data or "",
+                reason=form.reason.data or "",
+                recipient_type=form.recipient_type.data or None,
+                decided_on=form.decided_on.data or None,
+            )
+    except Problem as problem:
+        if problem.status != 400:
+            raise
+        flash(problem_message(problem), "error")
+        return redirect(url_for("web.case_detail", case_id=case_id) + "#consent")
+    flash(_("The consent decision is recorded."), "ok")
+    return redirect(url_for("web.case_detail", case_id=case_id) + "#consent")
 
 
 @bp.post("/cases/<int:case_id>/reveal")
@@ -159,7 +228,7 @@ def case_reveal(case_id: int) -> Response | tuple[str, int]:
         with services().store.session() as db:
             case_view.reveal_case(db, user, case_id, form.reason.data or "")
     except Problem as problem:
-        if problem.status != 400:
+        if problem.status not in (400, 451):
             raise
         flash(problem_message(problem), "error")
         return redirect(url_for("web.case_detail", case_id=case_id) + "#identifying")

@@ -180,7 +180,7 @@ def submission_reveal(submission_id: int) -> Response:
         with services().store.session() as db:
             submission_page.reveal_submission(db, user, submission_id, form.reason.data or "")
     except Problem as problem:
-        if problem.status != 400:
+        if problem.status not in (400, 451):
             raise
         flash(problem_message(problem), "error")
     else:
