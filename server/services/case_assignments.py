@@ -17,9 +17,11 @@ what the phone needs to find the case: the case code, its commune, its status an
 
 Consent (server/services/consent.py): a case whose person received does not consent to
 follow-up contact now (refused, withdrew, or intake consent withdrawn; silence is no consent)
-is not listed at all, even if assigned: nobody is sent to a person who said no. The label is
-the case code, commune and due date; the person's initials are added only when the deployment
-allows it (FIELDCASE_CASELIST_INITIALS) *and* that person consents to follow-up contact.
+is not listed at all, even if assigned: nobody is sent to a person who said no. Nor is a case
+whose person's identifying data was erased (`subject.erase` also takes it from its
+collectors). The label is the case code, commune and due date; the person's initials are added
+only when the deployment allows it (FIELDCASE_CASELIST_INITIALS) *and* that person consents to
+follow-up contact.
 """
 
 from __future__ import annotations
@@ -128,6 +130,7 @@ def case_list_rows(
     )
     codes = [row.case_code for row in listed]
     contactable = consent.cases_allowing(connection, consent.FOLLOWUP_CONTACT, codes)
+    contactable -= assignment_store.erased(connection, codes)  # a person who asked to be erased
     rows = [row for row in listed if row.case_code in contactable]
     initials = _initials(connection, [r.case_code for r in rows]) if with_initials else {}
     return [
@@ -371,6 +374,23 @@ def case_transferred(session: Session, case_code: str, actor: str) -> None:
                 "case_code": case_code,
                 "collectors": sorted(c for _code, c in removed),
                 "why": "case transferred",
+            },
+        )
+
+
+def case_erased(session: Session, case_code: str, actor: str) -> None:
+    """A case whose person's identifying data was erased leaves every phone (subject.erase)."""
+    removed = assignment_store.remove(session.connection(), case_codes=[case_code])
+    if removed:
+        audit.append(
+            session,
+            actor,
+            "case.unassign",
+            None,
+            {
+                "case_code": case_code,
+                "collectors": sorted(c for _code, c in removed),
+                "why": "case erased",
             },
         )
 

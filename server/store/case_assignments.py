@@ -22,6 +22,7 @@ from server.store.models import (
     Case,
     CaseAssignment,
     CaseEvent,
+    CaseTombstone,
     Collector,
     ConsentEvent,
     table_of,
@@ -37,6 +38,7 @@ _OF_CASES = select(_A.c.case_code, _A.c.collector_id).where(
     _A.c.case_code.in_(bindparam("b_codes", expanding=True))
 )
 _CE = table_of(ConsentEvent)
+_T = table_of(CaseTombstone)
 _LAST_VISIT = (
     select(func.max(_E.c.event_date))
     .where(_E.c.case_id == _C.c.id, _E.c.kind == "followup")
@@ -111,6 +113,14 @@ def fingerprint(connection: Connection, collector_id: int) -> tuple[Any, ...]:
         .where(_A.c.collector_id == collector_id)
     ).one()
     return tuple(row)
+
+
+def erased(connection: Connection, case_codes: Sequence[str]) -> set[str]:
+    """The codes among these whose person's identifying data was erased (a tombstone)."""
+    if not case_codes:
+        return set()
+    query = select(_T.c.case_code).where(_T.c.case_code.in_(list(case_codes)))
+    return set(connection.scalars(query))
 
 
 def _open_or_recently_closed(closed_since: date) -> Any:

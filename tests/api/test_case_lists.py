@@ -404,3 +404,25 @@ def test_a_withdrawal_recorded_on_the_web_takes_the_row_off_at_the_next_check(
     text, md5 = phones.case_list("phone-ba-dinh")
     assert md5 != before[1]
     assert LAN not in text
+
+
+def test_an_erased_persons_case_leaves_every_phone(config: Config, phones: Phones) -> None:
+    from server.services import subject
+
+    store_decrypted(phones.store, "vt01_intake", intake_data(LAN), "uuid:lan", unit="00004")
+    store_decrypted(phones.store, "vt01_intake", intake_data(BINH), "uuid:binh", unit="00004")
+    phones.assign(LAN, "phone-ba-dinh")
+    phones.assign(BINH, "phone-ba-dinh")
+    before = phones.case_list("phone-ba-dinh")
+    subject.erase(config, phones.store, LAN, "Yêu cầu xóa dữ liệu của chính người đó.")
+    text, md5 = phones.case_list("phone-ba-dinh")
+    assert md5 != before[1]
+    assert [r["name"] for r in csv.DictReader(io.StringIO(text))] == [BINH]
+    with phones.store.session() as session:
+        assert session.scalars(select(CaseAssignment.case_code)).all() == [BINH]
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "case.unassign")
+        ).one()
+        assert entry.detail["why"] == "case erased"
+    phones.assign(LAN, "phone-ba-dinh")  # given again later: still never listed
+    assert [r["name"] for r in phones.rows("phone-ba-dinh")] == [BINH]
