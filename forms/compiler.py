@@ -182,6 +182,9 @@ def _pyxform_input(workbook: Workbook, settings: Row, form_id: str) -> dict[str,
         for row in workbook.sheets["survey"]
     ]
     sheets: dict[str, Any] = {"survey": survey, "settings": [settings]}
+    # The survey's columns, named for pyxform: without them it takes its first rows' keys,
+    # and its reference check then misses a column only later rows fill (`trigger`).
+    sheets["survey_header"] = [dict.fromkeys(key for row in survey for key in row)]
     for name in ("choices", "external_choices", "entities"):
         if workbook.sheets.get(name):
             sheets[name] = workbook.sheets[name]

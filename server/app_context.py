@@ -18,6 +18,7 @@ from server.blobs import FileBlobStore
 from server.clock import utcnow
 from server.config import Config
 from server.datadir import secret_key
+from server.services import cases as case_service
 from server.services import collectors as collector_service
 from server.services.background import BackgroundProcessing
 from server.services.ingest import IncomingPart, Ingest, IngestResult, Sender
@@ -53,6 +54,9 @@ class Services:
         if store.audit_seal is None:  # the audit log is signed with this deployment's key
             store.attach_audit(seal_for(config))
         self.blobs = FileBlobStore(config.blob_dir)
+        case_service.use_visit_rule(
+            case_service.VisitRule(config.first_visit_days, config.next_visit_days)
+        )
         self.keyring = KeyRing(store, config.key_passphrase)
         self.ingest = Ingest(store, self.blobs, config.max_part_bytes)
         self.last_seen = collector_service.LastSeen(store)

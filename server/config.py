@@ -183,6 +183,27 @@ SETTINGS: tuple[Setting, ...] = (
         "false",
         "true (1): the OData feed of the /v1 API also takes HTTP Basic from web accounts "
         "(Excel, Power BI), counted by the sign-in back-off and audited. false: bearer only.",
+        "FIELDCASE_FIRST_VISIT_DAYS",
+        "30",
+        "Days after reception the first follow-up visit of a case is due, when no visit has "
+        "planned one.",
+    ),
+    Setting(
+        "FIELDCASE_NEXT_VISIT_DAYS",
+        "90",
+        "Days after a follow-up visit the next one is due, when that visit planned no date.",
+    ),
+    Setting(
+        "FIELDCASE_CASELIST_CLOSED_GRACE_DAYS",
+        "14",
+        "Days a closed case stays on the phones' case list (cases.csv), shown closed, before "
+        "it drops off; 0 drops it at once.",
+    ),
+    Setting(
+        "FIELDCASE_CASELIST_INITIALS",
+        "false",
+        "Add the person's initials to the label of a case on the phones' case list, for persons "
+        "who consent to follow-up contact (true/false). Off: case code, commune, due date only.",
     ),
 )
 
@@ -381,6 +402,10 @@ class Config:
     referral_overdue_days: int = 14
     match_key: str | None = field(default=None, repr=False)
     odata_basic: bool = False
+    first_visit_days: int = 30
+    next_visit_days: int = 90
+    caselist_closed_grace_days: int = 14
+    caselist_initials: bool = False
     testing: bool = False
     # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
     background_processing: bool = False
@@ -444,6 +469,10 @@ class Config:
             referral_overdue_days=_int(env, "FIELDCASE_REFERRAL_OVERDUE_DAYS"),
             match_key=_match_key(_read(env, "FIELDCASE_MATCH_KEY")),
             odata_basic=_bool(env, "FIELDCASE_ODATA_BASIC"),
+            first_visit_days=_int(env, "FIELDCASE_FIRST_VISIT_DAYS"),
+            next_visit_days=_int(env, "FIELDCASE_NEXT_VISIT_DAYS"),
+            caselist_closed_grace_days=_int(env, "FIELDCASE_CASELIST_CLOSED_GRACE_DAYS", minimum=0),
+            caselist_initials=_bool(env, "FIELDCASE_CASELIST_INITIALS"),
         )
 
     def with_changes(self, **changes: object) -> Config:

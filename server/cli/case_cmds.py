@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from server.cli.common import load_config, open_store
+from server.services import case_assignments, matching
 from server.services import cases as case_service
-from server.services import matching
 
 
 @click.group()
@@ -19,6 +19,9 @@ def cases_rebuild() -> None:
     """Judge every decrypted submission by the unit rule and project every case again."""
     config = load_config()
     store = open_store(config)
+    case_service.use_visit_rule(
+        case_service.VisitRule(config.first_visit_days, config.next_visit_days)
+    )
     codes, others = case_service.rebuild_all(store)
     matching.record_all(store, matching.match_secret(config))
     with store.session() as session:
@@ -27,6 +30,19 @@ def cases_rebuild() -> None:
         f"{codes} case codes projected, {others} other submissions checked, "
         f"{flagged} submissions held back by the unit rule"
     )
+
+
+@cases.command("drop-closed")
+def cases_drop_closed() -> None:
+    """Remove the collectors' assignments of cases closed longer ago than
+    FIELDCASE_CASELIST_CLOSED_GRACE_DAYS (their lists already leave them out); audited."""
+    config = load_config()
+    store = open_store(config)
+    with store.session() as session:
+        removed = case_assignments.drop_closed(
+            session, config.caselist_closed_grace_days, "fieldcase cases drop-closed"
+        )
+    click.echo(f"{removed} assignments of closed cases removed")
 
 
 COMMANDS = [cases]

@@ -31,8 +31,52 @@ from server.store.db import Store
 
 # Identifying text that search may match; kept only in the case row, never exported.
 SEARCHABLE = ("full_name", "other_names")
-FIRST_FOLLOWUP_AFTER = timedelta(days=30)
-NEXT_FOLLOWUP_AFTER = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class VisitRule:
+    """When a case's next follow-up visit is due (FIELDCASE_FIRST_VISIT_DAYS,
+    FIELDCASE_NEXT_VISIT_DAYS): the date the latest visit planned, else `next_after_days`
+    after that visit, else `first_after_days` after reception."""
+
+    first_after_days: int = 30
+    next_after_days: int = 90
+
+    def next_due(
+        self,
+        status: str,
+        planned: date | None,
+        last_visit: date | None,
+        reception: date | None,
+    ) -> date | None:
+        """The next visit's due date; None for a closed case or a person found no victim."""
+        if status in ("closed", "not_victim"):
+            return None
+        if planned:
+            return planned
+        if last_visit:
+            return last_visit + timedelta(days=self.next_after_days)
+        if reception:
+            return reception + timedelta(days=self.first_after_days)
+        return None
+
+
+# The rule of this process's deployment: set from its settings when its Services are made
+# (server/app_context.py) and by `fieldcase cases rebuild`; the projection reads it.
+_visit_rule = VisitRule()
+
+
+def use_visit_rule(rule: VisitRule) -> None:
+    """Make `rule` the next-visit rule of every projection in this process."""
+    global _visit_rule
+    _visit_rule = rule
+
+
+def visit_rule() -> VisitRule:
+    """The next-visit rule projections use now."""
+    return _visit_rule
+
+
 VERIFICATION_STATUS = {
     "confirmed": "confirmed",
     "not_victim": "not_victim",
@@ -375,14 +419,7 @@ def _project(case_code: str, rows: list[Row[Any]], holding: Unit) -> _Projection
             elif case_status in ("active", "follow_up"):
                 status, closed_on, close_reason = "follow_up", None, None
 
-    next_due = None
-    if status != "closed" and status != "not_victim":
-        if planned:
-            next_due = planned
-        elif last_visit:
-            next_due = last_visit + NEXT_FOLLOWUP_AFTER
-        elif reception:
-            next_due = reception + FIRST_FOLLOWUP_AFTER
+    next_due = visit_rule().next_due(status, planned, last_visit, reception)
     values = {
         "case_code": case_code,
         "status": status,

@@ -15,8 +15,12 @@ not read `collector.csv` never gets one.
   code, its province and commune, and its province's hotline (FIELDCASE_PROVINCE_HOTLINES). The
   forms default their province and commune questions to it and check the answers against it,
   as the unit rule (server/services/units.py) will.
+- `cases.csv` (read by vt02-vt05 through `select_one_from_file cases.csv`): the cases assigned
+  to this collector, open or closed within the grace period, inside its unit, one row each
+  (server/services/case_assignments.py). Made from the store at each request, so its MD5
+  changes as soon as a case is added, assigned, visited or closed.
 
-Nothing here names a person: a collector sees only its own unit.
+Nothing here names a person: a collector sees only its own unit and its own cases.
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
 
+from sqlalchemy import Connection
+
 from forms.admin_units import shipped as shipped_units
 from server import errors
 from server.blobs import BlobStore
 from server.config import Config
-from server.services import units
+from server.services import case_assignments, units
 from server.store import collectors as collector_store
 from server.store import forms as form_store
 from server.store.db import Store
@@ -49,6 +55,7 @@ class CollectorContext:
     unit_code: str | None
     unit: units.Unit | None  # the unit it acts in (None: no unit)
     config: Config
+    connection: Connection  # to read what the file lists, at this moment
 
 
 Builder = Callable[[CollectorContext], bytes]
@@ -91,14 +98,27 @@ def collector_csv(context: CollectorContext) -> bytes:
     return _csv([COLLECTOR_COLUMNS, (unit_code, province, commune, hotline)])
 
 
-REGISTRY: dict[str, Builder] = {COLLECTOR_FILE: collector_csv}
+def cases_csv(context: CollectorContext) -> bytes:
+    """`cases.csv`: the cases assigned to the collector, as its phone lists them."""
+    return case_assignments.cases_file(
+        context.connection,
+        context.collector_id,
+        context.unit_code,
+        context.config.caselist_closed_grace_days,
+        with_initials=context.config.caselist_initials,
+    )
 
 
-def _context(store: Store, config: Config, collector_id: int) -> CollectorContext:
-    with store.read() as connection:
-        unit_code = collector_store.unit_codes(connection, [collector_id]).get(collector_id)
+REGISTRY: dict[str, Builder] = {
+    COLLECTOR_FILE: collector_csv,
+    case_assignments.CASES_FILE: cases_csv,
+}
+
+
+def _context(connection: Connection, config: Config, collector_id: int) -> CollectorContext:
+    unit_code = collector_store.unit_codes(connection, [collector_id]).get(collector_id)
     return CollectorContext(
-        collector_id, unit_code, units.acting_unit(unit_code, shipped_units()), config
+        collector_id, unit_code, units.acting_unit(unit_code, shipped_units()), config, connection
     )
 
 
@@ -113,22 +133,26 @@ def manifest(
     """The media files of a form version as this collector gets them, by name."""
     with store.reader() as session:
         stored = list(form_store.attachments(session, form_version_id))
-    context: CollectorContext | None = None
     files = []
+    made = [attachment for attachment in stored if attachment.name in REGISTRY]
+    built: dict[str, ServedFile] = {}
+    if made:
+        with store.read() as connection:
+            context = _context(connection, config, collector_id)
+            for attachment in made:
+                built[attachment.name] = _made(attachment.name, REGISTRY[attachment.name](context))
     for attachment in stored:
-        builder = REGISTRY.get(attachment.name)
-        if builder is None:
-            files.append(
-                ServedFile(
-                    attachment.name,
-                    attachment.md5,
-                    attachment.content_type,
-                    blob_sha256=attachment.blob_sha256,
-                )
-            )
+        if attachment.name in built:
+            files.append(built[attachment.name])
             continue
-        context = context or _context(store, config, collector_id)
-        files.append(_made(attachment.name, builder(context)))
+        files.append(
+            ServedFile(
+                attachment.name,
+                attachment.md5,
+                attachment.content_type,
+                blob_sha256=attachment.blob_sha256,
+            )
+        )
     return files
 
 
@@ -145,4 +169,5 @@ def attachment(
         return ServedFile(
             stored.name, stored.md5, stored.content_type, blob_sha256=stored.blob_sha256
         )
-    return _made(stored.name, builder(_context(store, config, collector_id)))
+    with store.read() as connection:
+        return _made(stored.name, builder(_context(connection, config, collector_id)))

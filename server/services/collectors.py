@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from server import errors
 from server.clock import utcnow
 from server.security.passwords import generate_password, hash_password
+from server.services import case_assignments
 from server.services.accounts import USERNAME
 from server.services.sign_in import SignInAccount
 from server.store import audit
@@ -221,6 +222,7 @@ def revoke(session: Session, collector_id: int, actor: str) -> None:
             if account is not None and account.disabled_at is None:
                 account.disabled_at = now
         audit.append(session, actor, "collector.revoke", f"collector:{collector_id}")
+        case_assignments.collector_revoked(session, collector_id, actor)
 
 
 def collect_settings(

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from forms.admin_units import shipped as shipped_units
 from server import errors
 from server.clock import utcnow
+from server.services import case_assignments, units
 from server.services import cases as case_service
-from server.services import units
 from server.services.units import Unit
 from server.store import audit
 from server.store import cases as case_store
@@ -57,6 +57,8 @@ def transfer(session: Session, case_code: str, to_unit_code: str, actor: str) ->
         connection, case_code, current.seq + 1, target.columns, utcnow(), "transfer", actor=actor
     )
     case_id = case_service.project_case(connection, case_code)
+    # The old unit's phones follow it no more; the new unit's supervisors assign their own.
+    case_assignments.case_transferred(session, case_code, actor)
     existing = case_id or (case.id if (case := case_store.by_code(session, case_code)) else None)
     audit.append(
         session,

@@ -26,8 +26,8 @@ from forms.labels import FormLabels, labels_for
 from server.blobs import FileBlobStore
 from server.clock import utcnow
 from server.config import Config
+from server.services import case_assignments, consent
 from server.services import cases as case_service
-from server.services import consent
 from server.services.identifying import check_reason
 from server.store import audit, search_hits
 from server.store import cases as case_store
@@ -457,6 +457,7 @@ def erase(
             },
         )
         case_service.rebuild(session, case_code)
+        case_assignments.case_erased(session, case_code, actor)  # off every phone's list
         audit.append(
             session,
             actor,

@@ -282,6 +282,28 @@ class CaseHolding(Base):
     actor: Mapped[str | None] = mapped_column(String(120))
 
 
+class CaseAssignment(Base):
+    """A case given to a collector (a field worker's phone) for follow-up visits.
+
+    Keyed by case code, like holdings, because a case is a projection that can be made again.
+    Only collectors of the unit holding the case are assigned; the row goes when the collector
+    is revoked or the case transferred, and a closed case leaves the list after a grace period
+    (server/services/case_assignments.py). It is what `cases.csv` lists for that phone.
+    """
+
+    __tablename__ = "case_assignments"
+    __table_args__ = (
+        UniqueConstraint("case_code", "collector_id", name="uq_case_assignments_case_collector"),
+        Index("ix_case_assignments_collector", "collector_id", "case_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_code: Mapped[str] = mapped_column(String(40))
+    collector_id: Mapped[int] = mapped_column(ForeignKey("collectors.id"))
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    assigned_by: Mapped[str] = mapped_column(String(120))
+
+
 class CasePerson(Base):
     """The main person (index 0) or an accompanying minor of a case; analytic fields only."""
 

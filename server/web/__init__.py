@@ -30,6 +30,7 @@ def _import_views() -> None:
         admin_forms,
         admin_users,
         audit_log,
+        case_assignments,
         cases,
         dashboard,
         exports,

@@ -199,3 +199,80 @@ def test_outreach_and_contact_forms_default_to_the_unit_and_show_its_hotline(
     )
     assert (contact["value /data/province"], contact["value /data/commune"]) == ("01", "00004")
     assert contact["set /data/commune"] == "constraint"  # Hoàn Kiếm is not this collector's
+
+
+def _with_case_list(form: CompiledForm, rows: str) -> CompiledForm:
+    """The form as a phone holds it after downloading its collector's `cases.csv`."""
+    from dataclasses import replace
+
+    from server.services.case_assignments import CASES_COLUMNS
+
+    content = (",".join(CASES_COLUMNS) + "\n" + rows).encode("utf-8")
+    return replace(form, attachments={**form.attachments, "cases.csv": content})
+
+
+CASE_ROWS = (
+    "01-2025-00001-32,01-2025-00001-32 · Phường Ba Đình · hạn/due 2026-01-05,"
+    "2026-01-05,2025-10-07,follow_up,00004\n"
+    "01-2025-00002-29,01-2025-00002-29 · Phường Ba Đình · hạn/due 2026-02-01,"
+    "2026-02-01,,awaiting_verification,00004\n"
+)
+
+
+@pytest.mark.parametrize(
+    "form_id", ["vt02_verification", "vt03_needs_plan", "vt04_support", "vt05_followup"]
+)
+def test_later_forms_offer_the_phones_case_list_and_keep_the_typed_code(
+    probe: Path, tmp_path: Path, compiled: dict[str, CompiledForm], form_id: str
+) -> None:
+    from forms.case_code import is_valid
+
+    assert is_valid("01-2025-00001-32")
+    assert is_valid("01-2025-00002-29")
+    found = run(
+        probe,
+        tmp_path,
+        _with_case_list(compiled[form_id], CASE_ROWS),
+        "01,01,,",
+        *("choices", "/data/case_pick"),
+        *("set", "/data/case_pick", "01-2025-00002-29"),
+        *("value", "/data/case_code"),
+        *("set", "/data/case_code", "01-2025-00003-26"),  # a case not on the list, typed
+        *("value", "/data/case_code"),
+        *("set", "/data/case_code", "01-2025-00003-27"),  # a typing error
+    )
+    assert offered(found["choices /data/case_pick"]) == ["01-2025-00001-32", "01-2025-00002-29"]
+    assert found.all("value /data/case_code") == ["01-2025-00002-29", "01-2025-00003-26"]
+    assert found["set /data/case_code"] == "ok"
+    assert found.all("set /data/case_code")[1] == "constraint"
+
+
+def test_followup_shows_what_the_list_says_of_the_case(
+    probe: Path, tmp_path: Path, compiled: dict[str, CompiledForm]
+) -> None:
+    found = run(
+        probe,
+        tmp_path,
+        _with_case_list(compiled["vt05_followup"], CASE_ROWS),
+        "01,01,,",
+        *("set", "/data/case_pick", "01-2025-00001-32"),
+        *("value", "/data/listed_due"),
+        *("value", "/data/listed_last_visit"),
+    )
+    assert found["value /data/listed_due"] == "2026-01-05"
+    assert found["value /data/listed_last_visit"] == "2025-10-07"
+
+
+def test_an_empty_case_list_hides_the_choice_and_the_code_is_typed(
+    probe: Path, tmp_path: Path, compiled: dict[str, CompiledForm]
+) -> None:
+    found = run(
+        probe,
+        tmp_path,
+        compiled["vt05_followup"],  # the placeholder: a header, no case
+        "01,01,,",
+        *("walk", "/data/case_pick"),
+        *("set", "/data/case_code", "01-2025-00003-26"),
+    )
+    assert found["walk /data/case_pick"].endswith("/0")  # the list question never shows
+    assert found["set /data/case_code"] == "ok"

@@ -65,6 +65,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("web.case_list", "POST"): RECORDS_GET,
     ("web.case_detail", "GET"): RECORD_A_GET,
     ("web.case_reveal", "POST"): RECORD_A_POST,
+    ("web.case_assign", "POST"): RECORD_A_POST,
+    ("web.case_unassign", "POST"): RECORD_A_POST,
+    # an empty form assigns nothing and says so on the case list
+    ("web.case_bulk_assign", "POST"): _web(302, 403, 302, 302, 302),
+    ("web.overdue_visits", "GET"): RECORDS_GET,
     ("web.case_consent_change", "POST"): RECORD_A_POST,
     ("web.form_list", "GET"): RECORDS_GET,
     ("web.submission_table", "GET"): RECORDS_GET,

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from server import errors
 from server.app_context import services
 from server.errors import Problem
-from server.services import case_search, case_view
+from server.services import case_assignments, case_search, case_view
 from server.services.consent import PURPOSES, RECIPIENT_TYPES
 from server.services.textsearch import fold
 from server.urls import query_id
@@ -20,6 +20,7 @@ from server.web.blueprint import bp
 from server.web.forms import (
     CaseSearchForm,
     ConsentChangeForm,
+    CsrfOnlyForm,
     ReferralForm,
     RevealForm,
     TransferForm,
@@ -87,7 +88,12 @@ def case_list() -> tuple[str, int]:
     user = signed_in_user()
     form = _search_form()
     if request.method == "POST" and not form.validate():
-        return render_template("cases.html", form=form, cases=[], next_after=None), 400
+        return (
+            render_template(
+                "cases.html", form=form, cases=[], next_after=None, assignable=[], assign_form=None
+            ),
+            400,
+        )
     sort = form.sort.data if form.sort.data in case_search.CASE_SORTS else "newest"
     query = (form.q.data or "").strip() if request.method == "POST" else ""
     after = _after(form.after.data, sort)
@@ -108,6 +114,7 @@ def case_list() -> tuple[str, int]:
             if wait is None
             else []
         )
+        assignable = case_assignments.collectors_in_scope(db, user)
         if query and wait is None:
             # Which cases a search showed, never what was searched (it may be a victim's name).
             case_search.record(db, user.username, [row.id for row in rows[:PAGE_SIZE]])
@@ -124,6 +131,8 @@ def case_list() -> tuple[str, int]:
             next_after=next_after,
             searching=bool(query),
             status_labels=CASE_STATUS_LABELS,
+            assignable=assignable,
+            assign_form=CsrfOnlyForm(),
         ),
         200,
     )
@@ -145,11 +154,21 @@ def case_detail(case_id: int) -> str:
     revealed = is_granted(f"case:{case_id}")
     with services().store.session() as db:
         page = case_view.case_page(db, user, case_id, current_language(), revealed)
+        assigned = case_assignments.collectors_of(db, page.case.case_code)
+        assigned_ids = {collector.id for collector in assigned}
+        eligible = [
+            collector
+            for collector in case_assignments.eligible_collectors(db, page.case)
+            if collector.id not in assigned_ids
+        ]
         namer = CategoryNamer(db, current_language())
         recipient_labels = {code: namer.name("recipient", code) for code in RECIPIENT_TYPES}
     return render_template(
         "case.html",
         page=page,
+        assigned=assigned,
+        eligible=eligible,
+        assign_form=CsrfOnlyForm(),
         reveal_form=RevealForm(),
         transfer_form=TransferForm(),
         referral_form=_referral_form(),

@@ -1,7 +1,7 @@
 """API tokens: bearer tokens of the /v1 API (POST /v1/sessions), only their SHA-256 stored
 
 Revision ID: 0011_api_tokens
-Revises: 0009_referrals
+Revises: 0010_case_assignments
 Create Date: 2026-12-02
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_api_tokens"
-down_revision = "0009_referrals"
+down_revision = "0010_case_assignments"
 branch_labels = None
 depends_on = None
 
