@@ -35,6 +35,7 @@ from forms.workbook import read_workbook
 from server.store import cases as case_store
 from server.store import forms as form_store
 from server.store import holdings as holding_store
+from server.store import matching as matching_store
 from server.store import submissions as submission_store
 from server.store.db import Store
 from server.store.scope import UnitScope
@@ -239,6 +240,8 @@ def population(store: Store, scope: UnitScope, period: Period) -> Population:
     with store.reader() as session:
         rows = case_store.persons_received_by(session, period.end)
         first = holding_store.first_units(session.connection())
+        # a person a supervisor linked across cases counts once, by the case received first
+        counted_elsewhere = matching_store.later_in_link_groups(session)
         checks = case_store.events_of_kind(
             session, UnitScope.all_units(), "verification", period.end
         )
@@ -249,6 +252,8 @@ def population(store: Store, scope: UnitScope, period: Period) -> Population:
     persons: list[Person] = []
     by_code: dict[str, dict[int, Person]] = {}
     for row in rows:
+        if row.case_code in counted_elsewhere:
+            continue
         unit = first.get(row.case_code, (row.province_code, row.commune_code))
         if not scope.allows(*unit):
             continue

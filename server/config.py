@@ -179,10 +179,14 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Due date of each report, over the defaults `Y=12-10, H1=06-10, H2=12-10, Q1=03-10, "
         "Q2=06-10, Q3=09-10, Q4=12-10`: MM-DD in the year the period ends, +MM-DD the year after.",
+    ),
+    Setting(
         "FIELDCASE_ODATA_BASIC",
         "false",
         "true (1): the OData feed of the /v1 API also takes HTTP Basic from web accounts "
         "(Excel, Power BI), counted by the sign-in back-off and audited. false: bearer only.",
+    ),
+    Setting(
         "FIELDCASE_FIRST_VISIT_DAYS",
         "30",
         "Days after reception the first follow-up visit of a case is due, when no visit has "

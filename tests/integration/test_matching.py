@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from exports.periods import ReportCalendar
+from exports.reports import received
 from forms import case_code
 from server.cli import main
 from server.config import Config
@@ -19,6 +21,7 @@ from server.services import case_view, matching
 from server.store import audit
 from server.store.db import Store
 from server.store.models import PersonKey
+from server.store.scope import UnitScope
 from tests.integration import test_unit_rule
 from tests.integration.test_transfers import SUP_01, SUP_02
 from tests.integration.test_unit_rule import CODE, Phones, _case
@@ -93,8 +96,14 @@ def test_warned_at_intake_and_linked_once(
     with store.session() as session, pytest.raises(Problem) as nothing:
         matching.link_same_person(session, SUP_02, other)
     assert nothing.value.status == 400
+    window = ReportCalendar().period("2025")  # 15/12/2024-14/12/2025
+    before = {p.case_id for p in received(store, UnitScope.all_units(), window)}
+    assert {first, home, other} <= before
     with store.session() as session:
         assert matching.link_same_person(session, SUP_02, home) == 1
+    # the statutory tables count the linked person once, by the case received first
+    after = {p.case_id for p in received(store, UnitScope.all_units(), window)}
+    assert after == before - {home}
     with store.session() as session:
         # counted once: the case received first counts, the later one is left out
         assert matching.counted_elsewhere(session) == {HOME}
