@@ -14,6 +14,7 @@ from server.cli import (
     crypto_cmds,
     export_cmds,
     forms_cmds,
+    phone_cmds,
     store_cmds,
 )
 from server.datadir import private_umask
@@ -36,6 +37,7 @@ for module in (
     export_cmds,
     case_cmds,
     audit_cmds,
+    phone_cmds,
 ):
     for command in module.COMMANDS:
         main.add_command(command)
