@@ -12,6 +12,7 @@ from server.cli import (
     case_cmds,
     collector_cmds,
     crypto_cmds,
+    demo_cmds,
     export_cmds,
     forms_cmds,
     phone_cmds,
@@ -38,6 +39,7 @@ for module in (
     case_cmds,
     audit_cmds,
     phone_cmds,
+    demo_cmds,
 ):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -595,3 +595,14 @@ def counts_by_decrypt_state(connection: Connection) -> dict[str, int]:
         select(Submission.decrypt_state, func.count()).group_by(Submission.decrypt_state)
     )
     return {str(row[0]): int(row[1]) for row in rows}
+
+
+def count_not_from_collector(session: Session, collector_name: str) -> int:
+    """How many submissions were sent by collectors other than the one named."""
+    query = (
+        select(func.count())
+        .select_from(Submission)
+        .join(Collector, Collector.id == Submission.collector_id, isouter=True)
+        .where((Collector.name.is_(None)) | (Collector.name != collector_name))
+    )
+    return int(session.scalar(query) or 0)
