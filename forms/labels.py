@@ -123,7 +123,7 @@ def _text_of(element: Element) -> str:
         parts.append(element.text)
     for child in element:
         if local_name(child.tag) == "output":
-            parts.append("${" + (child.get("value") or "").rsplit("/", 1)[-1] + "}")
+            parts.append("${" + (child.get("value") or "").strip().rsplit("/", 1)[-1] + "}")
         parts.append(_text_of(child) if local_name(child.tag) != "output" else "")
         if child.tail:
             parts.append(child.tail)

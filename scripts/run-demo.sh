@@ -21,9 +21,13 @@ fi
 
 "$bin/fieldcase" init
 "$bin/fieldcase" forms publish
+# Unless FIELDCASE_PUBLIC_URL is set: this machine's LAN address, and how to serve for phones
+# (printed in Vietnamese and English); the demo phone's URL and QR code then use it.
+lan_url=$("$bin/fieldcase" phone-hint)
 # A demo phone account, once: its server URL is shown only when it is made.
 if [ ! -f "$data_dir/demo-collector-created" ]; then
-  "$bin/fieldcase" collectors add demo-phone --unit 01 --show-qr --qr "$data_dir/demo-collector-qr.png"
+  FIELDCASE_PUBLIC_URL=${FIELDCASE_PUBLIC_URL:-${lan_url:-}} \
+    "$bin/fieldcase" collectors add demo-phone --unit 01 --show-qr --qr "$data_dir/demo-collector-qr.png"
   touch "$data_dir/demo-collector-created"
 else
   echo "fieldcase: demo collector exists; its server URL was printed when it was made" \

@@ -38,3 +38,37 @@ def vi_en(message: str) -> str:
     translation."""
     translated = vietnamese(message)
     return message if translated == message else f"{translated} / {message}"
+
+
+# Questions whose answers are ISO 3166 country codes (docs: shared/domain/FORMS.md), shown as
+# the country's name in the reader's language when the form gives the code no label.
+COUNTRY_QUESTIONS = frozenset(
+    {"nationality", "destination_country", "destination_confirmed", "transit_countries"}
+)
+
+
+@cache
+def _territories(language: str) -> dict[str, str]:
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        return dict(Locale.parse(language).territories)
+    except (UnknownLocaleError, ValueError):
+        return {}
+
+
+def country_name(code: str, language: str) -> str | None:
+    """The name of the country `code` (`CN`, `kh`) in `language` (Babel's CLDR data), or None
+    when it is no country code."""
+    wanted = code.strip().upper()
+    if len(wanted) != 2 or not wanted.isalpha():
+        return None
+    return _territories(language).get(wanted)
+
+
+def country_display(question: str, code: str, shown: str, language: str) -> str:
+    """What to show for an answer of `question`: `shown` (the form's label) unless it is a
+    country question whose code the form left unnamed, then the country's name."""
+    if question not in COUNTRY_QUESTIONS or shown.strip() != code.strip():
+        return shown
+    return " ".join(country_name(part, language) or part for part in code.split())

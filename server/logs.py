@@ -53,6 +53,19 @@ def current_request_id() -> str:
     return _REQUEST_ID.get()
 
 
+_make_record = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    # Stamped when the record is made, inside the request, whatever handler writes it later.
+    record = _make_record(*args, **kwargs)
+    record.request_id = _REQUEST_ID.get()
+    return record
+
+
+logging.setLogRecordFactory(_record_with_request_id)
+
+
 class RedactTokens(logging.Filter):
     """Rewrites a record's text (and traceback) without collector tokens, and adds the
     request id."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from functools import cache
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,22 @@ def prepare_multiprocess(folder: Path) -> None:
     os.environ[MULTIPROC_ENV] = str(folder)
 
 
-@cache
+_CREATING = threading.Lock()
+_MADE: dict[str, Any] = {}
+
+
 def _metrics() -> dict[str, Any]:
+    """The metric objects, made once per process on first use (under a lock: two threads
+    making them at once would register each name twice)."""
+    if _MADE:
+        return _MADE
+    with _CREATING:
+        if not _MADE:
+            _MADE.update(_make())
+    return _MADE
+
+
+def _make() -> dict[str, Any]:
     from prometheus_client import Counter, Histogram
 
     return {

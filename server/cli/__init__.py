@@ -12,8 +12,10 @@ from server.cli import (
     case_cmds,
     collector_cmds,
     crypto_cmds,
+    demo_cmds,
     export_cmds,
     forms_cmds,
+    phone_cmds,
     store_cmds,
     subject_cmds,
     transfer_cmds,
@@ -40,6 +42,8 @@ for module in (
     audit_cmds,
     transfer_cmds,
     subject_cmds,
+    phone_cmds,
+    demo_cmds,
 ):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from forms.identifying import collect_identifying, identifying_fields
 from forms.labels import FormLabels, labels_for
 from server import errors
+from server.i18n_text import country_display
 from server.services import consent, holdings, matching, referrals, transfers
 from server.services.auth import CurrentUser
 from server.services.identifying import (
@@ -108,10 +109,17 @@ def _display(labels: FormLabels | None, name: str, value: Any, language: str) ->
     label = (labels.question(path, language) if labels and path else None) or name
     if isinstance(value, list):
         return label, ", ".join(
-            (labels.display(path, str(v), language) if labels and path else str(v)) for v in value
+            country_display(
+                name,
+                str(v),
+                labels.display(path, str(v), language) if labels and path else str(v),
+                language,
+            )
+            for v in value
         )
     text = "" if value is None else str(value)
-    return label, labels.display(path, text, language) if labels and path else text
+    shown = labels.display(path, text, language) if labels and path else text
+    return label, country_display(name, text, shown, language)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,9 @@ def submission_page(
     labels = labels_for(version.xml)
     fields = identifying_fields(version.fields)
     data = submission.data or {}
-    items = submission_view.build(data, labels, language, identifying=fields, revealed=revealed)
+    items = submission_view.with_references(
+        data, labels, language, identifying=fields, revealed=revealed
+    )
     parts: dict[str, SubmissionPart] = {
         p.name: p for p in submission_store.parts(session, submission.id)
     }

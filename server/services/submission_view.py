@@ -6,12 +6,14 @@ name the part to show. Nothing here reads the store: the route hands over data a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from forms.identifying import P3_FIELDS
 from forms.labels import FormLabels
+from server.i18n_text import country_display
 from server.services.identifying import MASK
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
@@ -71,6 +73,8 @@ def _leaf(
     if is_identifying and not revealed:
         return Leaf(path, _label(labels, path, language), MASK if text else "", True)
     display = labels.display(path, text, language) if labels and text else text
+    if text:
+        display = country_display(path.rsplit("/", 1)[-1], text, display, language)
     media = None
     if labels and labels.data_type(path) == "binary" and text:
         media = text
@@ -145,6 +149,60 @@ def build(
             items.append(_repeat(labels, path, value, language, identifying, revealed))
         else:
             items.append(_leaf(labels, path, value, language, identifying, revealed))
+    return items
+
+
+_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*\}")
+
+
+def _answers(
+    data: Mapping[str, Any],
+    labels: FormLabels | None,
+    language: str,
+    identifying: frozenset[str],
+    revealed: bool,
+    prefix: str = "",
+) -> dict[str, str]:
+    """Each question's name (outside repeats) -> its value as shown: what `${name}` in a
+    label stands for. Identifying values stay masked unless revealed."""
+    found: dict[str, str] = {}
+    for key, value in data.items():
+        path = f"{prefix}/{key}" if prefix else key
+        if isinstance(value, Mapping):
+            found.update(_answers(value, labels, language, identifying, revealed, path))
+        elif isinstance(value, str) or value is None or isinstance(value, int | float):
+            found.setdefault(
+                key, _leaf(labels, path, value, language, identifying, revealed).display
+            )
+    return found
+
+
+def _fill(label: str, answers: Mapping[str, str]) -> str:
+    """`label` with each `${name}` replaced by that question's answer (kept when unknown)."""
+    return _REFERENCE.sub(lambda m: answers.get(m.group(1), m.group(0)), label)
+
+
+def _fill_tree(items: list[Leaf | Group | RepeatTable], answers: Mapping[str, str]) -> None:
+    for item in items:
+        item.label = _fill(item.label, answers)
+        if isinstance(item, Group):
+            _fill_tree(item.items, answers)
+        elif isinstance(item, RepeatTable):
+            item.columns = [(name, _fill(label, answers)) for name, label in item.columns]
+
+
+def with_references(
+    data: Mapping[str, Any],
+    labels: FormLabels | None,
+    language: str,
+    *,
+    identifying: frozenset[str] = P3_FIELDS,
+    revealed: bool = False,
+) -> list[Leaf | Group | RepeatTable]:
+    """`build`, with `${name}` references in labels (a note showing the case code, say)
+    filled from the submission, as the phone showed them."""
+    items = build(data, labels, language, identifying=identifying, revealed=revealed)
+    _fill_tree(items, _answers(data, labels, language, identifying, revealed))
     return items
 
 

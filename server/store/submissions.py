@@ -793,3 +793,14 @@ def closed_before(session: Session, before: date) -> list[str]:
             .order_by(Case.closed_on, Case.case_code)
         )
     )
+
+
+def count_not_from_collector(session: Session, collector_name: str) -> int:
+    """How many submissions were sent by collectors other than the one named."""
+    query = (
+        select(func.count())
+        .select_from(Submission)
+        .join(Collector, Collector.id == Submission.collector_id, isouter=True)
+        .where((Collector.name.is_(None)) | (Collector.name != collector_name))
+    )
+    return int(session.scalar(query) or 0)

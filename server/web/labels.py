@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from forms.labels import FormLabels, labels_for
+from server.i18n_text import country_display
 from server.services import forms as form_service
 
 REVIEW_STATE_LABELS = {
@@ -203,12 +204,13 @@ class CategoryNamer:
             return _("Unknown")
         form_id, question = CATEGORY_QUESTIONS.get(category, ("", ""))
         labels = self._form(form_id) if form_id else None
-        if labels is None:
-            return code
-        for path, found in labels.questions.items():
-            if path.rsplit("/", 1)[-1] == question and found.choices:
-                return labels.choice(path, code, self.language) or code
-        return code
+        named = code
+        if labels is not None:
+            for path, found in labels.questions.items():
+                if path.rsplit("/", 1)[-1] == question and found.choices:
+                    named = labels.choice(path, code, self.language) or code
+                    break
+        return country_display(question, code, named, self.language)
 
 
 TRANSFER_STATE_LABELS = {

@@ -105,3 +105,34 @@ def test_metrics_settings_are_read_from_the_environment(tmp_path) -> None:  # ty
     assert [str(n) for n in config.metrics_allow] == ["10.1.0.0/16", "127.0.0.1/32"]
     assert config.metrics_token == "t0ken"
     assert not Config.from_env({"FIELDCASE_DATA_DIR": str(tmp_path)}).metrics
+
+
+def test_metrics_are_made_once_when_threads_race() -> None:
+    """The first requests of a worker arrive together: they must not register twice."""
+    import threading
+
+    from server import metrics
+
+    saved = dict(metrics._MADE)
+    metrics._MADE.clear()
+    from prometheus_client import REGISTRY
+
+    for collector in {id(m): m for m in saved.values()}.values():
+        REGISTRY.unregister(collector)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def first_use() -> None:
+        barrier.wait()
+        try:
+            metrics.count_login_failure("web")
+        except BaseException as exc:  # DuplicateTimeseries before the lock
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert metrics._MADE["login_failures"].labels(channel="web")._value.get() >= 8

@@ -55,6 +55,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("openrosa_basic.submission_post", "POST"): OPENROSA_BASIC,
     ("web.home", "GET"): ALL_200,
     ("web.healthz", "GET"): ALL_200,
+    ("web.readyz", "GET"): ALL_200,  # public, names no secret
+    ("web.metrics_page", "GET"): dict.fromkeys(PRINCIPALS, 404),  # FIELDCASE_METRICS is off
     ("web.login", "GET"): _web(200, 302, 302, 302, 302),
     ("web.login", "POST"): dict.fromkeys(PRINCIPALS, 400),
     ("web.logout", "POST"): dict.fromkeys(PRINCIPALS, 302),
