@@ -184,5 +184,8 @@ def configure(level: str, log_format: str = "text", console_level: str | None = 
     logging.getLogger("server").setLevel(level)
     logging.getLogger("server.access").setLevel(level)
     # Libraries' chatter stays at WARNING unless DEBUG is asked for.
-    for name in ("alembic", "sqlalchemy", "urllib3", "multipart"):
+    for name in ("alembic", "urllib3", "multipart"):
         logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    # SQLAlchemy's INFO and DEBUG lines are the SQL with its parameters, which are answers:
+    # never shown, at DEBUG too (the engines also hide parameters in their errors).
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)

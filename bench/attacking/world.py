@@ -56,6 +56,7 @@ def intake(code: str, province: str, commune: str, person: Person) -> dict[str, 
         "reception_channel": "handover_foreign",
         "case_code": code,
         "consent_intake": "yes",
+        "consent_by": "self",  # an adult consents for herself (forms/consent.py age rule)
         "sex": "female",
         "age_years": "24",
         "age_band_vn": "18_29",

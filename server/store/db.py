@@ -56,6 +56,7 @@ def make_engine(url: str, *, for_writing: bool = True) -> Engine:
             pool_size=20,
             max_overflow=40,
             json_deserializer=json_loads,
+            hide_parameters=True,  # errors never carry the answers bound to a statement
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         begin = "BEGIN IMMEDIATE" if for_writing else "BEGIN"
@@ -66,7 +67,9 @@ def make_engine(url: str, *, for_writing: bool = True) -> Engine:
 
         event.listen(engine, "begin", _begin)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20, json_deserializer=json_loads)
+    engine = create_engine(
+        url, pool_size=10, max_overflow=20, json_deserializer=json_loads, hide_parameters=True
+    )
     event.listen(engine, "checkin", _stamp_checkin)
     event.listen(engine, "checkout", _ping_if_idle)
     return engine

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
+
+import pytest
 
 from server import logs
 from server.access_log import app_version, route_group
+from server.config import sqlite_url
 
 
 def _record(message: str, *args: object, exc: bool = False) -> logging.LogRecord:
@@ -66,10 +70,14 @@ def test_collect_version_and_route_groups() -> None:
     assert route_group(None, None) == "unmatched"
 
 
+_CONFIGURED = ("server", "server.access", "alembic", "sqlalchemy", "urllib3", "multipart")
+
+
 def test_configure_twice_keeps_one_handler() -> None:
     root = logging.getLogger()
     before = list(root.handlers)
     level = root.level
+    levels = {name: logging.getLogger(name).level for name in _CONFIGURED}
     try:
         logs.configure("INFO", "json")
         logs.configure("DEBUG", "text", console_level="WARNING")
@@ -77,10 +85,26 @@ def test_configure_twice_keeps_one_handler() -> None:
         assert len(ours) == 1
         assert ours[0].level == logging.WARNING
         assert isinstance(ours[0].formatter, logs.TextFormatter)
+        # the SQL and its parameters (answers) are never logged, at DEBUG neither
+        assert not logging.getLogger("sqlalchemy.engine.Engine").isEnabledFor(logging.INFO)
     finally:
         for handler in [h for h in root.handlers if h not in before]:
             root.removeHandler(handler)
         root.setLevel(level)
-        logging.getLogger("server").setLevel(logging.INFO)
-        for name in ("server.access", "alembic", "sqlalchemy", "urllib3", "multipart"):
-            logging.getLogger(name).setLevel(logging.NOTSET)
+        for name, old in levels.items():
+            logging.getLogger(name).setLevel(old)
+
+
+def test_a_database_error_does_not_carry_the_answers(tmp_path: Path) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from server.store.db import make_engine
+
+    engine = make_engine(sqlite_url(tmp_path))
+    with engine.connect() as connection:
+        connection.execute(text("CREATE TABLE t (name TEXT UNIQUE)"))
+        connection.execute(text("INSERT INTO t VALUES (:n)"), {"n": "Nguyễn Thị Lan"})
+        with pytest.raises(IntegrityError) as refused:
+            connection.execute(text("INSERT INTO t VALUES (:n)"), {"n": "Nguyễn Thị Lan"})
+    assert "Nguyễn" not in str(refused.value)

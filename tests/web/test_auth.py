@@ -193,6 +193,9 @@ def test_every_web_post_needs_the_csrf_token(web: WebDeployment) -> None:
         "submission_id": seeded.submission_ids["01-2025-aaaaaa"],
         "user_id": seeded.user_ids["extra"],
         "collector_id": seeded.collector_id,
+        # the token is checked before the record is looked up: an unknown id is 400 too
+        "transfer_id": 999999,
+        "referral_id": 999999,
     }
     checked = 0
     for rule in web.app.url_map.iter_rules():
