@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from forms.instance import get_path, parse_date
+
 # The purposes, as stored in the ledger and named in code, UI and docs.
 INTAKE = "intake"  # case management: personal information recorded and used by the office
 REFERRAL = "referral"  # sharing with a referral recipient of one type (recipient_type)
@@ -283,29 +285,8 @@ def _codes(value: object) -> list[str]:
     return value.split() if isinstance(value, str) else []
 
 
-def _find(data: dict[str, object], name: str) -> object:
-    """The first value of `name` anywhere outside repeats (groups searched)."""
-    if name in data:
-        return data[name]
-    for value in data.values():
-        if isinstance(value, dict):
-            found = _find(value, name)
-            if found is not None:
-                return found
-    return None
-
-
-def _date(value: object) -> date | None:
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
-
-
 def _minors(data: dict[str, object]) -> list[tuple[int, dict[str, object]]]:
-    minors = _find(data, "minors")
+    minors = get_path(data, "minors")
     if isinstance(minors, dict):
         minors = [minors]
     if not isinstance(minors, list):
@@ -320,21 +301,21 @@ def intake_ages(intake: dict[str, object] | None) -> dict[int, int | None]:
     """Each person's age at reception, by person index, from an intake's answers."""
     if not intake:
         return {}
-    ages: dict[int, int | None] = {0: _int(_find(intake, "age_years"))}
+    ages: dict[int, int | None] = {0: _int(get_path(intake, "age_years"))}
     for index, minor in _minors(intake):
         ages[index] = _int(minor.get("minor_age_years"))
     return ages
 
 
 def _details(data: dict[str, object]) -> dict[str, str] | None:
-    found = {name: text for name in CONTACT_DETAILS if (text := _text(_find(data, name)))}
+    found = {name: text for name in CONTACT_DETAILS if (text := _text(get_path(data, name)))}
     return found or None
 
 
 def _intake_decisions(data: dict[str, object]) -> list[PersonDecision]:
-    on = _date(_find(data, "reception_date")) or _date(_find(data, "today"))
-    given_by = _text(_find(data, "consent_by"))
-    age = _int(_find(data, "age_years"))
+    on = parse_date(get_path(data, "reception_date")) or parse_date(get_path(data, "today"))
+    given_by = _text(get_path(data, "consent_by"))
+    age = _int(get_path(data, "age_years"))
     found: list[PersonDecision] = []
 
     def add(
@@ -351,14 +332,14 @@ def _intake_decisions(data: dict[str, object]) -> list[PersonDecision]:
             found.append(PersonDecision(index, decision, details))
 
     for purpose, field in INTAKE_FIELDS.items():
-        answer = _find(data, field)
+        answer = get_path(data, field)
         details = _details(data) if purpose == FOLLOWUP_CONTACT and answer == YES else None
         add(0, purpose, answer, given_by, age, details=details)
     # Specific recipients (2026 forms); the older blanket question counts only as a refusal.
-    for recipient in _codes(_find(data, "consent_referral_to")):
+    for recipient in _codes(get_path(data, "consent_referral_to")):
         if recipient in RECIPIENT_TYPES:
             add(0, REFERRAL, YES, given_by, age, recipient)
-    blanket = _find(data, "consent_referral")
+    blanket = get_path(data, "consent_referral")
     if blanket == NO:
         add(0, REFERRAL, NO, given_by, age)
     for index, minor in _minors(data):
@@ -372,30 +353,30 @@ def _intake_decisions(data: dict[str, object]) -> list[PersonDecision]:
 def _change_decisions(
     data: dict[str, object], intake: dict[str, object] | None
 ) -> list[PersonDecision]:
-    if _find(data, "consent_change") != YES:
+    if get_path(data, "consent_change") != YES:
         return []
-    index = _int(_find(data, "person_index")) or 0
+    index = _int(get_path(data, "person_index")) or 0
     on = (
-        _date(_find(data, "consent_change_date"))
-        or _date(_find(data, "visit_date"))
-        or _date(_find(data, "assess_date"))
-        or _date(_find(data, "today"))
+        parse_date(get_path(data, "consent_change_date"))
+        or parse_date(get_path(data, "visit_date"))
+        or parse_date(get_path(data, "assess_date"))
+        or parse_date(get_path(data, "today"))
     )
-    given_by = _text(_find(data, "consent_change_by"))
-    reception = _date(_find(intake, "reception_date")) if intake else None
+    given_by = _text(get_path(data, "consent_change_by"))
+    reception = parse_date(get_path(intake, "reception_date")) if intake else None
     age = age_on(intake_ages(intake).get(index), reception, on)
     found: list[PersonDecision] = []
     for answer, purposes_field, recipients_field in (
         (NO, "consent_withdraw", "consent_withdraw_referral"),
         (YES, "consent_give", "consent_give_referral"),
     ):
-        for purpose in _codes(_find(data, purposes_field)):
+        for purpose in _codes(get_path(data, purposes_field)):
             if purpose in CHANGE_PURPOSE_CODES:
                 details = _details(data) if purpose == FOLLOWUP_CONTACT and answer == YES else None
                 found.append(
                     PersonDecision(index, Decision(purpose, answer, given_by, age, on), details)
                 )
-        for recipient in _codes(_find(data, recipients_field)):
+        for recipient in _codes(get_path(data, recipients_field)):
             if recipient == EVERY_RECIPIENT and answer == NO:
                 found.append(PersonDecision(index, Decision(REFERRAL, NO, given_by, age, on)))
             elif recipient in RECIPIENT_TYPES:
