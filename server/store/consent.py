@@ -14,6 +14,19 @@ _E = table_of(ConsentEvent)
 _T = table_of(CaseTombstone)
 _ORDER = (_E.c.decided_on, _E.c.recorded_at, _E.c.id)
 _CHUNK = 500
+# What a decision is made of (decision_of), and whose it is.
+_DECIDING = (
+    _E.c.id,
+    _E.c.case_code,
+    _E.c.person_index,
+    _E.c.purpose,
+    _E.c.recipient_type,
+    _E.c.decision,
+    _E.c.given_by,
+    _E.c.age_years,
+    _E.c.decided_on,
+    _E.c.recorded_at,
+)
 
 
 def add_events(connection: Connection, events: list[dict[str, Any]]) -> None:
@@ -41,9 +54,10 @@ def events_of_case(connection: Connection, case_code: str) -> Sequence[Row[Any]]
 def events_for(
     connection: Connection, purposes: Iterable[str], case_codes: Iterable[str] | None
 ) -> list[Row[Any]]:
-    """The events of these purposes for these cases (every case when None), in order."""
+    """The events of these purposes for these cases (every case when None), in order: the
+    columns the consent rules read (`decision_of`), not the free text or details."""
     wanted = sorted(set(purposes))
-    base = select(_E).where(_E.c.purpose.in_(wanted))
+    base = select(*_DECIDING).where(_E.c.purpose.in_(wanted))
     if case_codes is None:
         return list(connection.execute(base.order_by(_E.c.case_code, *_ORDER)))
     codes = sorted(set(case_codes))
