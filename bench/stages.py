@@ -39,6 +39,7 @@ _WAIT_LEAF = re.compile(
     r"GroupCommit\.record \(server/services/recording\.py|WriterQueue\.turn|Condition\.wait"
     r"|_worker \(concurrent/futures/thread\.py|FileBlobStore\._sync|do_commit|Selector\.select"
     r"|Handler\.acquire|Lock\.acquire|_fsync_dir|Event\.wait|Thread\.join"
+    r"|Connection\.wait \(psycopg"
 )
 
 
