@@ -37,6 +37,7 @@ def _all(*tests: Callable[[list[Frame]], bool]) -> Callable[[list[Frame]], bool]
 WAITING = "waiting (locks, fsync, commit, poll): not CPU"
 _WAIT_LEAF = re.compile(
     r"GroupCommit\.record \(server/services/recording\.py|WriterQueue\.turn|Condition\.wait"
+    r"|TokenLookups\.find \(server/services/collectors\.py"
     r"|_worker \(concurrent/futures/thread\.py|FileBlobStore\._sync|do_commit|Selector\.select"
     r"|Handler\.acquire|Lock\.acquire|_fsync_dir|Event\.wait|Thread\.join"
     r"|Connection\.wait \(psycopg"
