@@ -6,6 +6,11 @@ concurrent clients send encrypted submissions with one small media file, as ODK 
 rate measured in the same run; the target is at least 25% of (RSA rate / 2).
 
     .venv/bin/python bench/ingest.py [--database sqlite|postgresql] [--seconds 20]
+        [--profile out.txt]
+
+Also prints the CPU the server's processes themselves used per submission (from /proc, so it
+holds on a machine shared with other work), and with --profile, py-spy's samples of the server
+during the sending phase sorted into stages (bench/stages.py).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import argparse
 import contextlib
 import http.client
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.decrypt import rsa_rate  # noqa: E402
+from bench.stages import breakdown, table  # noqa: E402
 from crypto.encrypt import encrypt_submission  # noqa: E402
 from crypto.keys import load_public_key  # noqa: E402
 from server.app_context import Services  # noqa: E402
@@ -61,6 +69,47 @@ def machine_cpu() -> tuple[float, float, float] | None:
     tick = os.sysconf("SC_CLK_TCK")
     user, nice, system, idle, iowait, irq, softirq = fields[:7]
     return (user + nice) / tick, (system + irq + softirq) / tick, (idle + iowait) / tick
+
+
+def process_tree_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) used so far by process `pid` and its children (the
+    gunicorn master and its workers), from /proc; 0.0 where /proc is missing."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(child) for child in children]
+    for one in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{one}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server and its workers, in the raw (collapsed) format."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--format",
+            "raw",
+            "--rate",
+            "50",
+            "--duration",
+            str(max(1, int(seconds))),
+            "--nonblocking",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @dataclass(frozen=True)
@@ -200,6 +249,11 @@ def main() -> None:
         help="each client pauses after this many submissions (0: never)",
     )
     parser.add_argument("--pause", type=float, default=1.0, help="pause between bursts, s")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the server while sending, write the raw profile here and print the stages",
+    )
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument(
         "--per-client-rate",
@@ -288,6 +342,10 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
         with lock:
             exhausted.append(n)
 
+    assert server.process is not None
+    server_pid = server.process.pid
+    server_before = process_tree_cpu(server_pid)
+    profiler = start_profiler(server_pid, args.seconds, args.profile) if args.profile else None
     cpu_before = time.process_time()
     machine_before = machine_cpu()
     began = time.monotonic()
@@ -300,6 +358,9 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
     client_cpu = time.process_time() - cpu_before
     wall = wait_processed(store, set(acknowledged), began, timeout=120.0)
     machine_after = machine_cpu()
+    server_cpu = process_tree_cpu(server_pid) - server_before
+    if profiler is not None:
+        profiler.wait(timeout=args.seconds + 30)
     server.stop()
     if exhausted:
         print(f"warning: {len(exhausted)} clients ran out of prepared submissions")
@@ -354,7 +415,16 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
             f"{system:.1f} s): {busy / decrypted * 1000:.2f} ms of CPU per submission, "
             "clients included"
         )
+    server_ms = server_cpu / decrypted * 1000 if decrypted else 0.0
+    if decrypted:
+        print(
+            f"the server's processes used {server_cpu:.1f} s of CPU: {server_ms:.2f} ms per "
+            "submission (received, decrypted and projected)"
+        )
     print(f"ratio to RSA rate / 2: {rate / ceiling:.0%} (target >= 25%)")
+    if args.profile is not None and args.profile.exists():
+        with args.profile.open() as profile:
+            print(table(breakdown(profile), server_ms or None))
     store.dispose()
 
 

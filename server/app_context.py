@@ -60,6 +60,7 @@ class Services:
         self.keyring = KeyRing(store, config.key_passphrase)
         self.ingest = Ingest(store, self.blobs, config.max_part_bytes)
         self.last_seen = collector_service.LastSeen(store)
+        self.token_lookups = collector_service.TokenLookups(store)
         self.processor = Processor(store, self.blobs, self.keyring, match_secret(config))
         self.ingest.resends = self.processor
         self.background = (
@@ -80,8 +81,7 @@ class Services:
         the same one password verification, and count toward the sign-in back-off of `client`.
         """
         if token is not None:
-            with self.store.read() as connection:
-                found = collector_service.authenticate_token(connection, token)
+            found = self.token_lookups.find(token)
             if found is None:
                 raise errors.forbidden(
                     "This server URL is not valid or has been revoked. Ask your supervisor "

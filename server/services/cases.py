@@ -243,6 +243,7 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
     admin_units = shipped_units()
     judgements: dict[str, CaseJudgement] = {}
     changed: list[dict[str, Any]] = []
+    new_periods: list[dict[str, Any]] = []
     for code in codes:
         periods = [
             units.Period(h.seq, units.Unit(h.province_code, h.commune_code), h.started_at)
@@ -252,8 +253,10 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
         judgements[code] = judgement
         if judgement.new_period is not None:
             unit, intake_id, received_at = judgement.new_period
-            holding_store.add_period(
-                connection, code, 1, unit.columns, received_at, "intake", submission_id=intake_id
+            new_periods.append(
+                holding_store.period_row(
+                    code, 1, unit.columns, received_at, "intake", submission_id=intake_id
+                )
             )
         for row in rows_by_case[code]:
             check, (province, commune) = judgement.judged[row.id]
@@ -266,6 +269,8 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
                         "commune_code": commune,
                     }
                 )
+    # The batch's new cases start their holdings in one statement, not one each.
+    holding_store.add_periods(connection, new_periods)
     submission_store.set_columns_many(connection, changed)
     existing = case_store.ids_by_code(connection, codes)
     case_store.clear_projections(connection, list(existing.values()))

@@ -203,6 +203,79 @@ def authenticate_token(connection: Connection, token: str) -> CollectorRef | Non
     return _ref(row) if row is not None else None
 
 
+class _Lookup:
+    """One request's token digest, waiting for the statement that answers it."""
+
+    __slots__ = ("digest", "done", "error", "found")
+
+    def __init__(self, digest: str) -> None:
+        self.digest = digest
+        self.done = False
+        self.found: CollectorRef | None = None
+        self.error: BaseException | None = None
+
+
+class TokenLookups:
+    """Collector tokens of concurrent OpenRosa requests looked up together, one statement for
+    all the requests of this process that are waiting, instead of one each.
+
+    Nothing is cached: a request is answered only by a statement that began after it arrived
+    (its digest is queued first; a statement takes the queue when it begins), so a collector
+    revoked before a request arrives is refused on that very request, in every worker. A
+    request arriving while a statement is running waits for the next one. The statement runs
+    under a lock held by whichever waiting request gets it first (as GroupCommit does for
+    writes), so the more requests arrive together, the fewer statements there are.
+    """
+
+    MAX_BATCH = 500
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue: list[_Lookup] = []
+        self._queue_lock = threading.Lock()
+        self._leader = threading.Lock()
+
+    def find(self, token: str) -> CollectorRef | None:
+        """The active collector whose token this is, or None (unknown, revoked, malformed).
+        Raises what the statement raised (a database error when the database is down)."""
+        if not token or len(token) > 200:
+            return None
+        waiting = _Lookup(token_digest(token))
+        with self._queue_lock:
+            self._queue.append(waiting)
+        while not waiting.done:
+            with self._leader:
+                if waiting.done:
+                    break
+                with self._queue_lock:
+                    batch = self._queue[: self.MAX_BATCH]
+                    del self._queue[: self.MAX_BATCH]
+                self._answer(batch)
+        if waiting.error is not None:
+            raise waiting.error
+        return waiting.found
+
+    def waiting(self) -> int:
+        """How many requests are queued for the next statement (for tests)."""
+        with self._queue_lock:
+            return len(self._queue)
+
+    def _answer(self, batch: list[_Lookup]) -> None:
+        try:
+            with self._store.read() as connection:
+                rows = collector_store.active_by_token_sha256s(
+                    connection, [lookup.digest for lookup in batch]
+                )
+        except BaseException as exc:
+            for lookup in batch:
+                lookup.error, lookup.done = exc, True
+            return
+        for lookup in batch:
+            row = rows.get(lookup.digest)
+            lookup.found = _ref(row) if row is not None else None
+            lookup.done = True
+
+
 def active_collector(connection: Connection, collector_id: int) -> CollectorRef | None:
     """The collector of an account that has just signed in with HTTP Basic, unless revoked."""
     row = collector_store.active_by_id(connection, collector_id)

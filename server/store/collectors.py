@@ -34,6 +34,9 @@ _ACTIVE = select(
 ).where(_C.c.revoked_at.is_(None))
 _ACTIVE_BY_TOKEN = _ACTIVE.where(_C.c.token_sha256 == bindparam("b_sha"))
 _ACTIVE_BY_ID = _ACTIVE.where(_C.c.id == bindparam("b_id"))
+_ACTIVE_BY_TOKENS = _ACTIVE.add_columns(_C.c.token_sha256).where(
+    _C.c.token_sha256.in_(bindparam("b_shas", expanding=True))
+)
 
 
 _UNIT_CODES = select(_C.c.id, _C.c.unit_code).where(_C.c.id.in_(bindparam("b_ids", expanding=True)))
@@ -51,6 +54,17 @@ def active_by_token_sha256(connection: Connection, token_sha256: str) -> Row[Any
     """(id, name, form_ids) of the collector, not revoked, whose token hashes to this digest;
     form_ids lists the ids of its assigned forms, comma-separated (None when there are none)."""
     return connection.execute(_ACTIVE_BY_TOKEN, {"b_sha": token_sha256}).first()
+
+
+def active_by_token_sha256s(
+    connection: Connection, token_sha256s: Sequence[str]
+) -> dict[str, Row[Any]]:
+    """`active_by_token_sha256` for several digests in one statement, by digest (a digest of
+    no active collector is missing)."""
+    if not token_sha256s:
+        return {}
+    rows = connection.execute(_ACTIVE_BY_TOKENS, {"b_shas": sorted(set(token_sha256s))})
+    return {row.token_sha256: row for row in rows}
 
 
 def active_by_id(connection: Connection, collector_id: int) -> Row[Any] | None:

@@ -48,19 +48,38 @@ def add_period(
 ) -> None:
     """Start a holding period. (case_code, seq) is unique: two writers starting the same
     period at once cannot both succeed, so a code is never held twice."""
-    connection.execute(
-        _INSERT,
-        {
-            "case_code": case_code,
-            "seq": seq,
-            "province_code": unit[0],
-            "commune_code": unit[1],
-            "started_at": started_at,
-            "source": source,
-            "submission_id": submission_id,
-            "actor": actor,
-        },
+    add_periods(
+        connection, [period_row(case_code, seq, unit, started_at, source, submission_id, actor)]
     )
+
+
+def period_row(
+    case_code: str,
+    seq: int,
+    unit: tuple[str | None, str | None],
+    started_at: datetime,
+    source: str,
+    submission_id: int | None = None,
+    actor: str | None = None,
+) -> dict[str, Any]:
+    """The row `add_period` writes, for `add_periods`."""
+    return {
+        "case_code": case_code,
+        "seq": seq,
+        "province_code": unit[0],
+        "commune_code": unit[1],
+        "started_at": started_at,
+        "source": source,
+        "submission_id": submission_id,
+        "actor": actor,
+    }
+
+
+def add_periods(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Start several holding periods in one statement (rows from `period_row`); the same
+    uniqueness as `add_period`: if any (case_code, seq) is taken, none is written."""
+    if rows:
+        connection.execute(_INSERT, list(rows))
 
 
 def first_units(connection: Connection) -> dict[str, tuple[str | None, str | None]]:
