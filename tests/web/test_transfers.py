@@ -23,7 +23,8 @@ def test_propose_accept_and_read_back(web: WebDeployment) -> None:
     assert 'id="transfer-form"' in page  # unit A holds it: it may transfer it
     assert page.count('id="transfer-form"') == 1  # once, in the page's body
     title = page.split("<title>", 1)[1].split("</title>", 1)[0]
-    assert "<" not in title and "form" not in title, title
+    assert "<" not in title, title
+    assert "form" not in title, title
     refused = sup_a.post(
         f"/cases/{case_id}/transfer", {"to_unit": "02", "reason": "ngắn"}, follow_redirects=True
     )
