@@ -5,6 +5,9 @@
 # the demo can decrypt. A real deployment sets FIELDCASE_KEY_PASSPHRASE_FILE to a file kept away
 # from the data directory and its backups (see docs/operations.md).
 set -euo pipefail
+# Everything written into the data directory is private: `fieldcase serve` refuses a data
+# directory other users can read (docs/security.md).
+umask 077
 bin=.venv/bin
 data_dir=${FIELDCASE_DATA_DIR:-var}
 mkdir -p "$data_dir"
@@ -13,7 +16,7 @@ chmod 700 "$data_dir"
 if [ -z "${FIELDCASE_KEY_PASSPHRASE:-}" ] && [ -z "${FIELDCASE_KEY_PASSPHRASE_FILE:-}" ]; then
   passphrase_file="$data_dir/demo-key-passphrase"
   if [ ! -f "$passphrase_file" ]; then
-    (umask 077 && "$bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' > "$passphrase_file")
+    ("$bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' > "$passphrase_file")
     echo "fieldcase: demo key passphrase written to $passphrase_file (keep a real one elsewhere)"
   fi
   export FIELDCASE_KEY_PASSPHRASE_FILE="$passphrase_file"
