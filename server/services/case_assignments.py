@@ -361,8 +361,7 @@ def collector_revoked(session: Session, collector_id: int, actor: str) -> None:
         )
 
 
-def case_transferred(session: Session, case_code: str, actor: str) -> None:
-    """A transferred case leaves every collector of the unit it left (holdings.transfer)."""
+def _case_leaves_every_phone(session: Session, case_code: str, actor: str, why: str) -> None:
     removed = assignment_store.remove(session.connection(), case_codes=[case_code])
     if removed:
         audit.append(
@@ -373,26 +372,19 @@ def case_transferred(session: Session, case_code: str, actor: str) -> None:
             {
                 "case_code": case_code,
                 "collectors": sorted(c for _code, c in removed),
-                "why": "case transferred",
+                "why": why,
             },
         )
+
+
+def case_transferred(session: Session, case_code: str, actor: str) -> None:
+    """A transferred case leaves every collector of the unit it left (holdings.transfer)."""
+    _case_leaves_every_phone(session, case_code, actor, "case transferred")
 
 
 def case_erased(session: Session, case_code: str, actor: str) -> None:
     """A case whose person's identifying data was erased leaves every phone (subject.erase)."""
-    removed = assignment_store.remove(session.connection(), case_codes=[case_code])
-    if removed:
-        audit.append(
-            session,
-            actor,
-            "case.unassign",
-            None,
-            {
-                "case_code": case_code,
-                "collectors": sorted(c for _code, c in removed),
-                "why": "case erased",
-            },
-        )
+    _case_leaves_every_phone(session, case_code, actor, "case erased")
 
 
 def drop_closed(session: Session, grace_days: int, actor: str, today: date | None = None) -> int:
