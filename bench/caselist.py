@@ -40,12 +40,12 @@ from server.services import case_assignments  # noqa: E402
 from server.services import collectors as collector_service  # noqa: E402
 from server.services.forms import publish_xform  # noqa: E402
 from server.services.setup import initialise  # noqa: E402
+from server.store import consent as consent_store  # noqa: E402
 from server.store.db import Store  # noqa: E402
 from server.store.models import (  # noqa: E402
     Case,
     CaseAssignment,
     CaseEvent,
-    ConsentEvent,
     Form,
     FormVersion,
     Submission,
@@ -123,7 +123,7 @@ def _seed(store: Store, cases: int, assigned: tuple[int, int]) -> None:
                         }
                     )
             connection.execute(table_of(Case).insert(), rows)
-            connection.execute(table_of(ConsentEvent).insert(), consents)
+            consent_store.add_events(connection, consents)  # the standings projected too
         ids = {
             row.case_code: row.id
             for row in connection.execute(

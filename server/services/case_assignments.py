@@ -125,13 +125,14 @@ def case_list_rows(
     if acting is None or acting.province is None:
         return []
     today = today or utcnow().date()
-    listed = assignment_store.list_rows(
-        connection, collector_id, acting.columns, today - timedelta(days=grace_days)
+    # Consent to follow-up contact and erasure are conditions of the query itself.
+    rows = assignment_store.list_rows(
+        connection,
+        collector_id,
+        acting.columns,
+        today - timedelta(days=grace_days),
+        consent.FOLLOWUP_CONTACT,
     )
-    codes = [row.case_code for row in listed]
-    contactable = consent.cases_allowing(connection, consent.FOLLOWUP_CONTACT, codes)
-    contactable -= assignment_store.erased(connection, codes)  # a person who asked to be erased
-    rows = [row for row in listed if row.case_code in contactable]
     initials = _initials(connection, [r.case_code for r in rows]) if with_initials else {}
     return [
         ListRow(

@@ -274,14 +274,13 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
     submission_store.set_columns_many(connection, changed)
     existing = case_store.ids_by_code(connection, codes)
     case_store.clear_projections(connection, list(existing.values()))
-    consent.clear_projected(connection, codes)
     decisions: list[dict[str, Any]] = []
     for code, judgement in judgements.items():
         if judgement.effective and judgement.holding is not None:
             decisions += consent.projected_events(
                 code, judgement.effective, consent.intake_of(judgement.effective)
             )
-    consent.add_projected(connection, decisions)
+    consent.replace_projected(connection, codes, decisions)
     projections = {
         code: _project(code, judgement.effective, judgement.holding)
         for code, judgement in judgements.items()

@@ -6,10 +6,14 @@ rules (purposes, the age rule, what the latest decision means) are forms/consent
 module reads and writes the ledger (server/store/consent.py).
 
 Decisions come from the forms (vt01 at intake, the consent change section of vt03 and vt05),
-projected with the case (`project_consent`, called by server/services/cases.py, so a rejected
+projected with the case (`replace_projected`, called by server/services/cases.py, so a rejected
 or superseded submission takes its decisions with it), and from a supervisor who records a
 change made on paper (`record_change`, with a reason, audited). Every exit that lets data
 leave asks `allows` (one person) or `persons_allowing` / `cases_allowing` (many).
+
+Every change of the ledger projects the persons' standings again in the same transaction
+(consent_standings, server/store/consent.py): the questions about one purpose read that
+projection, one indexed query, and only referrals (per recipient type) replay the ledger.
 """
 
 from __future__ import annotations
@@ -57,7 +61,6 @@ __all__ = [
     "history",
     "persons_allowing",
     "persons_refusing",
-    "project_consent",
     "record_change",
     "withheld_persons",
 ]
@@ -213,19 +216,10 @@ def _event(
     }
 
 
-def project_consent(
-    connection: Connection, case_code: str, rows: list[Row[Any]], intake: dict[str, Any] | None
-) -> None:
-    """Rebuild the form part of a case's ledger from its effective submissions (rows of
-    submission_store.rows_of_cases, in event order), inside the caller's transaction.
-    `intake` is the case's latest intake (the persons' ages for a later change)."""
-    consent_store.add_events(connection, projected_events(case_code, rows, intake))
-
-
 def projected_events(
     case_code: str, rows: list[Row[Any]], intake: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """The ledger rows a case's effective submissions make (see `project_consent`)."""
+    """The ledger rows a case's effective submissions make (see `replace_projected`)."""
     events = []
     for row in rows:
         for found in rules.decisions_in(row.xml_form_id, row.data or {}, intake):
@@ -244,14 +238,13 @@ def projected_events(
     return events
 
 
-def add_projected(connection: Connection, events: list[dict[str, Any]]) -> None:
-    """Write ledger rows made by `projected_events` (one statement for a whole batch)."""
-    consent_store.add_events(connection, events)
-
-
-def clear_projected(connection: Connection, case_codes: list[str]) -> None:
-    """Remove the form part of these cases' ledgers (before they are projected again)."""
-    consent_store.clear_form_events(connection, case_codes)
+def replace_projected(
+    connection: Connection, case_codes: list[str], events: list[dict[str, Any]]
+) -> None:
+    """Replace the form part of these cases' ledgers by `events` (made by
+    `projected_events`) when they are projected again: one statement each for a whole batch,
+    and the persons' standings projected again in the same transaction."""
+    consent_store.replace_form_events(connection, case_codes, events)
 
 
 def _age_now(session: Session, case_code: str, person_index: int, on: date) -> int | None:

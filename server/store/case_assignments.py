@@ -18,6 +18,7 @@ from sqlalchemy import (
     select,
 )
 
+from server.store.consent import standing_clause
 from server.store.models import (
     Case,
     CaseAssignment,
@@ -115,14 +116,6 @@ def fingerprint(connection: Connection, collector_id: int) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def erased(connection: Connection, case_codes: Sequence[str]) -> set[str]:
-    """The codes among these whose person's identifying data was erased (a tombstone)."""
-    if not case_codes:
-        return set()
-    query = select(_T.c.case_code).where(_T.c.case_code.in_(list(case_codes)))
-    return set(connection.scalars(query))
-
-
 def _open_or_recently_closed(closed_since: date) -> Any:
     return or_(_C.c.status != "closed", _C.c.closed_on.is_(None), _C.c.closed_on >= closed_since)
 
@@ -132,11 +125,13 @@ def list_rows(
     collector_id: int,
     unit: tuple[str | None, str | None],
     closed_since: date,
+    consent_purpose: str,
 ) -> Sequence[Row[Any]]:
     """A phone's case list: the cases assigned to it that lie in its unit and are open (or
-    closed on or after `closed_since`), by case code; (case_code, commune_code, status,
-    next_followup_due, last_visit). A case that left the unit is never listed, even if an
-    assignment were left behind."""
+    closed on or after `closed_since`), whose person received consents to `consent_purpose`
+    now (consent_standings) and was not erased (no tombstone), by case code; (case_code,
+    commune_code, status, next_followup_due, last_visit). A case that left the unit is never
+    listed, even if an assignment were left behind."""
     province, commune = unit
     if province is None:
         return []
@@ -146,6 +141,8 @@ def list_rows(
         _A.c.collector_id == collector_id,
         _open_or_recently_closed(closed_since),
         _C.c.status != "not_victim",
+        standing_clause(consent_purpose, _A.c.case_code),
+        ~select(_T.c.id).where(_T.c.case_code == _A.c.case_code).exists(),
     ]
     query = (
         select(

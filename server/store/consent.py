@@ -7,11 +7,26 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select
 
-from forms.consent import GIVEN, INTAKE, NEEDS_INTAKE, NOT_ASKED, WITHHOLDING, Decision, standing
-from server.store.models import CaseTombstone, ConsentEvent, table_of
+from forms.consent import (
+    GIVEN,
+    INTAKE,
+    NEEDS_INTAKE,
+    NOT_ASKED,
+    PURPOSES,
+    REFERRAL,
+    STATES,
+    WITHHOLDING,
+    Decision,
+    standing,
+)
+from server.store.models import CaseTombstone, ConsentEvent, ConsentStanding, table_of
 
 _E = table_of(ConsentEvent)
+_S = table_of(ConsentStanding)
 _T = table_of(CaseTombstone)
+# The purposes projected into consent_standings: all but referrals (per recipient type).
+PROJECTED = tuple(p for p in PURPOSES if p != REFERRAL)
+_INSERT_STANDINGS = insert(_S)
 _ORDER = (_E.c.decided_on, _E.c.recorded_at, _E.c.id)
 _CHUNK = 500
 # What a decision is made of (decision_of), and whose it is.
@@ -30,20 +45,96 @@ _DECIDING = (
 
 
 def add_events(connection: Connection, events: list[dict[str, Any]]) -> None:
-    """Append consent events (dicts of ConsentEvent's columns)."""
+    """Append consent events (dicts of ConsentEvent's columns), and project their cases'
+    standings again."""
     if events:
         connection.execute(insert(_E), events)
+        refresh_standings(connection, {event["case_code"] for event in events})
 
 
-def clear_form_events(connection: Connection, case_codes: list[str]) -> None:
-    """Remove the events projected from forms for these cases (before projecting again)."""
-    if case_codes:
+def replace_form_events(
+    connection: Connection, case_codes: list[str], events: list[dict[str, Any]]
+) -> None:
+    """Replace the events projected from forms for these cases by `events` (a case projected
+    again), and project their standings again, once."""
+    if not case_codes and not events:
+        return
+    for start in range(0, len(case_codes), _CHUNK):
         connection.execute(
             delete(_E).where(
                 _E.c.case_code.in_(bindparam("b_codes", expanding=True)), _E.c.source == "form"
             ),
-            {"b_codes": case_codes},
+            {"b_codes": case_codes[start : start + _CHUNK]},
         )
+    if events:
+        connection.execute(insert(_E), events)
+    refresh_standings(connection, {*case_codes, *(event["case_code"] for event in events)})
+
+
+def refresh_standings(connection: Connection, case_codes: Iterable[str] | None) -> None:
+    """Project the ledgers of these cases (every case when None) into consent_standings: one
+    row per person and purpose (not referrals) whose standing is other than `not_asked`.
+    Called in the transaction of every change of the ledger."""
+    if case_codes is None:
+        connection.execute(delete(_S))
+        events = events_for(connection, PROJECTED, None)
+    else:
+        codes = sorted(set(case_codes))
+        if not codes:
+            return
+        for start in range(0, len(codes), _CHUNK):
+            connection.execute(
+                delete(_S).where(_S.c.case_code.in_(bindparam("b_codes", expanding=True))),
+                {"b_codes": codes[start : start + _CHUNK]},
+            )
+        events = events_for(connection, PROJECTED, codes)
+    by_person: dict[tuple[str, int], list[Decision]] = {}
+    for row in events:
+        by_person.setdefault((row.case_code, row.person_index), []).append(decision_of(row))
+    values = []
+    for (code, index), decisions in by_person.items():
+        for purpose in PROJECTED:
+            state = standing(decisions, purpose).state
+            if state != NOT_ASKED:
+                values.append(
+                    {"case_code": code, "person_index": index, "purpose": purpose, "state": state}
+                )
+    for start in range(0, len(values), 5000):
+        connection.execute(_INSERT_STANDINGS, values[start : start + 5000])
+
+
+def _standing_persons(
+    connection: Connection, purpose: str, states: Iterable[str], case_codes: Iterable[str] | None
+) -> set[tuple[str, int]]:
+    base = select(_S.c.case_code, _S.c.person_index).where(
+        _S.c.purpose == purpose, _S.c.state.in_(sorted(set(states)))
+    )
+    if case_codes is None:
+        return {(row.case_code, row.person_index) for row in connection.execute(base)}
+    codes = sorted(set(case_codes))
+    found: set[tuple[str, int]] = set()
+    for start in range(0, len(codes), _CHUNK):
+        query = base.where(_S.c.case_code.in_(codes[start : start + _CHUNK]))
+        found.update((row.case_code, row.person_index) for row in connection.execute(query))
+    return found
+
+
+def standing_clause(purpose: str, case_code: Any, person_index: int = 0) -> Any:
+    """A SQL condition, for a query over cases, that the person (`case_code` column, person
+    index) consents to `purpose` (not referrals) now: what `persons_allowing` answers, as an
+    EXISTS on consent_standings for one join instead of one ledger replay per person."""
+    if purpose not in PROJECTED:
+        raise ValueError(f"no projected standing for {purpose!r}")
+    return (
+        select(_S.c.id)
+        .where(
+            _S.c.case_code == case_code,
+            _S.c.person_index == person_index,
+            _S.c.purpose == purpose,
+            _S.c.state == GIVEN,
+        )
+        .exists()
+    )
 
 
 def events_of_case(connection: Connection, case_code: str) -> Sequence[Row[Any]]:
@@ -120,7 +211,21 @@ def persons_allowing(
 ) -> set[tuple[str, int]]:
     """The persons (case code, person index) whose consent to `purpose` is given now, among
     these cases (every case when None). Silence is not consent: a person without a decision
-    is not in the set."""
+    is not in the set. Read from consent_standings, but for referrals (from the ledger)."""
+    if purpose != REFERRAL:
+        return _standing_persons(connection, purpose, [GIVEN], case_codes)
+    return ledger_persons_allowing(connection, purpose, case_codes, recipient_type=recipient_type)
+
+
+def ledger_persons_allowing(
+    connection: Connection,
+    purpose: str,
+    case_codes: Iterable[str] | None = None,
+    *,
+    recipient_type: str | None = None,
+) -> set[tuple[str, int]]:
+    """`persons_allowing` replayed from the ledger itself (what the projection must equal;
+    the only way for referrals)."""
     return {
         person
         for person, decisions in ledgers(connection, purpose, case_codes).items()
@@ -133,6 +238,14 @@ def persons_withholding(
 ) -> set[tuple[str, int]]:
     """The persons (case code, person index) of these cases (every case when None) whose
     identifying information is withheld: intake consent refused, withdrawn or not valid."""
+    return _standing_persons(connection, INTAKE, WITHHOLDING, case_codes)
+
+
+def ledger_persons_withholding(
+    connection: Connection, case_codes: Iterable[str] | None = None
+) -> set[tuple[str, int]]:
+    """`persons_withholding` replayed from the ledger itself (what the projection must equal;
+    for `fieldcase cases rebuild --check` and the tests)."""
     return {
         person
         for person, decisions in ledgers(connection, INTAKE, case_codes).items()
@@ -146,6 +259,17 @@ def persons_refusing(
     """The persons of these cases (every case when None) whose latest decision bars
     `purpose` (refused, withdrawn, not valid, or stopped with the intake consent); unlike
     `persons_allowing`, a person never asked is not among them. Not for referrals."""
+    if purpose == REFERRAL:
+        raise ValueError("persons_refusing does not answer for referrals")
+    return _standing_persons(
+        connection, purpose, {s for s in STATES if s not in (GIVEN, NOT_ASKED)}, case_codes
+    )
+
+
+def ledger_persons_refusing(
+    connection: Connection, purpose: str, case_codes: Iterable[str] | None = None
+) -> set[tuple[str, int]]:
+    """`persons_refusing` replayed from the ledger itself (what the projection must equal)."""
     return {
         person
         for person, decisions in ledgers(connection, purpose, case_codes).items()

@@ -485,6 +485,32 @@ class ConsentEvent(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
+class ConsentStanding(Base):
+    """What one person's ledger says about one purpose now: the consent ledger projected.
+
+    Made from consent_events by server/store/consent.py (`refresh_standings`) in the same
+    transaction as every change of the ledger, for every purpose but referrals (those are per
+    recipient type and read from the ledger). A person and purpose without a row is
+    `not_asked`. The rules are forms/consent.py (`standing`); no answer depends on the day, so
+    the projection stays true until the ledger changes. Exits that ask many persons at once
+    (a phone's case list, exports, the OData feed) read this table instead of the ledger.
+    """
+
+    __tablename__ = "consent_standings"
+    __table_args__ = (
+        UniqueConstraint(
+            "case_code", "person_index", "purpose", name="uq_consent_standings_person_purpose"
+        ),
+        Index("ix_consent_standings_purpose", "purpose", "state", "case_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_code: Mapped[str] = mapped_column(String(40))
+    person_index: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20))  # forms/consent.py: given, refused, ...
+
+
 class CaseTombstone(Base):
     """What is left of an erased case's identity: that it was erased, when, why, by whom.
 
