@@ -424,11 +424,17 @@ def rows(
 
 
 def count_after(
-    store: Store, scope: UnitScope, feed: FeedForm, filters: SubmissionFilter, after_id: int
+    store: Store,
+    scope: UnitScope,
+    feed: FeedForm,
+    filters: SubmissionFilter,
+    after_id: int,
+    limit: int | None = None,
 ) -> int:
-    """How many `Submissions` rows come after the submission `after_id` (ids only)."""
+    """How many `Submissions` rows come after the submission `after_id` (ids only), or at
+    most `limit`."""
     with store.reader() as session:
-        return submission_store.export_count(session, scope, feed.form_pk, filters, after_id)
+        return submission_store.export_count(session, scope, feed.form_pk, filters, after_id, limit)
 
 
 def count(

@@ -339,7 +339,11 @@ def _page_size(
     a pass over the rows (at most `top` of them)."""
     if table.parent is None:
         after_id = query.after.submission_id if query.after is not None else 0
-        left = max(0, odata.count_after(store, user.scope, feed, filters, after_id) - query.skip)
+        # With $top, only the rows the page can hold are counted (the first skip + top ids
+        # after the cursor): counting the rest of the table cost a whole scan per page.
+        limit = None if query.top is None else query.skip + query.top
+        counted = odata.count_after(store, user.scope, feed, filters, after_id, limit)
+        left = max(0, counted - query.skip)
         return left if query.top is None else min(query.top, left)
     n = 0
     for _ in odata.rows(

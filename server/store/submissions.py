@@ -605,16 +605,16 @@ def export_count(
     form_id: int,
     filters: SubmissionFilter,
     after_id: int = 0,
+    limit: int | None = None,
 ) -> int:
-    """How many submissions after `after_id` `export_batch` would give in all."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Submission)
-            .where(*_export_conditions(scope, form_id, filters), Submission.id > after_id)
-        )
-        or 0
-    )
+    """How many submissions after `after_id` `export_batch` would give in all, or at most
+    `limit` of them (counted on the first `limit` ids only: a page's count costs the page,
+    not the rest of the table)."""
+    conditions = [*_export_conditions(scope, form_id, filters), Submission.id > after_id]
+    if limit is None:
+        return session.scalar(select(func.count()).select_from(Submission).where(*conditions)) or 0
+    first = select(Submission.id).where(*conditions).order_by(Submission.id).limit(limit)
+    return session.scalar(select(func.count()).select_from(first.subquery())) or 0
 
 
 def export_id_before(
