@@ -14,12 +14,15 @@ repeat) its PARENT_KEY, so the two exports join the same way.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
+
+import orjson
 
 from exports.layout import Column, Table, build_layout, drop_columns
 from exports.submissions import BATCH, iso_utc, minor_kept
@@ -103,6 +106,8 @@ class FeedForm:
     version_names: dict[int, str]
     types: dict[str, str]
     tables: dict[str, FeedTable]
+    # The digest of everything a stored `Submissions` body depends on (`layout_digest`).
+    layout: str = ""
 
     @property
     def main(self) -> FeedTable:
@@ -126,12 +131,50 @@ def load_feed(store: Store, form_id: str) -> FeedForm:
             raise LookupError(f"no form {form_id!r} is published")
         version_names = {v.id: v.version for v in form_store.versions(session, form.id)}
         identifying = identifying_fields(version.fields)
-        form_pk, title, xml = form.id, form.title, version.xml
+        form_pk, title, xml, version_id = form.id, form.title, version.xml, version.id
     layout = build_layout(xml, form_id)
     drop_columns(layout, lambda column: column.path.rsplit("/", 1)[-1] in identifying)
     tables: dict[str, FeedTable] = {}
     _add_table(tables, layout, None, "")
-    return FeedForm(form_pk, form_id, title, version_names, bind_types_of_xform(xml), tables)
+    feed = FeedForm(form_pk, form_id, title, version_names, bind_types_of_xform(xml), tables)
+    feed.layout = layout_digest(feed, version_id, sorted(identifying))
+    return feed
+
+
+# Bumped whenever RowRenderer writes a `Submissions` row differently: every stored body is then
+# rendered again (their digest no longer matches).
+RENDERER_VERSION = 1
+
+
+def layout_digest(feed: FeedForm, version_id: int, identifying: list[str]) -> str:
+    """The digest of what a `Submissions` row's answers are rendered from: the renderer, the
+    form and its current version, the identifying (P3) fields left out, and the tree of the
+    row's properties with each field's type. A stored body rendered for another digest is
+    stale: it is never sent, only rendered again (exports/odata.py `row_bodies`)."""
+
+    def tree(nodes: list[Node]) -> list[Any]:
+        return [
+            [
+                node.name,
+                node.path,
+                feed.types.get(node.path) if node.column is not None else None,
+                node.repeat.name if node.repeat is not None else None,
+                node.repeat.relative if node.repeat is not None else None,
+                tree(node.children),
+            ]
+            for node in nodes
+        ]
+
+    described = [
+        RENDERER_VERSION,
+        feed.form_pk,
+        feed.form_id,
+        version_id,
+        identifying,
+        feed.main.name,
+        tree(feed.main.nodes),
+    ]
+    return hashlib.sha256(orjson.dumps(described)).hexdigest()
 
 
 def _add_table(
@@ -312,7 +355,19 @@ class RowRenderer:
         self.case_code = row.case_code
         out: dict[str, Any] = {"__id": row.instance_id}
         self._render(self.table.nodes, row.data or {}, row.instance_id, out)
-        out[SYSTEM] = {
+        out[SYSTEM] = self.system(row)
+        return out
+
+    def answers_body(self, instance_id: str, data: Any) -> bytes:
+        """The JSON of a `Submissions` row's answers without `$expand`: the members between
+        `__id` and `__system`, without braces (what `feed_bodies` stores)."""
+        out: dict[str, Any] = {}
+        self._render(self.table.nodes, data or {}, instance_id, out)
+        return orjson.dumps(out)[1:-1]
+
+    def system(self, row: Any) -> dict[str, Any]:
+        """A submission's `__system` (its metadata: never stored, always read anew)."""
+        return {
             "submissionDate": iso_utc(row.received_at),
             "updatedAt": None,
             "submitterId": str(row.collector_id) if row.collector_id is not None else None,
@@ -325,7 +380,6 @@ class RowRenderer:
             "edits": 0,
             "formVersion": self.feed.version_names.get(row.form_version_id, ""),
         }
-        return out
 
     def repeat_rows(self, row: Any) -> Iterator[dict[str, Any]]:
         """The rows of this repeat set in one submission, in the CSV export's order."""
@@ -381,14 +435,19 @@ def rows(
     skip: int = 0,
     expand: bool = False,
     persons: frozenset[tuple[str, int]] | None = None,
+    limit: int | None = None,
 ) -> Iterator[tuple[Cursor, dict[str, Any]]]:
     """The rows of one entity set in order, each with the cursor a next page starts after.
 
     `after` resumes after a cursor (keyset paging, the $skiptoken); `skip` leaves out that many
     rows first (on `Submissions` found with one query of ids, without reading their data).
     `persons`, when given, keeps only the accompanying minors among them (the submissions
-    themselves are chosen by `filters`).
+    themselves are chosen by `filters`). `limit`: at most that many rows (on `Submissions`,
+    no submission past them is read).
     """
+    if limit is not None and limit <= 0:
+        return
+    left = limit
     renderer = RowRenderer(feed, table, expand, persons)
     main = table.parent is None
     after_id = 0
@@ -403,15 +462,20 @@ def rows(
             return
         after_id, skip = found, 0
     while True:
+        size = BATCH if left is None or not main else min(BATCH, left)
         with store.reader() as session:
             batch = submission_store.export_batch(
-                session, scope, feed.form_pk, filters, after_id, BATCH
+                session, scope, feed.form_pk, filters, after_id, size
             )
         if not batch:
             return
         for row in batch:
             if main:
                 yield Cursor(row.id), renderer.submission_row(row)
+                if left is not None:
+                    left -= 1
+                    if left <= 0:
+                        return
                 continue
             for ordinal, item in enumerate(renderer.repeat_rows(row), start=1):
                 if after is not None and row.id == after.submission_id and ordinal <= after.ordinal:
@@ -420,7 +484,91 @@ def rows(
                     skip -= 1
                     continue
                 yield Cursor(row.id, ordinal), item
+                if left is not None:
+                    left -= 1
+                    if left <= 0:
+                        return
+        if len(batch) < size:
+            return
         after_id = batch[-1].id
+
+
+def row_bodies(
+    store: Store,
+    scope: UnitScope,
+    feed: FeedForm,
+    filters: SubmissionFilter,
+    *,
+    after: Cursor | None = None,
+    skip: int = 0,
+    limit: int | None = None,
+) -> Iterator[tuple[Cursor, bytes]]:
+    """The `Submissions` rows (whole, without `$expand`) as `rows` gives them, each already
+    encoded as JSON: the same submissions, chosen by the same query (scope, consent,
+    superseded and undecrypted left out), the same bytes as `orjson.dumps` of its row.
+
+    A row's answers are rendered once per feed layout and stored (`feed_bodies`); the rows
+    after that are the stored bytes between a fresh `__id` and `__system`, so a page costs
+    neither decoding the stored answers nor rendering them. A submission without a body for
+    this layout (new, its data changed, or the layout changed) is rendered from its data,
+    read locked in a write transaction so that no body outlives the data it came from.
+    """
+    if limit is not None and limit <= 0:
+        return
+    renderer = RowRenderer(feed, feed.main, expand=False)
+    after_id = after.submission_id if after is not None else 0
+    if skip:
+        with store.reader() as session:
+            found = submission_store.export_id_before(
+                session, scope, feed.form_pk, filters, skip, after_id
+            )
+        if found is None:
+            return
+        after_id = found
+    left = limit
+    while True:
+        size = BATCH if left is None else min(BATCH, left)
+        with store.reader() as session:
+            batch = submission_store.export_body_batch(
+                session, scope, feed.form_pk, filters, after_id, size, feed.layout
+            )
+        if not batch:
+            return
+        missing = [row.id for row in batch if row.body is None]
+        rendered = _render_bodies(store, scope, feed, filters, renderer, missing)
+        for row in batch:
+            body = row.body if row.body is not None else rendered.get(row.id)
+            if body is None:
+                continue  # it left the feed (consent, an edit) since the batch was read
+            head = b'{"__id":' + orjson.dumps(row.instance_id)
+            system = b'"__system":' + orjson.dumps(renderer.system(row)) + b"}"
+            yield Cursor(row.id), b",".join((head, body, system)) if body else head + b"," + system
+            if left is not None:
+                left -= 1
+                if left <= 0:
+                    return
+        if len(batch) < size:
+            return
+        after_id = batch[-1].id
+
+
+def _render_bodies(
+    store: Store,
+    scope: UnitScope,
+    feed: FeedForm,
+    filters: SubmissionFilter,
+    renderer: RowRenderer,
+    ids: list[int],
+) -> dict[int, bytes]:
+    """Render and store the bodies of `ids` (those still in the feed), in one transaction that
+    holds their data unchanged until the bodies are stored."""
+    if not ids:
+        return {}
+    with store.session() as session:
+        found = submission_store.export_data_locked(session, scope, feed.form_pk, filters, ids)
+        bodies = {row.id: renderer.answers_body(row.instance_id, row.data) for row in found}
+        submission_store.save_feed_bodies(session, feed.layout, bodies)
+    return bodies
 
 
 def count_after(

@@ -171,10 +171,12 @@ def submissions(project_id: int, form_id: str) -> Response:
     user = _user()
     feed, table = _feed(form_id, "Submissions")
     page = analyst_api.feed_rows(services().store, user, feed, table, analyst_api.FeedQuery())
+    rows = page.rows
+    assert rows is not None
 
     def items() -> Iterator[bytes]:
         yield b"["
-        for n, (_cursor, row) in enumerate(page.rows):
+        for n, (_cursor, row) in enumerate(rows):
             system = row["__system"]
             item = {
                 "instanceId": row["__id"],
@@ -294,7 +296,7 @@ def _rows(
     if instance_id is not None:
         query = dataclasses.replace(query, instance_id=instance_id)
     selector = analyst_api.selector(table, select)
-    page = analyst_api.feed_rows(services().store, user, feed, table, query)
+    page = analyst_api.feed_rows(services().store, user, feed, table, query, encoded=select is None)
     context = f"{_service_root(feed.form_id)}/$metadata#{table.name}"
     head: dict[str, Any] = {"@odata.context": context}
     if page.total is not None:
@@ -307,27 +309,31 @@ def _rows(
     def next_link(cursor: analyst_api.Cursor) -> str:
         return f"{base}?{urlencode([*kept, ('$skiptoken', encode_skiptoken(cursor))])}"
 
+    def encoded() -> Iterator[tuple[analyst_api.Cursor, bytes]]:
+        if page.bodies is not None:
+            yield from page.bodies  # whole rows, already JSON
+            return
+        assert page.rows is not None
+        for cursor, row in page.rows:
+            yield cursor, orjson.dumps(selector(row))
+
     def body() -> Iterator[bytes]:
         # Rows are sent in chunks of about CHUNK bytes: one write per row would cost a
-        # system call (and a chunk header) for each.
+        # system call (and a chunk header) for each. The page holds the rows counted for it
+        # and no more; `page.more` says whether a next page follows.
         buffer = [orjson.dumps(head)[:-1] + b',"value":[']
         size = 0
         last = None
-        link = None
-        for sent, (cursor, row) in enumerate(page.rows):
-            if query.top is not None and sent >= query.top:
-                link = next_link(last) if last is not None else None
-                break
-            encoded = orjson.dumps(selector(row))
-            buffer.append(b"," + encoded if sent else encoded)
-            size += len(encoded)
+        for sent, (cursor, row) in enumerate(encoded()):
+            buffer.append(b"," + row if sent else row)
+            size += len(row)
             last = cursor
             if size >= CHUNK:
                 yield b"".join(buffer)
                 buffer, size = [], 0
         buffer.append(b"]")
-        if link is not None:
-            buffer.append(b',"@odata.nextLink":' + orjson.dumps(link))
+        if page.more and last is not None:
+            buffer.append(b',"@odata.nextLink":' + orjson.dumps(next_link(last)))
         buffer.append(b"}")
         yield b"".join(buffer)
 

@@ -274,10 +274,14 @@ class FeedQuery:
 
 @dataclass
 class FeedPage:
-    """The rows of one page, to be streamed; `more` tells whether a next page exists."""
+    """The rows of one page, to be streamed: as dicts (`rows`, for `$select`, `$expand`, repeat
+    sets) or already encoded (`bodies`, whole `Submissions` rows); `more` tells whether rows
+    come after the page (then it ends with `@odata.nextLink`)."""
 
-    rows: Iterator[tuple[Cursor, dict[str, Any]]]
+    rows: Iterator[tuple[Cursor, dict[str, Any]]] | None
     total: int | None
+    bodies: Iterator[tuple[Cursor, bytes]] | None = None
+    more: bool = False
 
 
 def data_use_persons(store: Store) -> frozenset[tuple[str, int]]:
@@ -301,17 +305,32 @@ def consented_filter(
 
 
 def feed_rows(
-    store: Store, user: CurrentUser, feed: FeedForm, table: FeedTable, query: FeedQuery
+    store: Store,
+    user: CurrentUser,
+    feed: FeedForm,
+    table: FeedTable,
+    query: FeedQuery,
+    *,
+    encoded: bool = False,
 ) -> FeedPage:
     """The rows of an entity set in the user's units, of persons who consent to data use,
     audited before they are sent with the filter and the number of rows the page holds (a
-    client that stops reading early is still recorded as having been given them)."""
+    client that stops reading early is still recorded as having been given them).
+
+    `encoded`: the caller sends whole rows (no `$select`); whole `Submissions` rows without
+    `$expand` then come as JSON bytes from the stored bodies (exports/odata.py `row_bodies`).
+    """
     require_records(user)
     persons = data_use_persons(store)
     filters = consented_filter(persons, query.meta, query.instance_id)
     total = odata.count(store, user.scope, feed, table, filters, persons) if query.count else None
-    size = _page_size(store, user, feed, table, filters, query, persons)
+    size, more = _page_size(store, user, feed, table, filters, query, persons)
     record_call(store, user, "rows", feed.form_id, table.name, query, size)
+    if encoded and table.parent is None and not query.expand:
+        bodies = odata.row_bodies(
+            store, user.scope, feed, filters, after=query.after, skip=query.skip, limit=size
+        )
+        return FeedPage(None, total, bodies=bodies, more=more)
     stream = odata.rows(
         store,
         user.scope,
@@ -322,8 +341,9 @@ def feed_rows(
         skip=query.skip,
         expand=query.expand,
         persons=persons,
+        limit=size,
     )
-    return FeedPage(stream, total)
+    return FeedPage(stream, total, more=more)
 
 
 def _page_size(
@@ -334,25 +354,35 @@ def _page_size(
     filters: SubmissionFilter,
     query: FeedQuery,
     persons: frozenset[tuple[str, int]],
-) -> int:
-    """How many rows the page will hold: one count query on `Submissions`; on a repeat set,
-    a pass over the rows (at most `top` of them)."""
+) -> tuple[int, bool]:
+    """How many rows the page will hold, and whether any come after them: one count query on
+    `Submissions`; on a repeat set, a pass over the rows (at most `top` + 1 of them). The page
+    then reads that many rows and no more (no batch past `$top` is read to find the next)."""
     if table.parent is None:
         after_id = query.after.submission_id if query.after is not None else 0
-        # With $top, only the rows the page can hold are counted (the first skip + top ids
-        # after the cursor): counting the rest of the table cost a whole scan per page.
-        limit = None if query.top is None else query.skip + query.top
+        # With $top, only the rows the page can hold and one more are counted (the first
+        # skip + top + 1 ids after the cursor): counting the rest cost a whole scan per page.
+        limit = None if query.top is None else query.skip + query.top + 1
         counted = odata.count_after(store, user.scope, feed, filters, after_id, limit)
         left = max(0, counted - query.skip)
-        return left if query.top is None else min(query.top, left)
-    n = 0
-    for _ in odata.rows(
-        store, user.scope, feed, table, filters, after=query.after, skip=query.skip, persons=persons
-    ):
-        n += 1
-        if query.top is not None and n >= query.top:
-            break
-    return n
+    else:
+        limit = None if query.top is None else query.top + 1
+        left = 0
+        for _ in odata.rows(
+            store,
+            user.scope,
+            feed,
+            table,
+            filters,
+            after=query.after,
+            skip=query.skip,
+            persons=persons,
+            limit=limit,
+        ):
+            left += 1
+    if query.top is None:
+        return left, False
+    return min(query.top, left), left > query.top
 
 
 def csv_zip(store: Store, user: CurrentUser, form_id: str, out: IO[bytes]) -> int:

@@ -217,6 +217,26 @@ class Submission(Base):
     unit_check: Mapped[str | None] = mapped_column(String(20), index=True)
 
 
+class FeedBody(Base):
+    """A submission's `Submissions` row of the OData feed, rendered once (exports/odata.py).
+
+    `body` is the JSON of the row's answers (the members between `__id` and `__system`, no
+    braces), rendered for the feed layout whose digest is `layout`: a layout change (form
+    version, columns, types, identifying list, renderer) gives another digest, so a stale
+    body is never read, only rendered again. Rows are chosen in SQL as always (scope, consent,
+    superseded, undecrypted); the body holds no identifying column. A change of the
+    submission's `data` or `instance_id` deletes its body (a trigger, migration 0013).
+    """
+
+    __tablename__ = "feed_bodies"
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    layout: Mapped[str] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class SubmissionPart(Base):
     """One file of a submission exactly as received (manifest, .enc media, plain media).
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Row,
     and_,
     bindparam,
+    delete,
     false,
     func,
     insert,
@@ -23,7 +24,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from server.store.models import Collector, Form, FormVersion, Submission, SubmissionPart, table_of
+from server.store.models import (
+    Collector,
+    FeedBody,
+    Form,
+    FormVersion,
+    Submission,
+    SubmissionPart,
+    table_of,
+)
 from server.store.scope import UnitScope, unit_clause, unit_filter_clause
 
 
@@ -587,6 +596,66 @@ def export_batch(
         .order_by(Submission.id)
         .limit(limit)
     ).all()
+
+
+def export_body_batch(
+    session: Session,
+    scope: UnitScope,
+    form_id: int,
+    filters: SubmissionFilter,
+    after_id: int,
+    limit: int,
+    layout: str,
+) -> Sequence[Row[Any]]:
+    """The next submissions `export_batch` would give after `after_id`, without their data:
+    each with its stored feed body for `layout` (None when it has none, or one rendered for
+    another layout)."""
+    conditions = [*_export_conditions(scope, form_id, filters), Submission.id > after_id]
+    return session.execute(
+        select(
+            Submission.id,
+            Submission.instance_id,
+            Submission.received_at,
+            Submission.review_state,
+            Submission.form_version_id,
+            Submission.collector_id,
+            Collector.name.label("collector_name"),
+            FeedBody.body,
+        )
+        .outerjoin(Collector, Collector.id == Submission.collector_id)
+        .outerjoin(
+            FeedBody, and_(FeedBody.submission_id == Submission.id, FeedBody.layout == layout)
+        )
+        .where(*conditions)
+        .order_by(Submission.id)
+        .limit(limit)
+    ).all()
+
+
+def export_data_locked(
+    session: Session, scope: UnitScope, form_id: int, filters: SubmissionFilter, ids: list[int]
+) -> Sequence[Row[Any]]:
+    """The data of those of `ids` that `export_batch` would still give, locked against a
+    change until the session ends (FOR UPDATE on PostgreSQL; a writer session holds SQLite's
+    write lock), so a body rendered from it cannot be stored after its data changed."""
+    return session.execute(
+        select(Submission.id, Submission.instance_id, Submission.data)
+        .where(*_export_conditions(scope, form_id, filters), Submission.id.in_(ids))
+        .order_by(Submission.id)
+        .with_for_update(of=Submission)
+    ).all()
+
+
+def save_feed_bodies(session: Session, layout: str, bodies: dict[int, bytes]) -> None:
+    """Store rendered feed bodies for `layout`, replacing any the submissions had."""
+    if not bodies:
+        return
+    ids = list(bodies)
+    session.execute(delete(FeedBody).where(FeedBody.submission_id.in_(ids)))
+    session.execute(
+        insert(FeedBody),
+        [{"submission_id": key, "layout": layout, "body": body} for key, body in bodies.items()],
+    )
 
 
 def _export_conditions(
