@@ -17,6 +17,7 @@ the stored bodies (every read after that: Power BI's refreshes, pyodk scripts ru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import tempfile
 import time
@@ -38,7 +39,7 @@ from server.security.passwords import hash_password  # noqa: E402
 from server.services.setup import initialise  # noqa: E402
 from server.store import users as user_store  # noqa: E402
 from server.store.db import Store  # noqa: E402
-from tests.conftest import env_for  # noqa: E402
+from tests.conftest import POSTGRES_URL, env_for, postgres_schema  # noqa: E402
 from tests.serving import ServerProcess  # noqa: E402
 
 PASSWORD = "bench-reader-password-1"
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--fields", type=int, default=500)
     parser.add_argument("--top", type=int, default=2000)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument(
         "--passes",
         type=int,
@@ -91,9 +93,20 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="fieldcase-odata-bench-"))
     data_dir.chmod(0o700)
+    with contextlib.ExitStack() as stack:
+        url = (
+            sqlite_url(data_dir)
+            if args.database == "sqlite"
+            else stack.enter_context(postgres_schema("bench_odata", POSTGRES_URL))
+        )
+        run(args, data_dir, url)
+
+
+def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
+    """Seed, serve and read the feed."""
     config = Config(
         data_dir=data_dir,
-        database_url=sqlite_url(data_dir),
+        database_url=url,
         secret_key="bench",
         key_passphrase="bench passphrase for the odata bench",
         admin_password="head-office-bench-password-1",
@@ -110,7 +123,7 @@ def main() -> None:
     store.dispose()
     print(
         f"seeded {args.rows} submissions x {args.fields} fields "
-        f"in {time.monotonic() - started:.0f} s"
+        f"in {time.monotonic() - started:.0f} s ({args.database})"
     )
 
     server = ServerProcess({**env_for(config), "FIELDCASE_WORKERS": "1"}, log_path=data_dir / "log")

@@ -141,6 +141,9 @@ def load_feed(store: Store, form_id: str) -> FeedForm:
     return feed
 
 
+# Submissions rendered (and their bodies stored) per write transaction: the write lock is held
+# for about this many renders, and only this many rows of decoded answers are held at once.
+RENDER_CHUNK = 100
 # Bumped whenever RowRenderer writes a `Submissions` row differently: every stored body is then
 # rendered again (their digest no longer matches).
 RENDERER_VERSION = 1
@@ -491,6 +494,7 @@ def rows(
         if len(batch) < size:
             return
         after_id = batch[-1].id
+        del batch  # not held while the next batch is read: one batch of decoded rows at most
 
 
 def row_bodies(
@@ -550,6 +554,7 @@ def row_bodies(
         if len(batch) < size:
             return
         after_id = batch[-1].id
+        del batch, rendered
 
 
 def _render_bodies(
@@ -562,12 +567,17 @@ def _render_bodies(
 ) -> dict[int, bytes]:
     """Render and store the bodies of `ids` (those still in the feed), in one transaction that
     holds their data unchanged until the bodies are stored."""
-    if not ids:
-        return {}
-    with store.session() as session:
-        found = submission_store.export_data_locked(session, scope, feed.form_pk, filters, ids)
-        bodies = {row.id: renderer.answers_body(row.instance_id, row.data) for row in found}
-        submission_store.save_feed_bodies(session, feed.layout, bodies)
+    bodies: dict[int, bytes] = {}
+    for start in range(0, len(ids), RENDER_CHUNK):
+        chunk = ids[start : start + RENDER_CHUNK]
+        with store.session() as session:
+            found = submission_store.export_data_locked(
+                session, scope, feed.form_pk, filters, chunk
+            )
+            rendered = {row.id: renderer.answers_body(row.instance_id, row.data) for row in found}
+            del found  # the decoded answers: only one chunk of them is ever held
+            submission_store.save_feed_bodies(session, feed.layout, rendered)
+        bodies.update(rendered)
     return bodies
 
 
