@@ -557,6 +557,15 @@ def row_bodies(
         del batch, rendered
 
 
+def render_missing(store: Store, feed: FeedForm) -> int:
+    """Render and store now the body of every submission of the form the feed could give
+    (decrypted, current; in any unit, of any consent: a body is only ever sent to rows the
+    request's own query chose) that has none for the current layout. Returns how many rows
+    the feed now has bodies for."""
+    every = UnitScope.all_units()
+    return sum(1 for _ in row_bodies(store, every, feed, SubmissionFilter()))
+
+
 def _render_bodies(
     store: Store,
     scope: UnitScope,

@@ -241,6 +241,29 @@ def open_feed(store: Store, user: CurrentUser, form_id: str) -> FeedForm:
         raise errors.form_not_found(form_id) from None
 
 
+def render_feed_bodies(store: Store, form_id: str | None = None) -> dict[str, int]:
+    """Render now the stored feed bodies the published forms (or the one named) lack, so that
+    the first analyst read after an upgrade or a publish is not the one that renders them
+    (docs/api.md, "Stored row bodies"). Returns the rows with a body, per form. LookupError
+    when the form named is not published."""
+    with store.reader() as session:
+        names = [f.xml_form_id for f in form_store.all_forms(session)]
+    if form_id is not None:
+        if form_id not in names:
+            raise LookupError(f"no form {form_id!r} is published")
+        names = [form_id]
+    done: dict[str, int] = {}
+    for name in names:
+        try:
+            feed = odata.load_feed(store, name)
+        except (LookupError, ValueError):
+            if form_id is not None:
+                raise LookupError(f"form {form_id!r} has no feed") from None
+            continue  # no version published, or no feed (a form without a primary instance)
+        done[name] = odata.render_missing(store, feed)
+    return done
+
+
 def child_table(feed: FeedForm, relative: str) -> FeedTable:
     """The repeat set reached from `Submissions` by a navigation path (`minors`,
     `group/repeat`); 404 when there is none."""

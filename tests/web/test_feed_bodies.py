@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from exports import odata
 from forms.identifying import identifying_fields
@@ -243,3 +243,68 @@ def test_a_page_renders_no_row_past_its_top(web: WebDeployment, tokens) -> None:
     assert "@odata.nextLink" not in whole  # exactly $top rows left: no empty page to follow
     short = get(web, tokens["admin"], f"{SVC}/Submissions?$top={total - 1}")
     assert "@odata.nextLink" in short
+
+
+def test_bodies_rendered_ahead_for_every_row_still_give_each_user_only_theirs(
+    web: WebDeployment, tokens
+) -> None:
+    """`fieldcase export feed-bodies` renders every unit's and every consent's rows ahead of
+    any read: what each request is given is still chosen by its own query."""
+    from server.services import analyst_api
+    from tests.consenting import NOT_CONSENTING_CASE
+
+    forget_bodies(web)
+    done = analyst_api.render_feed_bodies(web.store, FORM)
+    with web.store.reader() as session:
+        current = session.scalar(
+            select(func.count())
+            .select_from(Submission)
+            .where(
+                Submission.form_id == odata.load_feed(web.store, FORM).form_pk,
+                Submission.decrypt_state == "decrypted",
+                Submission.superseded_by_id.is_(None),
+            )
+        )
+    assert done == {FORM: current}
+    assert len(stored(web)) == current
+    text = json.dumps(all_rows(web, tokens["admin"], f"{SVC}/Submissions"))
+    assert NOT_CONSENTING_CASE not in text  # rendered, stored, never sent
+    text = json.dumps(all_rows(web, tokens["sup_a"], f"{SVC}/Submissions"))
+    assert UNIT_02_CASE not in text
+    with pytest.raises(LookupError):
+        analyst_api.render_feed_bodies(web.store, "no_such_form")
+
+
+def test_an_erasure_deletes_the_bodies_of_the_data_it_strips(web: WebDeployment, tokens) -> None:
+    """Last in the module: it erases a case. The feed's stored bodies hold free-text answers
+    (which may name someone); an erasure strips them from the submissions in place, and the
+    bodies rendered from the old data must go with them."""
+    from forms.identifying import FREE_TEXT_FIELDS
+    from server.services import subject
+
+    rows = all_rows(web, tokens["admin"], f"{SVC}/Submissions")
+    ids = [submission_id(web, r["__id"]) for r in rows if r["case_code"] == CONSENTING_CASE]
+    assert ids
+    assert set(ids) <= set(stored(web))
+    subject.erase(web.config, web.store, CONSENTING_CASE, "Yêu cầu xóa dữ liệu của chính người đó.")
+    assert not set(ids) & set(stored(web))  # deleted with the data they came from
+    again = all_rows(web, tokens["admin"], f"{SVC}/Submissions")
+    with web.store.reader() as session:
+        datas = session.scalars(select(Submission.data).where(Submission.id.in_(ids))).all()
+    feed = odata.load_feed(web.store, FORM)
+    renderer = odata.RowRenderer(feed, feed.main, expand=False)
+    for submission, data in zip(ids, datas, strict=True):
+        instance = next(r["__id"] for r in rows if submission_id(web, r["__id"]) == submission)
+        assert stored(web)[submission][1] == renderer.answers_body(instance, data)
+        row = next(r for r in again if r["__id"] == instance)
+        assert not FREE_TEXT_FIELDS & {k for k, v in _leaves(row) if v is not None}
+
+
+def _leaves(row: dict[str, Any]) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for key, value in row.items():
+        if isinstance(value, dict) and key != "__system":
+            found += _leaves(value)
+        else:
+            found.append((key, value))
+    return found
