@@ -14,6 +14,7 @@ repeat) its PARENT_KEY, so the two exports join the same way.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -123,20 +124,39 @@ class FeedForm:
 
 
 def load_feed(store: Store, form_id: str) -> FeedForm:
-    """The feed of a published form's current version; LookupError when there is none."""
+    """The feed of a published form's current version; LookupError when there is none.
+
+    Read per request (a publish takes effect at the next one); the layout built from the XML
+    (110 ms for the 500-field bench form, 55 us a row on a page of 2,000) is kept per form
+    version, XML, title, version names and identifying list, so a page only reads the form.
+    The feed given is shared between requests: never change it.
+    """
     with store.reader() as session:
         form = form_store.by_xml_form_id(session, form_id)
         version = form_store.current_version(session, form.id) if form is not None else None
         if form is None or version is None:
             raise LookupError(f"no form {form_id!r} is published")
-        version_names = {v.id: v.version for v in form_store.versions(session, form.id)}
+        version_names = tuple((v.id, v.version) for v in form_store.versions(session, form.id))
         identifying = identifying_fields(version.fields)
         form_pk, title, xml, version_id = form.id, form.title, version.xml, version.id
+    return _built_feed(form_pk, form_id, title, version_names, xml, version_id, identifying)
+
+
+@functools.lru_cache(maxsize=16)
+def _built_feed(
+    form_pk: int,
+    form_id: str,
+    title: str,
+    version_names: tuple[tuple[int, str], ...],
+    xml: str,
+    version_id: int,
+    identifying: frozenset[str],
+) -> FeedForm:
     layout = build_layout(xml, form_id)
     drop_columns(layout, lambda column: column.path.rsplit("/", 1)[-1] in identifying)
     tables: dict[str, FeedTable] = {}
     _add_table(tables, layout, None, "")
-    feed = FeedForm(form_pk, form_id, title, version_names, bind_types_of_xform(xml), tables)
+    feed = FeedForm(form_pk, form_id, title, dict(version_names), bind_types_of_xform(xml), tables)
     feed.layout = layout_digest(feed, version_id, sorted(identifying))
     return feed
 

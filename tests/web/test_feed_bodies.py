@@ -8,6 +8,7 @@ Its own deployment (tests/web/conftest.py, module scope): the tests change conse
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -146,7 +147,7 @@ def test_a_body_of_another_layout_is_never_sent(web: WebDeployment, tokens) -> N
 
 
 def test_the_layout_digest_follows_everything_a_row_is_rendered_from(web: WebDeployment) -> None:
-    feed = odata.load_feed(web.store, FORM)
+    feed = copy.deepcopy(odata.load_feed(web.store, FORM))  # the loaded feed is shared
     p3 = sorted(identifying_fields())
     with web.store.reader() as session:
         version_id = session.scalar(
