@@ -220,7 +220,7 @@ class Submission(Base):
 class FeedBody(Base):
     """A submission's `Submissions` row of the OData feed, rendered once (exports/odata.py).
 
-    `body` is the JSON of the row's answers (the members between `__id` and `__system`, no
+    `body` is the JSON text of the row's answers (the members between `__id` and `__system`, no
     braces), rendered for the feed layout whose digest is `layout`: a layout change (form
     version, columns, types, identifying list, renderer) gives another digest, so a stale
     body is never read, only rendered again. Rows are chosen in SQL as always (scope, consent,
@@ -234,7 +234,8 @@ class FeedBody(Base):
         ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
     )
     layout: Mapped[str] = mapped_column(String(64))
-    body: Mapped[bytes] = mapped_column(LargeBinary)
+    # Text, not bytes: PostgreSQL sends bytea hex-encoded (13 KB rows read 25% slower).
+    body: Mapped[str] = mapped_column(Text)
 
 
 class SubmissionPart(Base):

@@ -608,8 +608,8 @@ def export_body_batch(
     layout: str,
 ) -> Sequence[Row[Any]]:
     """The next submissions `export_batch` would give after `after_id`, without their data:
-    each with its stored feed body for `layout` (None when it has none, or one rendered for
-    another layout)."""
+    each with its stored feed body for `layout` (JSON text; None when it has none, or one
+    rendered for another layout)."""
     conditions = [*_export_conditions(scope, form_id, filters), Submission.id > after_id]
     return session.execute(
         select(
@@ -647,14 +647,17 @@ def export_data_locked(
 
 
 def save_feed_bodies(session: Session, layout: str, bodies: dict[int, bytes]) -> None:
-    """Store rendered feed bodies for `layout`, replacing any the submissions had."""
+    """Store rendered feed bodies (UTF-8 JSON) for `layout`, replacing any the submissions had."""
     if not bodies:
         return
     ids = list(bodies)
     session.execute(delete(FeedBody).where(FeedBody.submission_id.in_(ids)))
     session.execute(
         insert(FeedBody),
-        [{"submission_id": key, "layout": layout, "body": body} for key, body in bodies.items()],
+        [
+            {"submission_id": key, "layout": layout, "body": body.decode("utf-8")}
+            for key, body in bodies.items()
+        ],
     )
 
 

@@ -42,7 +42,7 @@ def tokens(web: WebDeployment) -> dict[str, dict[str, str]]:
 def stored(web: WebDeployment) -> dict[int, tuple[str, bytes]]:
     with web.store.reader() as session:
         return {
-            row.submission_id: (row.layout, row.body)
+            row.submission_id: (row.layout, row.body.encode("utf-8"))
             for row in session.execute(
                 select(FeedBody.submission_id, FeedBody.layout, FeedBody.body)
             )
@@ -128,7 +128,7 @@ def test_a_body_of_another_layout_is_never_sent(web: WebDeployment, tokens) -> N
         session.execute(
             update(FeedBody)
             .where(FeedBody.submission_id == target)
-            .values(body=b'"planted":"current layout"')
+            .values(body='"planted":"current layout"')
         )
     sent = json.dumps(all_rows(web, tokens["admin"], f"{SVC}/Submissions"))
     assert "current layout" in sent
@@ -136,7 +136,7 @@ def test_a_body_of_another_layout_is_never_sent(web: WebDeployment, tokens) -> N
         session.execute(
             update(FeedBody)
             .where(FeedBody.submission_id == target)
-            .values(layout="0" * 64, body=b'"planted":"stale layout"')
+            .values(layout="0" * 64, body='"planted":"stale layout"')
         )
     again = all_rows(web, tokens["admin"], f"{SVC}/Submissions")
     assert "stale layout" not in json.dumps(again)
