@@ -561,7 +561,9 @@ def row_bodies(
         missing = [row.id for row in batch if row.body is None]
         rendered = _render_bodies(store, scope, feed, filters, renderer, missing)
         for row in batch:
-            body = row.body.encode("utf-8") if row.body is not None else rendered.get(row.id)
+            body = submission_store.feed_body(row.body)
+            if body is None:
+                body = rendered.get(row.id)
             if body is None:
                 continue  # it left the feed (consent, an edit) since the batch was read
             head = b'{"__id":' + orjson.dumps(row.instance_id)

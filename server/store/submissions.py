@@ -608,8 +608,8 @@ def export_body_batch(
     layout: str,
 ) -> Sequence[Row[Any]]:
     """The next submissions `export_batch` would give after `after_id`, without their data:
-    each with its stored feed body for `layout` (JSON text; None when it has none, or one
-    rendered for another layout)."""
+    each with its stored feed body for `layout` (see `feed_body`; None when it has none, or
+    one rendered for another layout)."""
     conditions = [*_export_conditions(scope, form_id, filters), Submission.id > after_id]
     return session.execute(
         select(
@@ -646,16 +646,26 @@ def export_data_locked(
     ).all()
 
 
+def feed_body(stored: bytes | str | None) -> bytes | None:
+    """A stored feed body as UTF-8 bytes (SQLite keeps them as a BLOB, PostgreSQL as text)."""
+    return stored if stored is None or type(stored) is bytes else stored.encode("utf-8")
+
+
 def save_feed_bodies(session: Session, layout: str, bodies: dict[int, bytes]) -> None:
     """Store rendered feed bodies (UTF-8 JSON) for `layout`, replacing any the submissions had."""
     if not bodies:
         return
+    as_text = session.get_bind().dialect.name != "sqlite"
     ids = list(bodies)
     session.execute(delete(FeedBody).where(FeedBody.submission_id.in_(ids)))
     session.execute(
         insert(FeedBody),
         [
-            {"submission_id": key, "layout": layout, "body": body.decode("utf-8")}
+            {
+                "submission_id": key,
+                "layout": layout,
+                "body": body.decode("utf-8") if as_text else body,
+            }
             for key, body in bodies.items()
         ],
     )

@@ -20,6 +20,7 @@ from exports import odata
 from forms.identifying import identifying_fields
 from server.services import consent
 from server.services.auth import current_user_of
+from server.store import submissions as submission_store
 from server.store import users as user_store
 from server.store.models import FeedBody, Submission
 from server.store.scope import UnitScope
@@ -42,11 +43,16 @@ def tokens(web: WebDeployment) -> dict[str, dict[str, str]]:
 def stored(web: WebDeployment) -> dict[int, tuple[str, bytes]]:
     with web.store.reader() as session:
         return {
-            row.submission_id: (row.layout, row.body.encode("utf-8"))
+            row.submission_id: (row.layout, submission_store.feed_body(row.body))
             for row in session.execute(
                 select(FeedBody.submission_id, FeedBody.layout, FeedBody.body)
             )
         }
+
+
+def planted(web: WebDeployment, body: str) -> str | bytes:
+    """A body as the store keeps them (bytes on SQLite, text on PostgreSQL)."""
+    return body.encode() if web.store.engine.dialect.name == "sqlite" else body
 
 
 def forget_bodies(web: WebDeployment) -> None:
@@ -128,7 +134,7 @@ def test_a_body_of_another_layout_is_never_sent(web: WebDeployment, tokens) -> N
         session.execute(
             update(FeedBody)
             .where(FeedBody.submission_id == target)
-            .values(body='"planted":"current layout"')
+            .values(body=planted(web, '"planted":"current layout"'))
         )
     sent = json.dumps(all_rows(web, tokens["admin"], f"{SVC}/Submissions"))
     assert "current layout" in sent
@@ -136,7 +142,7 @@ def test_a_body_of_another_layout_is_never_sent(web: WebDeployment, tokens) -> N
         session.execute(
             update(FeedBody)
             .where(FeedBody.submission_id == target)
-            .values(layout="0" * 64, body='"planted":"stale layout"')
+            .values(layout="0" * 64, body=planted(web, '"planted":"stale layout"'))
         )
     again = all_rows(web, tokens["admin"], f"{SVC}/Submissions")
     assert "stale layout" not in json.dumps(again)

@@ -43,7 +43,7 @@ def upgrade() -> None:
         "feed_bodies",
         sa.Column("submission_id", sa.Integer(), nullable=False),
         sa.Column("layout", sa.String(length=64), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("body", sa.Text().with_variant(sa.LargeBinary(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["submission_id"],
             ["submissions.id"],
