@@ -254,7 +254,12 @@ def main() -> None:
         type=Path,
         help="py-spy the server while sending, write the raw profile here and print the stages",
     )
-    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="FIELDCASE_THREADS for the server (default: the production default, unset)",
+    )
     parser.add_argument(
         "--per-client-rate",
         type=float,
@@ -305,13 +310,15 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
         "FIELDCASE_KEY_PASSPHRASE": "bench passphrase",
         "FIELDCASE_SECRET_KEY": "bench",
         "FIELDCASE_WORKERS": str(args.workers),
-        "FIELDCASE_THREADS": str(args.threads),
     }
+    if args.threads is not None:
+        env["FIELDCASE_THREADS"] = str(args.threads)
+    threads = args.threads or Config.from_env({}).threads
     server = ServerProcess(env, log_path=data_dir / "server.log")
     server.start()
     print(
         f"database: {args.database}; clients: {args.clients}; server: {args.workers} workers "
-        f"x {args.threads} threads"
+        f"x {threads} threads{'' if args.threads else ' (the default)'}"
     )
     rsa = rsa_rate(3.0)
 
