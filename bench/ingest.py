@@ -87,13 +87,19 @@ def process_tree_cpu(pid: int) -> float:
     return total
 
 
-def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling the server and its workers, in the raw (collapsed) format."""
+def start_profiler(
+    pid: int, seconds: float, out: Path, gil_only: bool = False
+) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server and its workers, in the raw (collapsed) format; with
+    `gil_only`, only the thread holding the GIL (Python's own CPU: a thread waiting for the
+    GIL after a syscall, which the default sampling counts as busy, is left out, and so is
+    C code that releases the GIL)."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     return subprocess.Popen(
         [
             py_spy,
             "record",
+            *(["--gil"] if gil_only else []),
             "--pid",
             str(pid),
             "--subprocesses",
@@ -254,7 +260,17 @@ def main() -> None:
         type=Path,
         help="py-spy the server while sending, write the raw profile here and print the stages",
     )
-    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL (py-spy --gil)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="FIELDCASE_THREADS for the server (default: the production default, unset)",
+    )
     parser.add_argument(
         "--per-client-rate",
         type=float,
@@ -305,13 +321,15 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
         "FIELDCASE_KEY_PASSPHRASE": "bench passphrase",
         "FIELDCASE_SECRET_KEY": "bench",
         "FIELDCASE_WORKERS": str(args.workers),
-        "FIELDCASE_THREADS": str(args.threads),
     }
+    if args.threads is not None:
+        env["FIELDCASE_THREADS"] = str(args.threads)
+    threads = args.threads or Config.from_env({}).threads
     server = ServerProcess(env, log_path=data_dir / "server.log")
     server.start()
     print(
         f"database: {args.database}; clients: {args.clients}; server: {args.workers} workers "
-        f"x {args.threads} threads"
+        f"x {threads} threads{'' if args.threads else ' (the default)'}"
     )
     rsa = rsa_rate(3.0)
 
@@ -345,7 +363,9 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
     assert server.process is not None
     server_pid = server.process.pid
     server_before = process_tree_cpu(server_pid)
-    profiler = start_profiler(server_pid, args.seconds, args.profile) if args.profile else None
+    profiler = (
+        start_profiler(server_pid, args.seconds, args.profile, args.gil) if args.profile else None
+    )
     cpu_before = time.process_time()
     machine_before = machine_cpu()
     began = time.monotonic()

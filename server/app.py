@@ -35,7 +35,7 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Flas
         JSON_AS_ASCII=False,
     )
     app.extensions[CONFIG_KEY] = config
-    app.extensions[STORE_KEY] = store = store or Store(config.database_url)
+    app.extensions[STORE_KEY] = store = store or Store(config.database_url, config.threads)
     if store.audit_seal is None:
         store.attach_audit(seal_for(config))
     logging.getLogger("server").setLevel(config.log_level)

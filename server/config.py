@@ -65,8 +65,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FIELDCASE_WORKERS", "2", "Worker processes of the WSGI server (about one per core)."),
     Setting(
         "FIELDCASE_THREADS",
-        "8",
-        "Threads per worker process. A thread is held for the whole upload of a phone.",
+        "32",
+        "Threads per worker process. A request gets a thread once it has arrived whole; "
+        "concurrent requests of one process share statements and commits, so more threads "
+        "than cores pay off (docs/performance.md). The PostgreSQL pool is sized to them.",
     ),
     Setting(
         "FIELDCASE_READ_TIMEOUT",
@@ -379,7 +381,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2
-    threads: int = 8
+    threads: int = 32
     read_timeout: int = 10
     min_read_rate: int = 500
     max_part_bytes: int = 100 * 1024 * 1024

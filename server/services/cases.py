@@ -21,7 +21,7 @@ from forms.admin_units import shipped as shipped_units
 from forms.case_fields import FORM_KINDS, describe
 from forms.instance import get_path, parse_date
 from server.clock import utcnow
-from server.services import consent, units
+from server.services import consent, matching, units
 from server.services.textsearch import fold
 from server.services.units import Unit
 from server.store import cases as case_store
@@ -225,13 +225,17 @@ def judge_case(
     return CaseJudgement(effective, judged, current, new_period)
 
 
-def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str, int]:
+def project_cases(
+    connection: Connection, case_codes: Iterable[str], match_secret: bytes | None = None
+) -> dict[str, int]:
     """Rebuild several cases with a handful of statements (the ingest hot path projects every
     submission of a batch at once); the ids of the cases left, by code.
 
     Each case code's current submissions are judged by the unit rule first: only those that
     act inside their collector's unit make the case, which is held where its first fitting
-    intake put it; the others keep their flag.
+    intake put it; the others keep their flag. With `match_secret`, the cases' match keys
+    are recomputed too (`matching.record_keys`), from the rows already read and judged here
+    instead of reading them again.
     """
     codes = sorted(set(case_codes))
     if not codes:
@@ -272,6 +276,12 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
     # The batch's new cases start their holdings in one statement, not one each.
     holding_store.add_periods(connection, new_periods)
     submission_store.set_columns_many(connection, changed)
+    if match_secret is not None:
+        latest: dict[str, dict[str, Any]] = {}
+        for judgement in judgements.values():
+            for row in judgement.effective:  # accepted, in event order
+                matching.latest_intake(latest, row)
+        matching.record_latest_keys(connection, match_secret, codes, latest)
     existing = case_store.ids_by_code(connection, codes)
     case_store.clear_projections(connection, list(existing.values()))
     decisions: list[dict[str, Any]] = []
@@ -280,14 +290,15 @@ def project_cases(connection: Connection, case_codes: Iterable[str]) -> dict[str
             decisions += consent.projected_events(
                 code, judgement.effective, consent.intake_of(judgement.effective)
             )
-    consent.replace_projected(connection, codes, decisions)
+    standings = consent.replace_projected(connection, codes, decisions)
     projections = {
         code: _project(code, judgement.effective, judgement.holding)
         for code, judgement in judgements.items()
         if judgement.effective and judgement.holding is not None
     }
     # No follow-up is scheduled for a person received who refused (or withdrew) contact.
-    no_contact = consent.persons_refusing(connection, consent.FOLLOWUP_CONTACT, list(projections))
+    # From the standings just written for every code of the batch (projections' among them).
+    no_contact = consent.refusing_among(standings, consent.FOLLOWUP_CONTACT)
     for code, projection in projections.items():
         if (code, consent.MAIN_PERSON) in no_contact:
             projection.values["next_followup_due"] = None

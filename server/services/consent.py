@@ -240,11 +240,20 @@ def projected_events(
 
 def replace_projected(
     connection: Connection, case_codes: list[str], events: list[dict[str, Any]]
-) -> None:
+) -> list[dict[str, Any]]:
     """Replace the form part of these cases' ledgers by `events` (made by
     `projected_events`) when they are projected again: one statement each for a whole batch,
-    and the persons' standings projected again in the same transaction."""
-    consent_store.replace_form_events(connection, case_codes, events)
+    and the persons' standings projected again in the same transaction. Returns every
+    standing these cases now have, for `refusing_among`."""
+    return consent_store.replace_form_events(connection, case_codes, events)
+
+
+def refusing_among(standings: list[dict[str, Any]], purpose: str) -> set[tuple[str, int]]:
+    """`persons_refusing` for the cases `replace_projected` has just projected, answered from
+    the standings it returned instead of reading them back."""
+    if purpose not in PURPOSES or purpose == REFERRAL:
+        raise ValueError(f"persons_refusing does not answer for {purpose!r}")
+    return consent_store.refusing_among(standings, purpose)
 
 
 def _age_now(session: Session, case_code: str, person_index: int, on: date) -> int | None:

@@ -95,9 +95,24 @@ def record_keys(connection: Connection, secret: bytes, case_codes: Iterable[str]
         return
     latest: dict[str, dict[str, Any]] = {}
     for row in submission_store.rows_of_cases(connection, codes):  # in event order
-        kind = FORM_KINDS.get(row.xml_form_id, ("other", ()))[0]
-        if kind == "intake" and row.unit_check == units.ACCEPTED and row.data:
-            latest[row.case_code] = row.data
+        if row.unit_check == units.ACCEPTED:
+            latest_intake(latest, row)
+    record_latest_keys(connection, secret, codes, latest)
+
+
+def latest_intake(latest: dict[str, dict[str, Any]], row: Any) -> None:
+    """Keep `row`'s data as its case's latest intake when it is an intake with data (rows
+    come in event order; the caller passes only those the unit rule accepted)."""
+    kind = FORM_KINDS.get(row.xml_form_id, ("other", ()))[0]
+    if kind == "intake" and row.data:
+        latest[row.case_code] = row.data
+
+
+def record_latest_keys(
+    connection: Connection, secret: bytes, codes: list[str], latest: dict[str, dict[str, Any]]
+) -> None:
+    """Replace the match keys of these cases by those of their latest accepted intake
+    (`latest`, by case code; a case missing from it has none)."""
     rows = [
         {"case_code": code, "kind": kind, "match_key": key}
         for code, data in latest.items()

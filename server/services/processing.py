@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -27,7 +27,6 @@ from forms.instance import XmlRefused, get_path, instance_data, parse_xml, repea
 from server import metrics
 from server.blobs import BlobStore
 from server.services import cases as case_service
-from server.services import matching
 from server.services.decrypting import decrypt_stored
 from server.services.edits import link_edit
 from server.services.ingest import MANIFEST_PART, Received, StoredSubmission
@@ -265,8 +264,7 @@ class Processor:
                 codes = self._edit_links(
                     connection, submission_id, form_pk, deprecated_id, prepared
                 )
-                case_service.project_cases(connection, codes)
-                self._record_match_keys(connection, codes)
+                case_service.project_cases(connection, codes, self.match_secret)
                 if not prepared.described["case_code"]:
                     case_service.judge_outside_cases(connection, [submission_id])
         except DBAPIError:
@@ -289,8 +287,7 @@ class Processor:
                 codes: set[str] = set()
                 for item in items:
                     codes |= self._edit_links(connection, *item)
-                case_service.project_cases(connection, codes)
-                self._record_match_keys(connection, codes)
+                case_service.project_cases(connection, codes, self.match_secret)
                 case_service.judge_outside_cases(
                     connection,
                     [item[0] for item in items if not item[3].described["case_code"]],
@@ -308,10 +305,6 @@ class Processor:
             )
             for submission_id, _form, _deprecated, prepared in items
         ]
-
-    def _record_match_keys(self, connection: Connection, codes: Iterable[str]) -> None:
-        if self.match_secret is not None:
-            matching.record_keys(connection, self.match_secret, codes)
 
     @staticmethod
     def _edit_links(

@@ -54,11 +54,12 @@ def add_events(connection: Connection, events: list[dict[str, Any]]) -> None:
 
 def replace_form_events(
     connection: Connection, case_codes: list[str], events: list[dict[str, Any]]
-) -> None:
+) -> list[dict[str, Any]]:
     """Replace the events projected from forms for these cases by `events` (a case projected
-    again), and project their standings again, once."""
+    again), and project their standings again, once; the standings written (as
+    `refresh_standings` returns them)."""
     if not case_codes and not events:
-        return
+        return []
     for start in range(0, len(case_codes), _CHUNK):
         connection.execute(
             delete(_E).where(
@@ -68,20 +69,23 @@ def replace_form_events(
         )
     if events:
         connection.execute(insert(_E), events)
-    refresh_standings(connection, {*case_codes, *(event["case_code"] for event in events)})
+    return refresh_standings(connection, {*case_codes, *(event["case_code"] for event in events)})
 
 
-def refresh_standings(connection: Connection, case_codes: Iterable[str] | None) -> None:
+def refresh_standings(
+    connection: Connection, case_codes: Iterable[str] | None
+) -> list[dict[str, Any]]:
     """Project the ledgers of these cases (every case when None) into consent_standings: one
     row per person and purpose (not referrals) whose standing is other than `not_asked`.
-    Called in the transaction of every change of the ledger."""
+    Called in the transaction of every change of the ledger. Returns the rows written
+    (case_code, person_index, purpose, state): every standing these cases now have."""
     if case_codes is None:
         connection.execute(delete(_S))
         events = events_for(connection, PROJECTED, None)
     else:
         codes = sorted(set(case_codes))
         if not codes:
-            return
+            return []
         for start in range(0, len(codes), _CHUNK):
             connection.execute(
                 delete(_S).where(_S.c.case_code.in_(bindparam("b_codes", expanding=True))),
@@ -101,6 +105,7 @@ def refresh_standings(connection: Connection, case_codes: Iterable[str] | None) 
                 )
     for start in range(0, len(values), 5000):
         connection.execute(_INSERT_STANDINGS, values[start : start + 5000])
+    return values
 
 
 def _standing_persons(
@@ -261,9 +266,23 @@ def persons_refusing(
     `persons_allowing`, a person never asked is not among them. Not for referrals."""
     if purpose == REFERRAL:
         raise ValueError("persons_refusing does not answer for referrals")
-    return _standing_persons(
-        connection, purpose, {s for s in STATES if s not in (GIVEN, NOT_ASKED)}, case_codes
-    )
+    return _standing_persons(connection, purpose, _REFUSING, case_codes)
+
+
+# The standings that bar a purpose (what `persons_refusing` looks for).
+_REFUSING = frozenset(s for s in STATES if s not in (GIVEN, NOT_ASKED))
+
+
+def refusing_among(standings: Iterable[dict[str, Any]], purpose: str) -> set[tuple[str, int]]:
+    """`persons_refusing` answered from standings `refresh_standings` has just written (in
+    the same transaction, so they are what consent_standings holds for their cases)."""
+    if purpose == REFERRAL:
+        raise ValueError("persons_refusing does not answer for referrals")
+    return {
+        (row["case_code"], row["person_index"])
+        for row in standings
+        if row["purpose"] == purpose and row["state"] in _REFUSING
+    }
 
 
 def ledger_persons_refusing(

@@ -41,7 +41,23 @@ def json_loads(text: str | bytes) -> Any:
         return json.loads(text)
 
 
-def make_engine(url: str, *, for_writing: bool = True) -> Engine:
+# Threads per worker the pools are sized for when the caller does not say (FIELDCASE_THREADS).
+DEFAULT_THREADS = 32
+
+
+def pool_sizes(threads: int) -> tuple[int, int]:
+    """(pool_size, max_overflow) of a PostgreSQL pool for a worker of `threads` threads.
+
+    Every request thread may hold a connection at once (one at a time: a read, the group
+    commit's transaction, a last_seen write), and so may the worker's background processing
+    thread, so the pool may keep that many open (it opens them only when they are asked for);
+    the overflow covers what else asks (a sweep, a command) without waiting for the pool.
+    Two workers of 32 threads stay within PostgreSQL's default 100 connections (2 x 42).
+    """
+    return threads + 2, max(4, threads // 4)
+
+
+def make_engine(url: str, *, for_writing: bool = True, threads: int = DEFAULT_THREADS) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection.
 
     On SQLite a writing engine takes the write lock at BEGIN (BEGIN IMMEDIATE) so two writers
@@ -67,8 +83,13 @@ def make_engine(url: str, *, for_writing: bool = True) -> Engine:
 
         event.listen(engine, "begin", _begin)
         return engine
+    pool_size, max_overflow = pool_sizes(threads)
     engine = create_engine(
-        url, pool_size=10, max_overflow=20, json_deserializer=json_loads, hide_parameters=True
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        json_deserializer=json_loads,
+        hide_parameters=True,
     )
     event.listen(engine, "checkin", _stamp_checkin)
     event.listen(engine, "checkout", _ping_if_idle)
@@ -168,10 +189,12 @@ class WriterQueue:
 class Store:
     """The database of one deployment: an engine, a session factory and the migrations."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, threads: int = DEFAULT_THREADS) -> None:
+        """`threads`: how many threads of this process may use the store at once (the
+        worker's FIELDCASE_THREADS); the PostgreSQL pool is sized to them."""
         self.url = url
         self.audit_seal: AuditSeal | None = None
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, threads=threads)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = (
             make_engine(url, for_writing=False) if url.startswith("sqlite") else self.engine
