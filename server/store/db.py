@@ -245,17 +245,18 @@ class Store:
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         return cfg
 
-    def migrate(self, revision: str = "head") -> list[str]:
+    def migrate(self, revision: str = "head", schema_only: bool = False) -> list[str]:
         """Bring the schema to the newest migration (or to `revision`, for tests of upgrades),
         then, at the newest, rebuild in the same transaction the derived tables whose rules
-        changed (server/store/projections.py); returns their names."""
+        changed (server/store/projections.py); returns their names. `schema_only` leaves the
+        derived tables alone (a restore fills every table from the backup)."""
         from server.store import projections
 
         cfg = self._alembic_config()
         with self.engine.begin() as connection:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
-            if revision != "head":
+            if revision != "head" or schema_only:
                 return []
             return projections.bring_up_to_date(connection)
 
