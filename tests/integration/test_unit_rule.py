@@ -314,9 +314,8 @@ def test_collectors_without_a_unit_and_unit_forms(phones: Phones, store: Store) 
     )
     # only the accepted session counts, in unit 01's figures and nowhere else
     period = parse_period("2025")
-    with store.session() as session:
-        everything = dashboard.figures(session, UnitScope.all_units(), period)
-        unit_b = dashboard.figures(session, UnitScope.of_units(["02"]), period)
+    everything = dashboard.figures(store, UnitScope.all_units(), period)
+    unit_b = dashboard.figures(store, UnitScope.of_units(["02"]), period)
     assert (everything.outreach_sessions, everything.outreach_participants) == (1, 7)
     assert unit_b.outreach_sessions == 0
 
