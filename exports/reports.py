@@ -234,16 +234,20 @@ class Population:
         return [p for p in self.persons if self.period.contains(p.received_on)]
 
 
-def population(store: Store, scope: UnitScope, period: Period) -> Population:
-    """The persons of cases received by the period's end whose unit of reception is in
-    `scope`, with their status and verified values as of the end."""
+def population(
+    store: Store, scope: UnitScope, period: Period, received_only: bool = False
+) -> Population:
+    """The persons of cases received by the period's end (`received_only`: in the period)
+    whose unit of reception is in `scope`, with their status and verified values as of the
+    end."""
+    since = period.start if received_only else None
     with store.reader() as session:
-        rows = case_store.persons_received_by(session, period.end)
-        first = holding_store.first_units(session.connection())
+        rows = case_store.persons_received_by(session, period.end, since)
+        first = holding_store.first_units(session.connection(), since)
         # a person a supervisor linked across cases counts once, by the case received first
         counted_elsewhere = matching_store.later_in_link_groups(session)
         checks = case_store.events_of_kind(
-            session, UnitScope.all_units(), "verification", period.end
+            session, UnitScope.all_units(), "verification", period.end, since
         )
     latest: dict[int, dict[str, Any]] = {}
     for case_id, _, summary in checks:  # oldest first: the last one wins

@@ -114,6 +114,24 @@ def add_collector(app: Flask, name: str = "phone-1", unit: str | None = "01") ->
         return created.token, created.collector.id
 
 
+def add_unchecked_collector(app: Flask, name: str, unit: str | None) -> tuple[str, int]:
+    """A collector whose unit the creation check would refuse today (none, or a commune the
+    admin units list does not hold): one made before the check, or whose commune left the list
+    later. Written through the store, assigned every published form; returns (token, id)."""
+    from server.store import collectors as collector_store
+    from server.store import forms as form_store
+
+    services = services_of(app)
+    token = f"unchecked-{uuid.uuid4().hex}"
+    with services.store.session() as session:
+        collector = collector_store.add(
+            session, name, collector_service.token_digest(token), unit, None
+        )
+        for form in form_store.all_forms(session):
+            form_store.assign(session, collector.id, form.id)
+        return token, collector.id
+
+
 def post_submission(
     client: FlaskClient,
     prefix: str,

@@ -22,7 +22,12 @@ def collectors() -> None:
 
 @collectors.command("add")
 @click.argument("name")
-@click.option("--unit", default=None, help="Administrative unit code of the collector.")
+@click.option(
+    "--unit",
+    default=None,
+    help="Unit code the collector works for (required): a province (2 digits) or a commune "
+    "(5 digits) of the admin units list.",
+)
 @click.option(
     "--basic",
     is_flag=True,

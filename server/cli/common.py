@@ -52,6 +52,6 @@ def open_store(config: Config) -> Store:
         fail(f"cannot open the database: {type(exc).__name__}", code=2)
     if current is None:
         fail("the data directory is not initialised: run `fieldcase init` first", code=2)
-    if current != store.head_revision():
+    if current != store.head_revision() or not store.projections_current():
         store.migrate()
     return store

@@ -197,7 +197,7 @@ def restore(config: Config, store: Store, archive_path: Path) -> BackupSummary:
                 if not target.exists():
                     target.write_bytes(_read(archive, member))
                     target.chmod(0o600)
-        store.migrate()
+        store.migrate(schema_only=True)  # the backup holds the projections as they were
         rows: dict[str, int] = {}
         with store.engine.begin() as connection:
             for table in Base.metadata.sorted_tables:

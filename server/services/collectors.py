@@ -33,11 +33,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from forms.admin_units import shipped as shipped_units
 from server import errors
 from server.clock import utcnow
 from server.security.passwords import generate_password, hash_password
 from server.services import case_assignments
-from server.services.accounts import USERNAME
+from server.services.accounts import UNIT_CODE, USERNAME
 from server.services.sign_in import SignInAccount
 from server.store import audit
 from server.store import collectors as collector_store
@@ -112,6 +113,27 @@ class NewCollector:
     password: str | None = None
 
 
+def check_unit(unit_code: str | None) -> str:
+    """The collector's unit code, stripped, or a 400 problem: a collector acts only inside
+    its unit (the unit rule) and its unit cannot change later, so it is required, is a
+    province (2 digits) or commune (5 digits) code, and a commune must be in the admin
+    units list (a submission from an unknown commune would only be flagged, never act)."""
+    code = (unit_code or "").strip()
+    if not code:
+        raise errors.validation_failed(
+            "A collector needs the unit it works for (a province or commune code)."
+        )
+    if not UNIT_CODE.match(code):
+        raise errors.validation_failed(
+            "Unit codes are 2 digits (province) or 5 digits (commune).", {"codes": [code]}
+        )
+    if len(code) == 5 and shipped_units().province_of(code) is None:
+        raise errors.validation_failed(
+            "This commune code is not in the admin units list.", {"codes": [code]}
+        )
+    return code
+
+
 def create(
     session: Session,
     public_url: str,
@@ -131,6 +153,7 @@ def create(
         raise errors.validation_failed(
             "User names have 2 to 100 letters, digits, dots, dashes or underscores."
         )
+    unit_code = check_unit(unit_code)
     if collector_store.by_name(session, name) is not None:
         raise errors.already_exists(f"A collector named {name!r}")
     if basic and user_store.by_username(session, name) is not None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -266,29 +266,16 @@ def _age_now(session: Session, case_code: str, person_index: int, on: date) -> i
     return None
 
 
-def record_change(
-    session: Session,
-    user: CurrentUser,
-    case_code: str,
-    *,
+def _checked(
     purpose: str,
     decision: str,
-    given_by: str,
-    reason: str,
-    person_index: int = MAIN_PERSON,
-    recipient_type: str | None = None,
-    decided_on: date | None = None,
-    details: dict[str, str] | None = None,
-) -> rules.Decision:
-    """A supervisor records a consent decision made on paper: validated, appended to the
-    ledger (never rebuilt away) and audited (who, which person and purpose, the decision and
-    the reason; no answer of the case). A referral decision names one recipient type, or
-    none to refuse every referral. Returns the decision with its age-rule flag."""
-    if not user.may_reveal:
-        raise errors.forbidden()
-    case = case_store.by_code(session, case_code)
-    if case is None or case_store.in_scope(session, user.scope, case.id) is None:
-        raise errors.not_found("The case")
+    given_by: str | None,
+    person_index: int,
+    recipient_type: str | None,
+    details: dict[str, str] | None,
+) -> dict[str, str] | None:
+    """A decision's fields checked as the ledger accepts them (400 otherwise); returns its
+    contact details, codes only, or None."""
     if purpose not in PURPOSES:
         raise errors.validation_failed("Choose a purpose.")
     if purpose == REFERRAL:
@@ -313,7 +300,34 @@ def record_change(
             raise errors.validation_failed("Choose a safe contact method and times.")
         if any(t not in rules.CONTACT_TIMES for t in times):
             raise errors.validation_failed("Choose a safe contact method and times.")
-        details = {"safe_contact_method": method, "safe_contact_times": " ".join(times)}
+        return {"safe_contact_method": method, "safe_contact_times": " ".join(times)}
+    return None
+
+
+def record_change(
+    session: Session,
+    user: CurrentUser,
+    case_code: str,
+    *,
+    purpose: str,
+    decision: str,
+    given_by: str,
+    reason: str,
+    person_index: int = MAIN_PERSON,
+    recipient_type: str | None = None,
+    decided_on: date | None = None,
+    details: dict[str, str] | None = None,
+) -> rules.Decision:
+    """A supervisor records a consent decision made on paper: validated, appended to the
+    ledger (never rebuilt away) and audited (who, which person and purpose, the decision and
+    the reason; no answer of the case). A referral decision names one recipient type, or
+    none to refuse every referral. Returns the decision with its age-rule flag."""
+    if not user.may_reveal:
+        raise errors.forbidden()
+    case = case_store.by_code(session, case_code)
+    if case is None or case_store.in_scope(session, user.scope, case.id) is None:
+        raise errors.not_found("The case")
+    details = _checked(purpose, decision, given_by, person_index, recipient_type, details)
     reason = check_reason(reason)
     on = decided_on or utcnow().date()
     if on > utcnow().date():
@@ -372,3 +386,123 @@ def intake_of(rows: list[Row[Any]]) -> dict[str, Any] | None:
         if row.xml_form_id == rules.INTAKE_FORM:
             latest = row.data
     return latest
+
+
+# A transfer package carries the decisions a supervisor recorded on the web (from paper): the
+# forms' own decisions travel inside their submissions and are projected again on arrival.
+_TRAVELLING = ("person_index", "purpose", "recipient_type", "decision", "given_by", "age_years")
+
+
+def travelling_events(
+    db: Session | Connection, case_code: str, with_reasons: bool
+) -> list[dict[str, Any]]:
+    """The case's web-recorded decisions as a transfer package carries them: the decision and
+    who recorded it; its free-text reason only when the identity travels too (a reason may
+    name someone)."""
+    return [
+        {
+            **{name: getattr(event, name) for name in _TRAVELLING},
+            "decided_on": event.decided_on.isoformat() if event.decided_on else None,
+            "recorded_at": event.recorded_at.isoformat(),
+            "details": event.details,
+            "actor": event.actor,
+            "reason": event.reason if with_reasons else None,
+        }
+        for event in consent_store.events_of_case(_connection(db), case_code)
+        if event.source == "web"
+    ]
+
+
+def checked_travelling(items: Any) -> list[dict[str, Any]]:
+    """A package's web-recorded decisions, each checked as a supervisor's entry is (the age
+    rule's flag is worked out again here, never taken from the package); a bad one refuses
+    the package with a 400 and changes nothing. A package without any (older senders): []."""
+    if items is None:
+        return []
+    if not isinstance(items, list) or len(items) > 1000:
+        raise errors.validation_failed("The package's consent decisions are not readable.")
+    unreadable = errors.validation_failed("The package's consent decisions are not readable.")
+    checked = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise unreadable
+        person_index, age = item.get("person_index"), item.get("age_years")
+        raw_details = item.get("details")
+        texts = [item.get(k) for k in ("purpose", "decision", "given_by", "recipient_type")]
+        if (
+            type(person_index) is not int
+            or not (age is None or (type(age) is int and 0 <= age <= 130))
+            or not all(v is None or isinstance(v, str) for v in texts)
+            or not (
+                raw_details is None
+                or (
+                    isinstance(raw_details, dict)
+                    and all(isinstance(v, str) for v in raw_details.values())
+                )
+            )
+        ):
+            raise unreadable
+        try:
+            decided_on = date.fromisoformat(item["decided_on"]) if item.get("decided_on") else None
+            recorded_at = datetime.fromisoformat(str(item["recorded_at"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise unreadable from exc
+        details = _checked(
+            str(item["purpose"]),
+            str(item["decision"]),
+            item.get("given_by"),
+            person_index,
+            item.get("recipient_type"),
+            raw_details,
+        )
+        checked.append(
+            {
+                "person_index": person_index,
+                "purpose": item["purpose"],
+                "recipient_type": item.get("recipient_type"),
+                "decision": item["decision"],
+                "given_by": item.get("given_by"),
+                "age_years": age,
+                "decided_on": decided_on.isoformat() if decided_on else None,
+                "recorded_at": (
+                    recorded_at if recorded_at.tzinfo else recorded_at.replace(tzinfo=UTC)
+                ).isoformat(),
+                "details": details,
+                "actor": str(item.get("actor") or "")[:60],
+                "reason": str(item["reason"])[:2000] if item.get("reason") else None,
+            }
+        )
+    return checked
+
+
+def add_travelled(
+    connection: Connection, case_code: str, items: list[dict[str, Any]], sender: str
+) -> None:
+    """Append a received case's web-recorded decisions (checked by `checked_travelling`) to
+    this server's ledger as web-recorded, never rebuilt away, each naming who recorded it at
+    the sending server; the standings follow in the same transaction."""
+    events = []
+    for item in items:
+        decided_on = date.fromisoformat(item["decided_on"]) if item["decided_on"] else None
+        found = rules.Decision(
+            item["purpose"],
+            item["decision"],
+            item["given_by"],
+            item["age_years"],
+            decided_on,
+            item["recipient_type"],
+        )
+        note = "recorded at the sending server (transfer package)"
+        events.append(
+            _event(
+                case_code,
+                item["person_index"],
+                found,
+                source="web",
+                recorded_at=datetime.fromisoformat(item["recorded_at"]),
+                details=item["details"],
+                actor=f"{item['actor']} @ {sender}"[:120],
+                reason=f"{note}: {item['reason']}" if item["reason"] else note,
+            )
+        )
+    consent_store.add_events(connection, events)

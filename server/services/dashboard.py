@@ -1,8 +1,9 @@
 """The dashboard's key figures for a reporting period, within the user's units.
 
-Counting follows the report tables (domain/FORMS.md): persons are the main person and the
-accompanying minors of cases received in the period; channel, purpose and destination are the
-case's (from its main person), sex and age group each person's own. Only counts leave this
+Persons are counted as the statutory report counts them (exports/reports.py, `population`),
+so the dashboard and the signed report agree: the main person and the accompanying minors of
+cases received in the period by a unit in scope, each person's status as of the period's end,
+and purpose and destination among victims and persons being identified. Only counts leave this
 module: no identifier, no case code.
 """
 
@@ -13,9 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from exports import periods
+from exports import periods, reports
 from exports.age_groups import AGE_GROUPS, age_group
 from exports.periods import Period
 from server import errors
@@ -23,6 +22,7 @@ from server.config import Config
 from server.store import cases as case_store
 from server.store import forms as form_store
 from server.store import submissions as submission_store
+from server.store.db import Store
 from server.store.scope import UnitScope
 
 OUTREACH_FORM = "vt06_outreach"
@@ -50,11 +50,22 @@ def current_period(today: date, config: Config | None = None) -> Period:
 
 @dataclass
 class Figures:
-    """What the dashboard shows; each breakdown is [(code, count)], biggest first."""
+    """What the dashboard shows; each breakdown is [(code, count)], biggest first.
+
+    Counted as the statutory report counts (exports/reports.py): persons of the cases received
+    in the period by a unit in scope (the unit of reception, the case's first holding), a
+    person linked across cases once, and their status as of the period's end from the latest
+    verification. Purpose and destination count victims and persons being identified (as T2
+    and T3), not persons found not to be victims, nor accompanying minors.
+    """
 
     period: Period
     persons: int = 0
     cases: int = 0
+    victims: int = 0  # identified victims among the persons received (not minors apart)
+    being_identified: int = 0
+    not_victims: int = 0
+    minors_accompanying: int = 0
     by_channel: list[tuple[str, int]] = field(default_factory=list)
     by_sex: list[tuple[str, int]] = field(default_factory=list)
     by_age_group: list[tuple[str, int]] = field(default_factory=list)
@@ -77,53 +88,45 @@ def _int(value: Any) -> int:
         return 0
 
 
-def figures(session: Session, scope: UnitScope, period: Period) -> Figures:
-    """Count the period's persons, supports and outreach within `scope`."""
+def figures(store: Store, scope: UnitScope, period: Period) -> Figures:
+    """Count the period's persons (with their status), supports and outreach within `scope`,
+    by the statutory report's rules."""
     result = Figures(period)
-    rows = case_store.received_persons(session, scope, period.start, period.end)
-    main_facts: dict[int, dict[str, Any]] = {}
-    persons_of: Counter[int] = Counter()
-    sex: Counter[str] = Counter()
-    ages: Counter[str] = Counter()
-    for case_id, person_index, person_sex, age_years, facts in rows:
-        persons_of[case_id] += 1
-        sex[person_sex or "unknown"] += 1
-        band = (facts or {}).get("age_band_vn") if person_index == 0 else None
-        ages[band if band in AGE_GROUPS else age_group(age_years)] += 1
-        if person_index == 0:
-            main_facts[case_id] = facts or {}
-    channel: Counter[str] = Counter()
-    purpose: Counter[str] = Counter()
-    destination: Counter[str] = Counter()
-    for case_id, persons in persons_of.items():
-        facts = main_facts.get(case_id, {})
-        channel[str(facts.get("reception_channel") or "unknown")] += persons
-        destination[str(facts.get("destination_country") or "UNKNOWN")] += persons
-        for code in str(facts.get("purpose") or "unknown").split():
-            purpose[code] += persons
-    result.persons = sum(persons_of.values())
-    result.cases = len(persons_of)
-    result.by_channel = _ranked(channel)
-    result.by_sex = _ranked(sex)
+    persons = reports.population(store, scope, period, received_only=True).received()
+    main = [p for p in persons if not p.is_minor_companion]
+    statuses = Counter(p.status for p in main)
+    result.persons = len(persons)
+    result.cases = len({p.case_id for p in persons})
+    result.victims = statuses["victim"]
+    result.being_identified = statuses["being_identified"]
+    result.not_victims = statuses["not_victim"]
+    result.minors_accompanying = len(persons) - len(main)
+    result.by_channel = _ranked(Counter(p.channel or "unknown" for p in persons))
+    result.by_sex = _ranked(Counter(p.sex or "unknown" for p in persons))
+    ages = Counter(age_group(p.age) for p in persons)
     result.by_age_group = [(band, ages[band]) for band in AGE_GROUPS if ages[band]]
-    result.by_purpose = _ranked(purpose)
-    result.by_destination = _ranked(destination)
+    counted = [p for p in main if p.status != "not_victim"]
+    result.by_purpose = _ranked(Counter(code for p in counted for code in p.purposes))
+    result.by_destination = _ranked(Counter(p.destination or "unknown" for p in counted))
 
-    supports: Counter[str] = Counter()
-    for summary in case_store.events_in_period(session, scope, "support", period.start, period.end):
-        for code in (summary or {}).get("supports") or []:
-            supports[str(code)] += 1
-    result.supports = _ranked(supports)
-    result.supports_total = sum(supports.values())
-
-    outreach = form_store.by_xml_form_id(session, OUTREACH_FORM)
-    if outreach is not None:
-        for data in submission_store.data_in_period(
-            session, scope, outreach.id, period.start, period.end
+    with store.reader() as session:
+        supports: Counter[str] = Counter()
+        for summary in case_store.events_in_period(
+            session, scope, "support", period.start, period.end
         ):
-            result.outreach_sessions += 1
-            found = _find_counts(data or {})
-            result.outreach_participants += found.get("n_male", 0) + found.get("n_female", 0)
+            for code in (summary or {}).get("supports") or []:
+                supports[str(code)] += 1
+        result.supports = _ranked(supports)
+        result.supports_total = sum(supports.values())
+
+        outreach = form_store.by_xml_form_id(session, OUTREACH_FORM)
+        if outreach is not None:
+            for data in submission_store.data_in_period(
+                session, scope, outreach.id, period.start, period.end
+            ):
+                result.outreach_sessions += 1
+                found = _find_counts(data or {})
+                result.outreach_participants += found.get("n_male", 0) + found.get("n_female", 0)
     return result
 
 

@@ -199,23 +199,36 @@ def outcomes_from_submissions(
 
 @dataclass(frozen=True)
 class ReferralsPage:
-    """The referrals page: the unit's referrals, and those overdue."""
+    """The referrals page: a page of the unit's referrals (with the id to page on for older
+    ones, or None), and those overdue."""
 
     referrals: list[Referral]
     overdue: list[Referral]
     overdue_days: int
+    older_before: int | None = None
+
+
+PAGE_SIZE = 100
 
 
 def referrals_page(
-    session: Session, user: CurrentUser, overdue_days: int, today: date | None = None
+    session: Session,
+    user: CurrentUser,
+    overdue_days: int,
+    today: date | None = None,
+    before: int | None = None,
 ) -> ReferralsPage:
-    """The user's units' referrals, and those with no outcome after `overdue_days`."""
+    """The user's units' referrals a page at a time (older than `before` when given), and
+    those with no outcome after `overdue_days`."""
     _may_act(user)
     today = today or utcnow().date()
+    found = list(referral_store.listed(session, user.scope, None, PAGE_SIZE + 1, before))
+    shown = found[:PAGE_SIZE]
     return ReferralsPage(
-        list(referral_store.listed(session, user.scope)),
+        shown,
         list(referral_store.overdue(session, user.scope, today - timedelta(days=overdue_days))),
         overdue_days,
+        shown[-1].id if len(found) > PAGE_SIZE else None,
     )
 
 

@@ -1,8 +1,9 @@
 """Transfers between servers: a case sealed into a package for another server's key.
 
 `export_package` reads a case this server holds (its current submissions' data, identifying
-fields removed unless every person consented to share them with the receiving kind of unit)
-and seals it with crypto/package.py: encrypted for the receiving server's public key, signed
+fields removed unless every person consented to share them with the receiving kind of unit,
+and the consent decisions supervisors recorded on the web, which bind the receiver too) and
+seals it with crypto/package.py: encrypted for the receiving server's public key, signed
 with this server's. `import_package` verifies the signature, decrypts with this server's key
 and records a pending transfer (`case_transfers`, origin `package`) holding what came; the
 receiving unit's supervisor accepts it like any transfer, and only then the case is created
@@ -28,7 +29,7 @@ from forms.identifying import identifying_fields
 from server import errors
 from server.clock import utcnow
 from server.services import cases as case_service
-from server.services import holdings, sharing, transfers
+from server.services import consent, holdings, sharing, transfers
 from server.services.identifying import check_reason
 from server.services.keyring import KeyRing
 from server.services.units import Unit, as_utc
@@ -145,6 +146,8 @@ def export_package(
             }
             for r in rows
         ],
+        # A supervisor's paper decisions (a withdrawal, say) bind the receiving unit too.
+        "consent_events": consent.travelling_events(connection, case_code, share_identity),
     }
     sealed = crypto_package.seal(
         json.dumps(payload, ensure_ascii=False).encode("utf-8"),
@@ -211,6 +214,7 @@ def import_package(session: Session, keyring: KeyRing, data: bytes, actor: str) 
         submissions = list(payload["submissions"])
     except (ValueError, KeyError, TypeError, AssertionError) as exc:
         raise errors.validation_failed("The package's content is not a fieldcase case.") from exc
+    consent_events = consent.checked_travelling(payload.get("consent_events"))
     from_unit, to_unit = _unit_of(payload.get("from_unit")), _unit_of(payload.get("to_unit"))
     if to_unit.province is None or from_unit.province is None:
         raise errors.validation_failed("The package names no receiving unit.")
@@ -234,7 +238,7 @@ def import_package(session: Session, keyring: KeyRing, data: bytes, actor: str) 
             origin="package",
             sender_fingerprint=opened.sender_fingerprint,
             package_sha256=digest,
-            payload={"submissions": submissions},
+            payload={"submissions": submissions, "consent_events": consent_events},
         ),
     )
     audit.append(
@@ -305,6 +309,12 @@ def materialise(session: Session, transfer: CaseTransfer, actor: str) -> None:
     if not rows:
         raise errors.validation_failed("The package holds no submission of the case.")
     submission_store.insert_many(connection, rows)
+    consent.add_travelled(
+        connection,
+        transfer.case_code,
+        (transfer.payload or {}).get("consent_events") or [],
+        transfer.proposed_by or (transfer.sender_fingerprint or "")[:16],
+    )
     holdings.import_holding(
         session,
         transfer.case_code,

@@ -228,19 +228,40 @@ def _audit_answer(session: Session, user: CurrentUser, transfer: CaseTransfer, a
 
 @dataclass(frozen=True)
 class TransfersPage:
-    """The transfers page: what came in, what went out."""
+    """The transfers page: what came in, what went out; each list has every pending
+    transfer and a page of answered ones, with the id to page on for older ones (or None)."""
 
     incoming: list[TransferRow]
     outgoing: list[TransferRow]
+    incoming_before: int | None = None
+    outgoing_before: int | None = None
 
 
-def transfers_page(session: Session, user: CurrentUser) -> TransfersPage:
-    """Transfers into and out of the user's units, pending first."""
+PAGE_SIZE = 100
+
+
+def _page(
+    session: Session, user: CurrentUser, direction: str, before: int | None
+) -> tuple[list[TransferRow], int | None]:
+    found = transfer_store.listed(session, user.scope, direction, PAGE_SIZE, before)
+    answered = [t for t in found if t.state != PENDING]
+    shown = found[: len(found) - 1] if len(answered) > PAGE_SIZE else list(found)
+    older = shown[-1].id if len(answered) > PAGE_SIZE else None
+    return [_row(t, direction == "in") for t in shown], older
+
+
+def transfers_page(
+    session: Session,
+    user: CurrentUser,
+    incoming_before: int | None = None,
+    outgoing_before: int | None = None,
+) -> TransfersPage:
+    """Transfers into and out of the user's units: the pending ones first, then answered
+    ones a page at a time (older than the `*_before` ids when given)."""
     _may_act(user)
-    return TransfersPage(
-        [_row(t, True) for t in transfer_store.listed(session, user.scope, "in")],
-        [_row(t, False) for t in transfer_store.listed(session, user.scope, "out")],
-    )
+    incoming, in_older = _page(session, user, "in", incoming_before)
+    outgoing, out_older = _page(session, user, "out", outgoing_before)
+    return TransfersPage(incoming, outgoing, in_older, out_older)
 
 
 @dataclass(frozen=True)

@@ -300,9 +300,14 @@ def register_batch(
 
 
 def events_of_kind(
-    session: Session, scope: UnitScope, kind: str, end: date
+    session: Session,
+    scope: UnitScope,
+    kind: str,
+    end: date,
+    received_from: date | None = None,
 ) -> Sequence[tuple[int, date | None, dict[str, Any] | None]]:
-    """(case_id, event_date, summary) of every event of one kind dated up to `end`, in scope."""
+    """(case_id, event_date, summary) of every event of one kind dated up to `end`, in scope
+    (of cases received on or after `received_from` when given)."""
     return session.execute(
         select(CaseEvent.case_id, CaseEvent.event_date, CaseEvent.summary)
         .join(Case, Case.id == CaseEvent.case_id)
@@ -310,6 +315,7 @@ def events_of_kind(
             CaseEvent.kind == kind,
             CaseEvent.event_date <= end,
             unit_clause(scope, Case.province_code, Case.commune_code),
+            *([] if received_from is None else [Case.reception_date >= received_from]),
         )
         .order_by(CaseEvent.event_date, CaseEvent.id)
     ).all()  # type: ignore[return-value]
@@ -340,9 +346,12 @@ def by_id(session: Session, case_id: int) -> Case | None:
     return session.get(Case, case_id)
 
 
-def persons_received_by(session: Session, end: date) -> Sequence[Row[Any]]:
-    """Every person of every case received by `end`, in every unit (reports choose by the
-    unit of reception, which is the case's first holding, not its current unit).
+def persons_received_by(
+    session: Session, end: date, start: date | None = None
+) -> Sequence[Row[Any]]:
+    """Every person of every case received by `end` (and from `start` when given), in every
+    unit (reports choose by the unit of reception, which is the case's first holding, not its
+    current unit).
 
     Rows of (case_id, case_code, province_code, commune_code, reception_date, closed_on,
     close_reason, person_index, sex, age_years, facts), oldest case first.
@@ -362,6 +371,9 @@ def persons_received_by(session: Session, end: date) -> Sequence[Row[Any]]:
             CasePerson.facts,
         )
         .join(CasePerson, CasePerson.case_id == Case.id)
-        .where(Case.reception_date <= end)
+        .where(
+            Case.reception_date <= end,
+            *([] if start is None else [Case.reception_date >= start]),
+        )
         .order_by(Case.id, CasePerson.person_index)
     ).all()

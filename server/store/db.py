@@ -268,12 +268,28 @@ class Store:
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         return cfg
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration."""
+    def migrate(self, revision: str = "head", schema_only: bool = False) -> list[str]:
+        """Bring the schema to the newest migration (or to `revision`, for tests of upgrades),
+        then, at the newest, rebuild in the same transaction the derived tables whose rules
+        changed (server/store/projections.py); returns their names. `schema_only` leaves the
+        derived tables alone (a restore fills every table from the backup)."""
+        from server.store import projections
+
         cfg = self._alembic_config()
         with self.engine.begin() as connection:
             cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
+            if revision != "head" or schema_only:
+                return []
+            return projections.bring_up_to_date(connection)
+
+    def projections_current(self) -> bool:
+        """True when every derived table was built with the code's rules (call it on a schema
+        at head: the versions table comes with a migration)."""
+        from server.store import projections
+
+        with self.engine.connect() as connection:
+            return not projections.stale(connection)
 
     def schema_revision(self) -> str | None:
         """The migration the database is at, or None for an empty database."""

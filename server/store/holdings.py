@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select
 
-from server.store.models import CaseHolding, table_of
+from server.store.models import Case, CaseHolding, table_of
 
 _H = table_of(CaseHolding)
 _HISTORY = (
@@ -82,13 +82,20 @@ def add_periods(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
         connection.execute(_INSERT, list(rows))
 
 
-def first_units(connection: Connection) -> dict[str, tuple[str | None, str | None]]:
-    """Every held code's first unit (province, commune): the unit that received the case.
+def first_units(
+    connection: Connection, received_from: date | None = None
+) -> dict[str, tuple[str | None, str | None]]:
+    """Every held code's first unit (province, commune): the unit that received the case;
+    only of cases received on or after `received_from` when given.
 
     One query without a list of codes, so it works for any number of cases."""
-    first = (
-        select(_H.c.case_code, func.min(_H.c.seq).label("seq")).group_by(_H.c.case_code).subquery()
-    )
+    codes = select(_H.c.case_code, func.min(_H.c.seq).label("seq"))
+    if received_from is not None:
+        cases = table_of(Case)
+        codes = codes.join(cases, cases.c.case_code == _H.c.case_code).where(
+            cases.c.reception_date >= received_from
+        )
+    first = codes.group_by(_H.c.case_code).subquery()
     rows = connection.execute(
         select(_H.c.case_code, _H.c.province_code, _H.c.commune_code).join(
             first, and_(first.c.case_code == _H.c.case_code, first.c.seq == _H.c.seq)

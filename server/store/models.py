@@ -508,6 +508,20 @@ class ConsentEvent(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
+class ProjectionVersion(Base):
+    """The version of the rules a derived table was last built with (server/store/projections.py).
+
+    `Store.migrate` compares it with the code's after every migration has run and rebuilds
+    the table from its source when they differ: after the table is made, and whenever a
+    release changes the rules it is built by.
+    """
+
+    __tablename__ = "projection_versions"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
 class ConsentStanding(Base):
     """What one person's ledger says about one purpose now: the consent ledger projected.
 

@@ -39,15 +39,23 @@ def in_scope(session: Session, scope: UnitScope, referral_id: int) -> Referral |
 
 
 def listed(
-    session: Session, scope: UnitScope, case_code: str | None = None, limit: int = 200
+    session: Session,
+    scope: UnitScope,
+    case_code: str | None = None,
+    limit: int | None = None,
+    before: int | None = None,
 ) -> Sequence[Referral]:
-    """The scope's referrals (of one case when given), newest first."""
+    """The scope's referrals (of one case when given), newest first: all of them, or up to
+    `limit`, those with an id under `before` when given (the caller pages on the last id)."""
     query = select(Referral).where(
         unit_clause(scope, Referral.province_code, Referral.commune_code)
     )
     if case_code is not None:
         query = query.where(Referral.case_code == case_code)
-    return session.scalars(query.order_by(Referral.id.desc()).limit(limit)).all()
+    if before is not None:
+        query = query.where(Referral.id < before)
+    query = query.order_by(Referral.id.desc())
+    return session.scalars(query if limit is None else query.limit(limit)).all()
 
 
 def overdue(

@@ -47,20 +47,37 @@ def incoming(session: Session, scope: UnitScope, transfer_id: int) -> CaseTransf
 
 
 def listed(
-    session: Session, scope: UnitScope, direction: str, limit: int = 200
+    session: Session,
+    scope: UnitScope,
+    direction: str,
+    limit: int = 100,
+    before: int | None = None,
 ) -> Sequence[CaseTransfer]:
-    """Transfers into (`in`) or out of (`out`) the scope's units, newest first."""
+    """Transfers into (`in`) or out of (`out`) the scope's units: on the first page every
+    pending one first (they wait for an answer), then up to `limit` + 1 answered ones, newest
+    first; with `before`, only answered ones with a smaller id (the caller pages on the last
+    id it shows)."""
     clause = (
         unit_clause(scope, CaseTransfer.to_province, CaseTransfer.to_commune)
         if direction == "in"
         else unit_clause(scope, CaseTransfer.from_province, CaseTransfer.from_commune)
     )
-    return session.scalars(
-        select(CaseTransfer)
-        .where(clause)
-        .order_by(CaseTransfer.state != PENDING, CaseTransfer.id.desc())
-        .limit(limit)
-    ).all()
+    pending = (
+        session.scalars(
+            select(CaseTransfer)
+            .where(clause, CaseTransfer.state == PENDING)
+            .order_by(CaseTransfer.id.desc())
+        ).all()
+        if before is None
+        else []
+    )
+    answered = select(CaseTransfer).where(clause, CaseTransfer.state != PENDING)
+    if before is not None:
+        answered = answered.where(CaseTransfer.id < before)
+    return [
+        *pending,
+        *session.scalars(answered.order_by(CaseTransfer.id.desc()).limit(limit + 1)).all(),
+    ]
 
 
 def accepted_of_case(session: Session, case_code: str) -> Sequence[CaseTransfer]:

@@ -20,7 +20,14 @@ from server.app import create_app
 from server.services import collectors as collector_service
 from server.services.collector_attachments import COLLECTOR_COLUMNS, COLLECTOR_FILE
 from server.services.setup import initialise
-from tests.factories import Deployment, add_collector, publish, services_of, simple_xform
+from tests.factories import (
+    Deployment,
+    add_collector,
+    add_unchecked_collector,
+    publish,
+    services_of,
+    simple_xform,
+)
 
 OR = {"X-OpenRosa-Version": "1.0"}
 PLACEHOLDER = (MEDIA_DIR / COLLECTOR_FILE).read_bytes()
@@ -70,7 +77,7 @@ def test_each_collector_gets_its_own_unit(with_collector_file: Deployment) -> No
     province_token, _ = add_collector(app, "phone-01-b", unit="01")
     commune_token, _ = add_collector(app, "phone-00004", unit="00004")
     other_token, _ = add_collector(app, "phone-22", unit="22")
-    none_token, _ = add_collector(app, "phone-no-unit", unit=None)
+    none_token, _ = add_unchecked_collector(app, "phone-no-unit", unit=None)
 
     row, listed, served = _collector_file(client, f"/c/{province_token}")
     assert row == {

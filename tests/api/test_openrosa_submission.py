@@ -126,7 +126,7 @@ def test_form_ids_compare_after_nfc(deployment: Deployment) -> None:
     from server.services import collectors as collector_service
 
     with services_of(deployment.app).store.session() as session:
-        created = collector_service.create(session, "http://x", "phone-2", None, "t")
+        created = collector_service.create(session, "http://x", "phone-2", "01", "t")
     response = post_submission(
         deployment.client, f"/c/{created.token}", plain_instance(form_id=decomposed)
     )

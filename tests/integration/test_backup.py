@@ -130,7 +130,7 @@ def add_collector_in(config: Config, store: Store) -> str:
     from server.services import collectors as collector_service
 
     with store.session() as session:
-        return collector_service.create(session, "http://x", "after-restore", None, "t").token
+        return collector_service.create(session, "http://x", "after-restore", "01", "t").token
 
 
 def test_restore_refuses_what_is_not_a_backup(config: Config, tmp_path: Path) -> None:

@@ -136,8 +136,25 @@ def test_collectors_add_basic_prints_a_password_once_that_works(
     assert bad.exit_code == 1
     assert "Tên đăng nhập gồm" in bad.output
     # Without --basic, the token URL as before.
-    plain = runner.invoke(main, ["collectors", "add", "Chị Lan"])
+    plain = runner.invoke(main, ["collectors", "add", "Chị Lan", "--unit", "01"])
     assert plain.output.strip().splitlines()[-1].startswith("http://127.0.0.1:8080/c/")
+
+
+def test_collectors_add_refuses_a_missing_or_unknown_unit(
+    runner: CliRunner, config: Config
+) -> None:
+    runner.invoke(main, ["init"])
+    for args, message in (
+        ([], "Thiết bị thu thập phải có đơn vị"),
+        (["--unit", "1"], "Mã đơn vị gồm 2 chữ số"),
+        (["--unit", "77777"], "Mã xã này không có trong danh mục"),
+    ):
+        result = runner.invoke(main, ["collectors", "add", "phone-x", *args])
+        assert result.exit_code == 1, result.output
+        assert message in result.output
+        assert "/c/" not in result.output
+    made = runner.invoke(main, ["collectors", "add", "phone-x", "--unit", "00004"])
+    assert made.exit_code == 0, made.output  # a commune in the list; the name was never taken
 
 
 def test_users_add_refuses_a_weak_password_file(

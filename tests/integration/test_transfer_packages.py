@@ -21,20 +21,24 @@ from cryptography.hazmat.primitives import serialization
 from crypto import keys as crypto_keys
 from crypto import package as crypto_package
 from crypto.decrypt import Decryptor
+from forms import consent as rules
 from server.app import create_app
 from server.auditseal import seal_for
 from server.cli import main
 from server.config import Config, sqlite_url
+from server.errors import Problem
 from server.services import case_view, transfers
+from server.services import consent as consent_service
 from server.services.setup import initialise
 from server.store import audit
 from server.store import cases as case_store
+from server.store import consent as consent_store
 from server.store.db import Store
 from server.store.models import CaseTransfer, PersonKey, Submission
 from tests.conftest import env_for, postgres_schema
 from tests.factories import publish, server_public_key, simple_xform
 from tests.integration import test_unit_rule
-from tests.integration.test_transfers import SUP_02
+from tests.integration.test_transfers import SUP_01, SUP_02
 from tests.integration.test_unit_rule import CODE, Phones
 
 phones = test_unit_rule.phones
@@ -296,3 +300,101 @@ def test_with_consent_identity_travels_to_the_other_server(
         page = case_view.case_page(session, SUP_02, case.id, "vi", revealed=True)
         assert "Lò Thị Mai" in [item.value for item in page.identifying]
         assert session.query(PersonKey).count() == 1  # name and date of birth
+
+
+def test_a_paper_withdrawal_travels_and_binds_the_receiving_server(
+    phones: Phones, runner: CliRunner, receiver: Receiver, store: Store, tmp_path: Path
+) -> None:
+    """The intake form said yes to follow-up contact and to data use; the person later
+    withdrew follow-up contact on paper, which a supervisor recorded on the web. The receiving
+    server must not contact them: the withdrawal travels in the package, as web-recorded,
+    naming who recorded it; its free-text reason stays home when the identity does."""
+    body = (
+        f"<reception><office_province>01</office_province>"
+        f"<reception_date>2025-03-02</reception_date><case_code>{CODE}</case_code></reception>"
+        "<core><sex>female</sex><age_years>19</age_years></core>"
+        "<consent><consent_by>self</consent_by><consent_intake>yes</consent_intake>"
+        "<consent_followup_contact>yes</consent_followup_contact>"
+        "<consent_data_use>yes</consent_data_use></consent>"
+    )
+    phones.send("p01", "vt01_intake", body)
+    with store.session() as session:
+        consent_service.record_change(
+            session,
+            SUP_01,
+            CODE,
+            purpose=rules.FOLLOWUP_CONTACT,
+            decision=rules.NO,
+            given_by=rules.SELF,
+            reason="Chị Lan gọi điện rút lại đồng ý",
+        )
+    with store.read() as connection:
+        assert (CODE, 0) in consent_store.persons_refusing(connection, rules.FOLLOWUP_CONTACT)
+    their_key = tmp_path / "province-02.pem"
+    their_key.write_text(_run(receiver.runner, "keys", "public"))
+    package = tmp_path / "case.fieldcase"
+    _export(runner, their_key, package)
+    _run(receiver.runner, "transfer", "import", str(package))
+    with receiver.store.session() as session:
+        transfer_id = transfers.transfers_page(session, SUP_02).incoming[0].id
+        transfers.accept(session, SUP_02, transfer_id, b"m" * 32)
+    with receiver.store.read() as connection:
+        assert (CODE, 0) in consent_store.persons_refusing(connection, rules.FOLLOWUP_CONTACT)
+        assert (CODE, 0) not in consent_store.persons_allowing(connection, rules.FOLLOWUP_CONTACT)
+        assert (CODE, 0) in consent_store.persons_allowing(connection, rules.DATA_USE)
+        web = [e for e in consent_store.events_of_case(connection, CODE) if e.source == "web"]
+    assert [(e.purpose, e.decision, e.given_by) for e in web] == [
+        (rules.FOLLOWUP_CONTACT, rules.NO, rules.SELF)
+    ]
+    assert web[0].actor.startswith("sup01 @ ")
+    assert "Chị Lan" not in (web[0].reason or "")  # no identity sent: no free text either
+
+
+GOOD = {
+    "person_index": 0,
+    "purpose": "followup_contact",
+    "recipient_type": None,
+    "decision": "no",
+    "given_by": "self",
+    "age_years": 19,
+    "decided_on": "2025-04-01",
+    "recorded_at": "2025-04-01T08:00:00+00:00",
+    "details": None,
+    "actor": "sup01",
+    "reason": None,
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"purpose": "everything"},
+        {"decision": "maybe"},
+        {"given_by": "neighbour"},
+        {"person_index": -1},
+        {"person_index": "0"},
+        {"person_index": True},
+        {"age_years": 400},
+        {"decided_on": "yesterday"},
+        {"recorded_at": None},
+        {"recipient_type": "swc"},  # only a referral names one
+        {"details": {"safe_contact_method": "shout", "safe_contact_times": "morning"}},
+        {"details": "call at night"},
+    ],
+)
+def test_a_packages_consent_decisions_are_checked_as_a_supervisors_are(
+    change: dict[str, object],
+) -> None:
+    assert consent_service.checked_travelling([GOOD])[0]["decision"] == "no"
+    with pytest.raises(Problem):
+        consent_service.checked_travelling([GOOD, {**GOOD, **change}])
+
+
+def test_a_packages_age_rule_flag_is_worked_out_again() -> None:
+    """A sender cannot make a child's lone yes count: the flag comes from the fields."""
+    child = {**GOOD, "decision": "yes", "age_years": 15, "flag": None}
+    checked = consent_service.checked_travelling([child])
+    assert "flag" not in checked[0]
+    assert consent_service.checked_travelling(None) == []  # an older sender's package
+    with pytest.raises(Problem):
+        consent_service.checked_travelling([GOOD] * 1001)

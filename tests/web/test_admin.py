@@ -154,8 +154,31 @@ def test_collector_for_basic_shows_its_password_once(web: WebDeployment) -> None
 
 
 def test_collector_name_taken(web: WebDeployment) -> None:
-    response = web.client("admin").post("/admin/collectors", {"name": "phone-a"})
+    response = web.client("admin").post("/admin/collectors", {"name": "phone-a", "unit": "01"})
     assert response.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("unit", "message"),
+    [
+        ("", "Thiết bị thu thập phải có đơn vị"),
+        ("1", "Mã đơn vị gồm 2 chữ số"),
+        ("0100A", "Mã đơn vị gồm 2 chữ số"),
+        ("77777", "Mã xã này không có trong danh mục"),
+    ],
+)
+def test_a_collector_needs_a_known_unit(web: WebDeployment, unit: str, message: str) -> None:
+    """A collector acts only inside its unit, which cannot change later: without one, or with
+    a commune the admin units list does not hold, it could never act, so it is not made."""
+    admin = web.client("admin")
+    refused = admin.post("/admin/collectors", {"name": "phone-nowhere", "unit": unit})
+    assert refused.status_code == 400
+    assert message in refused.get_data(as_text=True)
+    assert "phone-nowhere" not in admin.get("/admin/collectors").get_data(as_text=True)
+    with web.services.store.session() as session:
+        added = audit.recent(session, 200, "collector.add")
+        assert added  # the deployment's own collectors were audited: the query sees them
+        assert all((entry.detail or {}).get("name") != "phone-nowhere" for entry in added)
 
 
 def test_forms_page_and_upload_errors(web: WebDeployment) -> None:

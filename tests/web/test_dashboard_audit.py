@@ -16,8 +16,7 @@ from tests.web.conftest import WebDeployment
 
 
 def _figures(web: WebDeployment, scope: UnitScope) -> dashboard.Figures:
-    with web.store.session() as session:
-        return dashboard.figures(session, scope, dashboard.current_period(utcnow().date()))
+    return dashboard.figures(web.store, scope, dashboard.current_period(utcnow().date()))
 
 
 def test_figures_follow_the_units(web: WebDeployment) -> None:
@@ -26,14 +25,62 @@ def test_figures_follow_the_units(web: WebDeployment) -> None:
     assert everything.cases == 3
     assert dict(everything.by_channel) == {"handover_foreign": 2, "rescued": 1, "self_return": 1}
     assert dict(everything.by_sex) == {"female": 2, "male": 2}
-    assert dict(everything.by_purpose)["forced_labour"] == 4
-    assert dict(everything.by_destination) == {"CN": 3, "KH": 1}
+    # purpose and destination: the three main persons (being identified), not the minor
+    assert dict(everything.by_purpose) == {"forced_labour": 3, "sexual_exploitation": 2}
+    assert dict(everything.by_destination) == {"CN": 2, "KH": 1}
+    assert (everything.victims, everything.being_identified, everything.not_victims) == (0, 3, 0)
+    assert everything.minors_accompanying == 1
     assert dict(everything.by_age_group) == {"u16": 1, "16_17": 1, "18_29": 1, "30_44": 1}
     assert everything.outreach_participants == 42
     assert everything.outreach_sessions == 1
     unit_b = _figures(web, UnitScope.of_units(["02"]))
     assert unit_b.persons == 1
     assert unit_b.outreach_participants == 0
+
+
+def _verified(web: WebDeployment, case_code: str, summary: dict[str, str]) -> None:
+    """A verification's projected event, as a vt02 submission makes it (dated today)."""
+    from server.store.models import Case, CaseEvent, Submission
+
+    with web.store.session() as session:
+        case = session.query(Case).filter_by(case_code=case_code).one()
+        intake = session.query(Submission).filter_by(case_code=case_code).first()
+        assert intake is not None
+        session.add(
+            CaseEvent(
+                case_id=case.id,
+                submission_id=intake.id,
+                kind="verification",
+                event_date=utcnow().date(),
+                summary=summary,
+            )
+        )
+
+
+def test_figures_count_victims_apart_from_persons_received(web: WebDeployment) -> None:
+    """As the statutory report does: everyone received stays received, but a person found
+    not to be a victim leaves purpose and destination, and a confirmed victim counts by what
+    the verification confirmed."""
+    _verified(web, "01-2025-cccccc", {"verif_outcome": "not_victim"})
+    _verified(
+        web,
+        "01-2025-aaaaaa",
+        {
+            "verif_outcome": "confirmed",
+            "purpose_confirmed": "forced_labour",
+            "destination_confirmed": "LA",
+        },
+    )
+    everything = _figures(web, UnitScope.all_units())
+    assert (everything.persons, everything.cases) == (4, 3)
+    assert (everything.victims, everything.being_identified, everything.not_victims) == (1, 1, 1)
+    assert dict(everything.by_purpose) == {"forced_labour": 2, "sexual_exploitation": 1}
+    assert dict(everything.by_destination) == {"CN": 1, "LA": 1}
+    page = web.client("viewer").get("/").get_data(as_text=True)  # unit 01: Lan and Bình
+    assert 'id="victims">1<' in page
+    assert 'id="not-victims">1<' in page
+    assert 'id="being-identified">0<' in page
+    assert "nạn nhân đã được xác định" in page
 
 
 def test_dashboard_page_draws_svg_charts(web: WebDeployment) -> None:

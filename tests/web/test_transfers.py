@@ -114,3 +114,81 @@ def test_match_keys_never_reach_a_page(web: WebDeployment) -> None:
         )
         for key in keys:
             assert key[:16] not in html, url
+
+
+def _ids(html: str, attribute: str, table_id: str) -> list[int]:
+    if f'id="{table_id}"' not in html:
+        return []
+    table = html.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    return [int(n) for n in re.findall(rf'{attribute}="(\d+)"', table)]
+
+
+def _walk(client, first: str, attribute: str, table_id: str, older_id: str) -> list[list[int]]:
+    """Every page from `first` on, following the Older link: the ids each page shows."""
+    pages, url = [], first
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        pages.append(_ids(html, attribute, table_id))
+        found = re.search(rf'href="([^"]+)" id="{older_id}"', html)
+        url = found.group(1).replace("&amp;", "&") if found else ""
+        assert len(pages) < 10
+    return pages
+
+
+def test_long_histories_are_paged_not_cut(web: WebDeployment) -> None:
+    """A province answers hundreds of transfers and makes hundreds of referrals over the
+    years: every one stays reachable, a page at a time, and only the unit's own."""
+    from datetime import date, timedelta
+
+    from server.clock import utcnow
+    from server.store.models import CaseTransfer, Referral
+
+    now = utcnow()
+    with web.store.session() as session:
+        for n in range(230):
+            session.add(
+                CaseTransfer(
+                    case_code=f"01-2025-p{n:05d}",
+                    from_province="02",
+                    from_commune=None,
+                    to_province="01",
+                    to_commune=None,
+                    reason="Người này cư trú tại tỉnh 01, chuyển về địa phương",
+                    shares_identity=False,
+                    state="pending" if n % 50 == 0 else "accepted",
+                    proposed_by="sup_b",
+                    proposed_at=now - timedelta(days=300 - n),
+                    origin="web",
+                )
+            )
+        for n in range(205):
+            session.add(
+                Referral(
+                    case_code=f"01-2025-r{n:05d}",
+                    province_code="01" if n != 7 else "02",
+                    commune_code=None,
+                    service_type="women_union",
+                    organisation="Hội LHPN xã",
+                    reason="Hỗ trợ vay vốn sinh kế qua Hội Phụ nữ",
+                    referred_on=date(2025, 1, 2),
+                    shared="core",
+                    created_by="sup_a",
+                )
+            )
+    sup_a = web.client("sup_a")
+    pages = _walk(sup_a, "/transfers", "data-transfer", "transfers-in", "transfers-in-older")
+    assert [len(p) for p in pages] == [5 + 100, 100, 25]  # the 5 pending come first, once
+    with web.store.session() as session:
+        expected = sorted(t.id for t in session.query(CaseTransfer).filter_by(to_province="01"))
+        pending = {t.id for t in session.query(CaseTransfer).filter_by(state="pending")}
+    shown = [i for page in pages for i in page]
+    assert sorted(shown) == expected  # each exactly once
+    assert set(pages[0][:5]) == pending
+    pages = _walk(sup_a, "/referrals", "data-referral", "referrals-all", "referrals-older")
+    with web.store.session() as session:
+        ours = sorted(r.id for r in session.query(Referral).filter_by(province_code="01"))
+    assert len(ours) >= 204  # the seeded deployment's own and these; the unit-02 one apart
+    assert [len(p) for p in pages] == [100, 100, len(ours) - 200]
+    assert sorted(i for page in pages for i in page) == ours
+    assert sup_a.get("/referrals?before=abc").status_code == 400
+    assert sup_a.get("/transfers?in_before=-1").status_code == 400

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from server import errors
 from server.app_context import services
 from server.errors import Problem
-from server.services import accounts, assignments
+from server.services import assignments
 from server.services import collectors as collector_service
 from server.services import forms as form_service
 from server.web.access import ADMIN, requires, signed_in_user
@@ -48,15 +48,12 @@ def admin_collectors() -> tuple[str, int]:
         return _collectors_page(form, _("Fill in the name.")), 400
     config = services().config
     try:
-        unit = (form.unit.data or "").strip() or None
-        if unit:
-            accounts.parse_units(unit)
         with services().store.session() as db:
             created = collector_service.create(
                 db,
                 config.base_url(request.host_url),
                 form.name.data,
-                unit,
+                form.unit.data,
                 admin.username,
                 assign_all_forms=bool(form.assign_all.data),
                 basic=bool(form.basic.data),

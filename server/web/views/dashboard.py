@@ -54,8 +54,8 @@ def home() -> tuple[str, int]:
             period = dashboard.parse_period(wanted, config)
         except Problem as problem:
             error = problem_message(problem)
+    figures = dashboard.figures(services().store, user.scope, period)
     with services().store.session() as db:
-        figures = dashboard.figures(db, user.scope, period)
         flagged = unit_queue.flagged_count(db, user)
         calendar = report_schedule.schedule(db, config, today)
         namer = CategoryNamer(db, current_language())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -12,6 +12,7 @@ from server import errors
 from server.app_context import services
 from server.errors import Problem
 from server.services import referrals
+from server.urls import query_id
 from server.web.access import RECORD_ROLES, requires, signed_in_user
 from server.web.blueprint import bp
 from server.web.forms import ReferralForm, ReferralOutcomeForm, choices
@@ -35,7 +36,12 @@ def referral_list() -> str:
     """The user's units' referrals with their outcomes, and those overdue."""
     user = signed_in_user()
     with services().store.session() as db:
-        page = referrals.referrals_page(db, user, services().config.referral_overdue_days)
+        page = referrals.referrals_page(
+            db,
+            user,
+            services().config.referral_overdue_days,
+            before=query_id(request.args.get("before")),
+        )
     form = ReferralOutcomeForm()
     form.outcome.choices = choices([(k, str(v)) for k, v in REFERRAL_OUTCOME_LABELS.items()])
     return render_template(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from server.app_context import services
 from server.errors import Problem
 from server.services import matching, transfers
+from server.urls import query_id
 from server.web.access import RECORD_ROLES, requires, signed_in_user
 from server.web.blueprint import bp
 from server.web.forms import DecisionForm, TransferForm
@@ -21,8 +22,10 @@ from server.web.labels import TRANSFER_STATE_LABELS
 def transfer_list() -> str:
     """Transfers into the user's units (to answer) and out of them."""
     user = signed_in_user()
+    incoming_before = query_id(request.args.get("in_before"))
+    outgoing_before = query_id(request.args.get("out_before"))
     with services().store.session() as db:
-        page = transfers.transfers_page(db, user)
+        page = transfers.transfers_page(db, user, incoming_before, outgoing_before)
     return render_template(
         "transfers.html",
         page=page,
