@@ -2,16 +2,16 @@
 so that Store.migrate rebuilds a projection (consent_standings) after its table is made or its
 rules change, with the code of the release, after every migration has run
 
-Revision ID: 0013_projection_versions
-Revises: 0012_consent_standings
+Revision ID: 0014_projection_versions
+Revises: 0013_feed_bodies
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_projection_versions"
-down_revision = "0012_consent_standings"
+revision = "0014_projection_versions"
+down_revision = "0013_feed_bodies"
 branch_labels = None
 depends_on = None
 
