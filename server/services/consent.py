@@ -447,6 +447,10 @@ def checked_travelling(items: Any) -> list[dict[str, Any]]:
             recorded_at = datetime.fromisoformat(str(item["recorded_at"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise unreadable from exc
+        if decided_on is not None and decided_on > utcnow().date():
+            # As for a supervisor's entry: a decision dated ahead would outrank, until that
+            # day, a withdrawal the person makes here.
+            raise errors.validation_failed("The decision date cannot be in the future.")
         details = _checked(
             str(item["purpose"]),
             str(item["decision"]),

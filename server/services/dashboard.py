@@ -62,7 +62,7 @@ class Figures:
     period: Period
     persons: int = 0
     cases: int = 0
-    victims: int = 0  # identified victims among the persons received (not minors apart)
+    victims: int = 0  # identified victims among the main persons received (minors apart)
     being_identified: int = 0
     not_victims: int = 0
     minors_accompanying: int = 0

@@ -376,6 +376,7 @@ GOOD = {
         {"person_index": True},
         {"age_years": 400},
         {"decided_on": "yesterday"},
+        {"decided_on": "2999-01-01"},  # would outrank a later withdrawal here
         {"recorded_at": None},
         {"recipient_type": "swc"},  # only a referral names one
         {"details": {"safe_contact_method": "shout", "safe_contact_times": "morning"}},
