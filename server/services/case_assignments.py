@@ -431,18 +431,40 @@ class OverdueGroup:
     cases: list[OverdueCase]
 
 
-OVERDUE_LIMIT = 2000
+@dataclass
+class OverdueVisits:
+    """The overdue visits page: the groups, how many cases they hold, and whether cases due
+    later were left out (`cut`: the page says so and asks to narrow by unit)."""
+
+    groups: list[OverdueGroup]
+    cases: int
+    cut: bool
+
+
+OVERDUE_LIMIT = 2000  # rows: one per case and collector following it
 
 
 def overdue_by_collector(
-    session: Session, user: CurrentUser, unit_code: str | None, today: date | None = None
-) -> list[OverdueGroup]:
+    session: Session,
+    user: CurrentUser,
+    unit_code: str | None,
+    today: date | None = None,
+    limit: int | None = None,
+) -> OverdueVisits:
     """Overdue cases in the user's units (narrowed to `unit_code` when given), grouped by the
-    collector following them, the cases of nobody last; soonest due first in each group."""
+    collector following them, the cases of nobody last; soonest due first in each group. At
+    most `limit` rows (case and collector) are read; when more are due, the cases due soonest
+    are shown whole and the page is marked cut, never silently."""
     today = today or utcnow().date()
-    rows = assignment_store.overdue(
-        session.connection(), user.scope, unit_code, today, OVERDUE_LIMIT
+    limit = limit or OVERDUE_LIMIT
+    rows = list(
+        assignment_store.overdue(session.connection(), user.scope, unit_code, today, limit + 1)
     )
+    cut = len(rows) > limit
+    if cut:
+        # the last case read may lack some of its collectors: leave it out whole
+        last = rows[limit].case_id
+        rows = [row for row in rows[:limit] if row.case_id != last]
     cases: dict[int, OverdueCase] = {}
     groups: dict[str | None, list[int]] = {}
     for row in rows:
@@ -464,4 +486,8 @@ def overdue_by_collector(
             members.append(row.case_id)
     named = sorted(name for name in groups if name is not None)
     ordered: list[str | None] = [*named, *([None] if None in groups else [])]
-    return [OverdueGroup(name, [cases[i] for i in groups[name]]) for name in ordered]
+    return OverdueVisits(
+        [OverdueGroup(name, [cases[i] for i in groups[name]]) for name in ordered],
+        len(cases),
+        cut,
+    )

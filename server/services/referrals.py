@@ -200,12 +200,15 @@ def outcomes_from_submissions(
 @dataclass(frozen=True)
 class ReferralsPage:
     """The referrals page: a page of the unit's referrals (with the id to page on for older
-    ones, or None), and those overdue."""
+    ones, or None), and a page of those overdue, oldest first (with how many are overdue in
+    all and the id to page on for the next ones, or None)."""
 
     referrals: list[Referral]
     overdue: list[Referral]
     overdue_days: int
     older_before: int | None = None
+    overdue_total: int = 0
+    overdue_after: int | None = None
 
 
 PAGE_SIZE = 100
@@ -217,18 +220,27 @@ def referrals_page(
     overdue_days: int,
     today: date | None = None,
     before: int | None = None,
+    overdue_after: int | None = None,
 ) -> ReferralsPage:
     """The user's units' referrals a page at a time (older than `before` when given), and
-    those with no outcome after `overdue_days`."""
+    those with no outcome after `overdue_days`, a page at a time too (after the overdue
+    referral `overdue_after` when given): a province with a backlog sees every one of them."""
     _may_act(user)
     today = today or utcnow().date()
+    referred_by = today - timedelta(days=overdue_days)
     found = list(referral_store.listed(session, user.scope, None, PAGE_SIZE + 1, before))
     shown = found[:PAGE_SIZE]
+    late = list(
+        referral_store.overdue(session, user.scope, referred_by, PAGE_SIZE + 1, overdue_after)
+    )
+    late_shown = late[:PAGE_SIZE]
     return ReferralsPage(
         shown,
-        list(referral_store.overdue(session, user.scope, today - timedelta(days=overdue_days))),
+        late_shown,
         overdue_days,
         shown[-1].id if len(found) > PAGE_SIZE else None,
+        referral_store.count_overdue(session, user.scope, referred_by),
+        late_shown[-1].id if len(late) > PAGE_SIZE else None,
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.store.models import Referral, table_of
@@ -58,20 +58,48 @@ def listed(
     return session.scalars(query if limit is None else query.limit(limit)).all()
 
 
+def _overdue_clause(scope: UnitScope, referred_by: date) -> Any:
+    return and_(
+        unit_clause(scope, Referral.province_code, Referral.commune_code),
+        Referral.outcome.is_(None),
+        Referral.referred_on <= referred_by,
+    )
+
+
 def overdue(
-    session: Session, scope: UnitScope, referred_by: date, limit: int = 500
+    session: Session,
+    scope: UnitScope,
+    referred_by: date,
+    limit: int,
+    after: int | None = None,
 ) -> Sequence[Referral]:
-    """The scope's referrals made on or before `referred_by` that have no outcome yet."""
-    return session.scalars(
-        select(Referral)
-        .where(
-            unit_clause(scope, Referral.province_code, Referral.commune_code),
-            Referral.outcome.is_(None),
-            Referral.referred_on <= referred_by,
+    """The scope's referrals made on or before `referred_by` that have no outcome yet, oldest
+    first, up to `limit`; with `after`, those that come after that overdue referral of the
+    scope in this order (the caller pages on the last id). An `after` that is not one of the
+    scope's overdue referrals gives nothing (a stale or forged link)."""
+    clause = _overdue_clause(scope, referred_by)
+    query = select(Referral).where(clause)
+    if after is not None:
+        cursor = session.execute(
+            select(Referral.referred_on, Referral.id).where(clause, Referral.id == after)
+        ).first()
+        if cursor is None:
+            return []
+        query = query.where(
+            or_(
+                Referral.referred_on > cursor.referred_on,
+                and_(Referral.referred_on == cursor.referred_on, Referral.id > cursor.id),
+            )
         )
-        .order_by(Referral.referred_on, Referral.id)
-        .limit(limit)
-    ).all()
+    return session.scalars(query.order_by(Referral.referred_on, Referral.id).limit(limit)).all()
+
+
+def count_overdue(session: Session, scope: UnitScope, referred_by: date) -> int:
+    """How many of the scope's referrals made on or before `referred_by` have no outcome."""
+    found = session.scalar(
+        select(func.count()).select_from(Referral).where(_overdue_clause(scope, referred_by))
+    )
+    return int(found or 0)
 
 
 def of_cases(connection: Connection, case_codes: list[str]) -> Sequence[Any]:

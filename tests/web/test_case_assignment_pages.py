@@ -132,3 +132,52 @@ def test_overdue_visits_by_collector_within_the_units(web: WebDeployment) -> Non
     assert CASE_A not in other
     narrowed = client.get("/visits/overdue?unit=31").get_data(as_text=True)
     assert CASE_A not in narrowed
+
+
+def test_a_long_overdue_list_says_it_is_cut(
+    web: WebDeployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the row limit the cases due soonest are shown whole, and the page says more are
+    overdue (it used to stop at 2,000 rows without a word, a case's last collectors with
+    it)."""
+    from datetime import date, timedelta
+
+    from server.services import case_assignments
+    from server.services.auth import CurrentUser
+    from server.store.models import Case
+    from server.store.scope import UnitScope
+    from tests.factories import add_collector
+
+    first = web.seeded.phone_ids["01"]
+    _token, second = add_collector(web.app, "phone-01-second", unit="01")
+    codes = [f"01-2020-due{n:03d}" for n in range(4)]
+    with web.store.session() as session:
+        for n, code in enumerate(codes):  # due before any seeded case: read first
+            due = date(2020, 1, 1) + timedelta(days=n)
+            session.add(
+                Case(case_code=code, province_code="01", status="follow_up", next_followup_due=due)
+            )
+            session.add(CaseAssignment(case_code=code, collector_id=first, assigned_by="t"))
+        # the second case due is followed by two phones: its rows are the 2nd and 3rd read
+        session.add(CaseAssignment(case_code=codes[1], collector_id=second, assigned_by="t"))
+    user = CurrentUser(1, "sup_a", "supervisor", ("01",), UnitScope.of_units(["01"]), 1)
+    with web.store.session() as session:
+        whole = case_assignments.overdue_by_collector(session, user, None)
+        cut = case_assignments.overdue_by_collector(session, user, None, limit=2)
+    listed = [c for g in whole.groups for c in g.cases]
+    assert not whole.cut
+    assert set(codes) <= {c.case_code for c in listed}
+    by_code = {c.case_code: c for c in listed}  # a case is in each of its phones' groups
+    assert sorted(by_code[codes[1]].collectors) == sorted([_name(web, first), _name(web, second)])
+    # two rows read: case 0 whole, case 1 with one of its two phones: left out whole
+    assert cut.cut
+    shown = {c.case_code for g in cut.groups for c in g.cases}
+    assert shown == {codes[0]}
+    assert cut.cases == 1
+    client = web.client("sup_a")
+    assert 'id="overdue-cut"' not in client.get("/visits/overdue").get_data(as_text=True)
+    monkeypatch.setattr(case_assignments, "OVERDUE_LIMIT", 2)
+    page = client.get("/visits/overdue").get_data(as_text=True)
+    assert 'id="overdue-cut"' in page
+    assert codes[0] in page
+    assert codes[1] not in page

@@ -192,3 +192,60 @@ def test_long_histories_are_paged_not_cut(web: WebDeployment) -> None:
     assert sorted(i for page in pages for i in page) == ours
     assert sup_a.get("/referrals?before=abc").status_code == 400
     assert sup_a.get("/transfers?in_before=-1").status_code == 400
+
+
+def test_a_backlog_of_overdue_referrals_is_paged_not_cut(web: WebDeployment) -> None:
+    """A province with a backlog sees every overdue referral, oldest first, a page at a time
+    (it was cut at 500 without a word), with how many there are; a link naming another
+    unit's referral, or a referral that is not overdue, shows nothing of it."""
+    from datetime import date, timedelta
+
+    from server.clock import utcnow
+    from server.store.models import Referral
+
+    days = web.config.referral_overdue_days
+    cutoff = utcnow().date() - timedelta(days=days)
+    with web.store.session() as session:
+        for n in range(530):
+            session.add(
+                Referral(
+                    case_code=f"01-2025-o{n:05d}",
+                    province_code="02" if n % 97 == 0 else "01",
+                    commune_code=None,
+                    service_type="medical",
+                    organisation="Trạm y tế xã",
+                    reason="Khám sức khỏe sau khi trở về",
+                    # three dates, ids interleaved across them: the order is (date, id)
+                    referred_on=date(2025, 3, 1) + timedelta(days=(n * 7) % 3),
+                    outcome="received" if n % 50 == 1 else None,
+                    shared="core",
+                    created_by="sup_a",
+                )
+            )
+    with web.store.session() as session:
+        expected = [
+            r.id
+            for r in sorted(
+                session.query(Referral).filter(
+                    Referral.province_code == "01",
+                    Referral.outcome.is_(None),
+                    Referral.referred_on <= cutoff,
+                ),
+                key=lambda r: (r.referred_on, r.id),
+            )
+        ]
+        theirs = session.query(Referral).filter_by(province_code="02").first()
+        answered = session.query(Referral).filter(Referral.outcome.isnot(None)).first()
+    assert len(expected) > 500
+    sup_a = web.client("sup_a")
+    pages = _walk(
+        sup_a, "/referrals", "data-referral", "referrals-overdue", "referrals-overdue-more"
+    )
+    assert [len(p) for p in pages[:-1]] == [100] * (len(pages) - 1)
+    assert [i for page in pages for i in page] == expected  # each once, oldest first
+    html = sup_a.get("/referrals").get_data(as_text=True)
+    assert f"{len(expected)}</p>" in html.split('id="referrals-overdue-total"', 1)[1][:200]
+    for forged in (theirs.id, answered.id):
+        html = sup_a.get(f"/referrals?overdue_after={forged}").get_data(as_text=True)
+        assert _ids(html, "data-referral", "referrals-overdue") == []
+    assert sup_a.get("/referrals?overdue_after=x").status_code == 400

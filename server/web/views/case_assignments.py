@@ -88,5 +88,5 @@ def overdue_visits() -> str:
     user = signed_in_user()
     unit = (request.args.get("unit") or "").strip()[:5] or None
     with services().store.session() as db:
-        groups = case_assignments.overdue_by_collector(db, user, unit)
-    return render_template("overdue.html", groups=groups, unit=unit or "")
+        visits = case_assignments.overdue_by_collector(db, user, unit)
+    return render_template("overdue.html", visits=visits, groups=visits.groups, unit=unit or "")

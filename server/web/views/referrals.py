@@ -41,6 +41,7 @@ def referral_list() -> str:
             user,
             services().config.referral_overdue_days,
             before=query_id(request.args.get("before")),
+            overdue_after=query_id(request.args.get("overdue_after")),
         )
     form = ReferralOutcomeForm()
     form.outcome.choices = choices([(k, str(v)) for k, v in REFERRAL_OUTCOME_LABELS.items()])
