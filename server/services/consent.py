@@ -354,9 +354,11 @@ def record_change(
                 reason=reason,
             )
         ],
+        refresh=False,  # the case's projection just below refreshes its standings
     )
-    # The case follows its consent (the follow-up schedule): project it again. Imported here
-    # because the projection itself reads the ledger through this module.
+    # The case follows its consent (the follow-up schedule): project it again, standings
+    # included (project_cases refreshes every code it is given, with submissions or not).
+    # Imported here because the projection itself reads the ledger through this module.
     from server.services import cases as case_service
 
     case_service.rebuild(session, case_code)

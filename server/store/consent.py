@@ -44,12 +44,16 @@ _DECIDING = (
 )
 
 
-def add_events(connection: Connection, events: list[dict[str, Any]]) -> None:
+def add_events(
+    connection: Connection, events: list[dict[str, Any]], *, refresh: bool = True
+) -> None:
     """Append consent events (dicts of ConsentEvent's columns), and project their cases'
-    standings again."""
+    standings again, unless the caller projects those cases again itself in this transaction
+    (`refresh=False`: `replace_form_events` then refreshes them, once)."""
     if events:
         connection.execute(insert(_E), events)
-        refresh_standings(connection, {event["case_code"] for event in events})
+        if refresh:
+            refresh_standings(connection, {event["case_code"] for event in events})
 
 
 def replace_form_events(

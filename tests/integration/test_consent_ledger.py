@@ -249,3 +249,36 @@ def test_a_withdrawal_on_a_follow_up_form_blocks_the_next_share(ledger: Store) -
         assert consent.allows(session, AGREED, consent.REFERRAL, recipient_type="women_union")
         standings = consent.case_consent(session, AGREED)[0].standings
         assert standings["referral:swc"].state == "withdrawn"
+
+
+def test_a_paper_change_projects_the_standings_once(
+    ledger: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change is appended and the case projected again in one transaction: the standings
+    are written once (by the projection), not once for the append and again for the case,
+    and they hold the change."""
+    from server.store import consent as consent_store
+
+    calls: list[set[str]] = []
+    real = consent_store.refresh_standings
+
+    def counted(connection: Any, case_codes: Any) -> Any:
+        calls.append(set(case_codes or ()))
+        return real(connection, case_codes)
+
+    monkeypatch.setattr(consent_store, "refresh_standings", counted)
+    with ledger.session() as session:
+        consent.record_change(
+            session,
+            supervisor(),
+            AGREED,
+            purpose=consent.FOLLOWUP_CONTACT,
+            decision="no",
+            given_by="self",
+            reason="Rút lại đồng ý liên lạc qua điện thoại",
+        )
+    assert calls == [{AGREED}]
+    with ledger.session() as session:
+        assert not consent.allows(session, AGREED, consent.FOLLOWUP_CONTACT)
+        standings = consent.case_consent(session, AGREED)[0].standings
+        assert standings["followup_contact"].state == "withdrawn"
