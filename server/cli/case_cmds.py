@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from server.cli.common import load_config, open_store
-from server.services import case_assignments, matching
+from server.services import case_assignments, consent, matching
 from server.services import cases as case_service
 
 
@@ -43,6 +43,26 @@ def cases_drop_closed() -> None:
             session, config.caselist_closed_grace_days, "fieldcase cases drop-closed"
         )
     click.echo(f"{removed} assignments of closed cases removed")
+
+
+@cases.command("check-consent")
+@click.option("--repair", is_flag=True, help="Project every ledger again when they differ.")
+def cases_check_consent(repair: bool) -> None:
+    """Check that the consent standings every export, list and report reads equal the consent
+    ledger replayed; exit 1 when they differ (counts by purpose, no person named)."""
+    config = load_config()
+    store = open_store(config)
+    with store.session() as session:
+        drift = consent.check_standings(session, "fieldcase cases check-consent", repair)
+    if not drift:
+        click.echo("consent standings agree with the ledger")
+        return
+    counts = ", ".join(f"{purpose}: {count}" for purpose, count in sorted(drift.items()))
+    if repair:
+        click.echo(f"consent standings differed from the ledger ({counts}); projected again")
+        return
+    click.echo(f"consent standings differ from the ledger ({counts}); run with --repair", err=True)
+    raise SystemExit(1)
 
 
 COMMANDS = [cases]

@@ -512,3 +512,16 @@ def add_travelled(
             )
         )
     consent_store.add_events(connection, events)
+
+
+def check_standings(session: Session, actor: str, repair: bool = False) -> dict[str, int]:
+    """Compare the projected standings (consent_standings, which every exit reads) with the
+    whole consent ledger replayed: the count of standings that differ, by purpose. With
+    `repair`, a drift is mended by projecting every ledger again, in the same transaction,
+    and audited (`consent.standings_repaired`, the counts only)."""
+    connection = session.connection()
+    drift = consent_store.standings_drift(connection)
+    if drift and repair:
+        consent_store.refresh_standings(connection, None)
+        audit.append(session, actor, "consent.standings_repaired", None, {"differing": drift})
+    return drift

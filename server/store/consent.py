@@ -96,6 +96,14 @@ def refresh_standings(
                 {"b_codes": codes[start : start + _CHUNK]},
             )
         events = events_for(connection, PROJECTED, codes)
+    values = _standings_of(events)
+    for start in range(0, len(values), 5000):
+        connection.execute(_INSERT_STANDINGS, values[start : start + 5000])
+    return values
+
+
+def _standings_of(events: Iterable[Row[Any]]) -> list[dict[str, Any]]:
+    """The standings other than `not_asked` that ledger rows (`events_for`, in order) give."""
     by_person: dict[tuple[str, int], list[Decision]] = {}
     for row in events:
         by_person.setdefault((row.case_code, row.person_index), []).append(decision_of(row))
@@ -107,9 +115,28 @@ def refresh_standings(
                 values.append(
                     {"case_code": code, "person_index": index, "purpose": purpose, "state": state}
                 )
-    for start in range(0, len(values), 5000):
-        connection.execute(_INSERT_STANDINGS, values[start : start + 5000])
     return values
+
+
+def standings_drift(connection: Connection) -> dict[str, int]:
+    """How many standings consent_standings holds otherwise than the whole ledger replayed
+    gives them (missing, extra or in another state), by purpose; empty when they agree.
+    Only counts: nothing of a person is returned."""
+    expected = {
+        (row["case_code"], row["person_index"], row["purpose"]): row["state"]
+        for row in _standings_of(events_for(connection, PROJECTED, None))
+    }
+    held = {
+        (row.case_code, row.person_index, row.purpose): row.state
+        for row in connection.execute(
+            select(_S.c.case_code, _S.c.person_index, _S.c.purpose, _S.c.state)
+        )
+    }
+    drift: dict[str, int] = {}
+    for key in expected.keys() | held.keys():
+        if expected.get(key) != held.get(key):
+            drift[key[2]] = drift.get(key[2], 0) + 1
+    return drift
 
 
 def _standing_persons(

@@ -152,3 +152,53 @@ def test_referrals_still_answer_from_the_ledger(store: Store) -> None:
             )
         with pytest.raises(ValueError, match="referral"):
             consent_store.persons_refusing(connection, rules.REFERRAL)
+
+
+def test_check_consent_finds_and_mends_a_drift(store: Store, config: Any) -> None:
+    """`fieldcase cases check-consent` replays every ledger and compares: silent agreement
+    passes; a standing lost, one added and one changed by hand are counted by purpose
+    (exit 1, no case named), and `--repair` projects again, audited."""
+    from click.testing import CliRunner
+    from sqlalchemy import update
+
+    from server.cli import main
+    from server.services.setup import initialise
+    from server.store.models import AuditEntry
+    from tests.conftest import env_for
+
+    initialise(config, store)
+    runner = CliRunner(env=env_for(config))
+    with store.transaction() as connection:
+        consent_store.add_events(connection, _random_events(13, 80))
+    agreed = runner.invoke(main, ["cases", "check-consent"])
+    assert agreed.exit_code == 0, agreed.output
+    assert "agree" in agreed.output
+    standings = table_of(ConsentStanding)
+    with store.transaction() as connection:
+        rows = connection.execute(select(standings).order_by(standings.c.id)).all()
+        given = next(r for r in rows if r.state == rules.GIVEN)
+        lost = next(r for r in rows if r.id != given.id)
+        connection.execute(
+            update(standings).where(standings.c.id == given.id).values(state="refused")
+        )
+        connection.execute(delete(standings).where(standings.c.id == lost.id))
+        connection.execute(
+            insert(standings).values(
+                case_code="01-2025-99999-00", person_index=0, purpose=rules.DATA_USE, state="given"
+            )
+        )
+    found = runner.invoke(main, ["cases", "check-consent"])
+    assert found.exit_code == 1
+    purposes = [given.purpose, lost.purpose, rules.DATA_USE]
+    for purpose in set(purposes):
+        assert f"{purpose}: {purposes.count(purpose)}" in found.output
+    assert "01-2025" not in found.output
+    mended = runner.invoke(main, ["cases", "check-consent", "--repair"])
+    assert mended.exit_code == 0, mended.output
+    assert "projected again" in mended.output
+    assert runner.invoke(main, ["cases", "check-consent"]).exit_code == 0
+    with store.session() as session:
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "consent.standings_repaired")
+        ).one()
+        assert sum(entry.detail["differing"].values()) == 3
