@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from forms.admin_units import shipped as shipped_units
 from server import errors
 from server.security.passwords import generate_password, hash_password, password_problem
 from server.services.auth import WEB_ROLES
@@ -24,15 +25,33 @@ USERNAME = re.compile(r"^[A-Za-z0-9._-]{2,100}$")
 UNIT_CODE = re.compile(r"^(\d{2}|\d{5})$")
 
 
-def parse_units(text: str | Iterable[str]) -> list[str]:
-    """Unit codes from a comma/space separated text; each must be 2 (province) or 5 digits."""
-    raw = re.split(r"[\s,;]+", text) if isinstance(text, str) else list(text)
-    codes = sorted({code.strip() for code in raw if code and code.strip()})
+def check_known_units(codes: Iterable[str]) -> None:
+    """A 400 problem unless every code is 2 (province) or 5 digits (commune) and is in the
+    admin units list the forms attach. A unit the list does not hold matches no submission:
+    since 1 July 2025 there are 34 provinces, and an account or a phone given a code of one of
+    the 63 before (say 02, Hà Giang, now part of Tuyên Quang, 08) would see or act on nothing,
+    silently."""
+    codes = list(codes)
     bad = [code for code in codes if not UNIT_CODE.match(code)]
     if bad:
         raise errors.validation_failed(
             "Unit codes are 2 digits (province) or 5 digits (commune).", {"codes": bad}
         )
+    listed = shipped_units()
+    unknown = [code for code in codes if not listed.knows(code)]
+    if unknown:
+        raise errors.validation_failed(
+            "These unit codes are not in the admin units list (the 34 provinces and their"
+            " communes since 1 July 2025).",
+            {"codes": unknown},
+        )
+
+
+def parse_units(text: str | Iterable[str]) -> list[str]:
+    """Unit codes from a comma/space separated text, each checked by `check_known_units`."""
+    raw = re.split(r"[\s,;]+", text) if isinstance(text, str) else list(text)
+    codes = sorted({code.strip() for code in raw if code and code.strip()})
+    check_known_units(codes)
     return codes
 
 

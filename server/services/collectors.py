@@ -33,12 +33,11 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from forms.admin_units import shipped as shipped_units
 from server import errors
 from server.clock import utcnow
 from server.security.passwords import generate_password, hash_password
 from server.services import case_assignments
-from server.services.accounts import UNIT_CODE, USERNAME
+from server.services.accounts import USERNAME, check_known_units
 from server.services.sign_in import SignInAccount
 from server.store import audit
 from server.store import collectors as collector_store
@@ -115,22 +114,15 @@ class NewCollector:
 
 def check_unit(unit_code: str | None) -> str:
     """The collector's unit code, stripped, or a 400 problem: a collector acts only inside
-    its unit (the unit rule) and its unit cannot change later, so it is required, is a
-    province (2 digits) or commune (5 digits) code, and a commune must be in the admin
-    units list (a submission from an unknown commune would only be flagged, never act)."""
+    its unit (the unit rule) and its unit cannot change later, so it is required and must
+    be a province or commune of the admin units list (`accounts.check_known_units`): a
+    submission from a unit the list does not hold would only be flagged, never act."""
     code = (unit_code or "").strip()
     if not code:
         raise errors.validation_failed(
             "A collector needs the unit it works for (a province or commune code)."
         )
-    if not UNIT_CODE.match(code):
-        raise errors.validation_failed(
-            "Unit codes are 2 digits (province) or 5 digits (commune).", {"codes": [code]}
-        )
-    if len(code) == 5 and shipped_units().province_of(code) is None:
-        raise errors.validation_failed(
-            "This commune code is not in the admin units list.", {"codes": [code]}
-        )
+    check_known_units([code])
     return code
 
 

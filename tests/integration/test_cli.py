@@ -83,6 +83,12 @@ def test_users_add_with_units(runner: CliRunner, config: Config) -> None:
     assert duplicate.exit_code == 1
     no_unit = runner.invoke(main, ["users", "add", "hai", "--role", "viewer"])
     assert no_unit.exit_code == 2
+    # 02 was Hà Giang until July 2025: not a province of the list, so the account is not made
+    old = runner.invoke(main, ["users", "add", "hai", "--role", "viewer", "--unit", "02"])
+    assert old.exit_code == 2  # bad input, as a weak password file
+    assert "không có trong danh mục đơn vị hành chính" in old.output
+    with store.session() as session:
+        assert user_store.by_username(session, "hai") is None
     store.dispose()
 
 
@@ -147,7 +153,8 @@ def test_collectors_add_refuses_a_missing_or_unknown_unit(
     for args, message in (
         ([], "Thiết bị thu thập phải có đơn vị"),
         (["--unit", "1"], "Mã đơn vị gồm 2 chữ số"),
-        (["--unit", "77777"], "Mã xã này không có trong danh mục"),
+        (["--unit", "77777"], "không có trong danh mục đơn vị hành chính"),
+        (["--unit", "02"], "không có trong danh mục đơn vị hành chính"),  # before July 2025
     ):
         result = runner.invoke(main, ["collectors", "add", "phone-x", *args])
         assert result.exit_code == 1, result.output

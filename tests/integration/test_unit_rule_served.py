@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from server.app_context import Services
 from server.config import Config
-from server.services import collectors as collector_service
 from server.services.forms import publish_xform
 from server.services.setup import initialise
 from server.services.units import FOREIGN_CASE, FOREIGN_EDIT, UNIT_MISMATCH
@@ -22,6 +21,7 @@ from server.store.db import Store
 from server.store.models import Submission
 from tests.collect_client import CollectClient
 from tests.conftest import env_for
+from tests.factories import make_collector
 from tests.serving import ServerProcess
 from tests.web.builders import (
     PEOPLE,
@@ -57,8 +57,7 @@ def test_phone_of_another_unit_against_a_running_server(
         publish_xform(session, blobs, intake_xform(), {}, "test")
         publish_xform(session, blobs, followup_xform(), {}, "test")
         tokens = {
-            unit: collector_service.create(session, "http://x", f"phone-{unit}", unit, "t").token
-            for unit in ("01", "02")
+            unit: make_collector(session, f"phone-{unit}", unit)[0] for unit in ("01", "02")
         }
     server = ServerProcess(env_for(config), log_path=tmp_path / "server.log")
     server.start()

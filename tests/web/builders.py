@@ -24,6 +24,7 @@ from server.services.setup import initialise
 from server.store import cases as case_store
 from server.store import users as user_store
 from server.store.db import Store
+from tests.factories import make_collector
 
 ADMIN_PASSWORD = "head-office-password-for-tests"  # tests/conftest.py TEST_ADMIN_PASSWORD
 PASSWORDS = {
@@ -341,11 +342,10 @@ def seed(config: Config, store: Store, services: Services, reception: date) -> S
             "test",
         )
         publish_xform(session, services.blobs, outreach_xform(), {}, "test")
-        created = collector_service.create(session, "http://localhost", "phone-a", "01", "test")
-        token, collector_id = created.token, created.collector.id
-        other = collector_service.create(session, "http://localhost", "phone-02", "02", "test")
-        phone_tokens = {"01": token, "02": other.token}
-        phone_ids = {"01": collector_id, "02": other.collector.id}
+        token, collector_id = make_collector(session, "phone-a", "01")
+        other_token, other_id = make_collector(session, "phone-02", "02")
+        phone_tokens = {"01": token, "02": other_token}
+        phone_ids = {"01": collector_id, "02": other_id}
         user_ids = {"admin": user_store.by_username(session, "admin").id}  # type: ignore[union-attr]
         for name, role in ROLES.items():
             user = user_store.add(session, name, hash_password(PASSWORDS[name]), role)

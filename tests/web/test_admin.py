@@ -43,15 +43,23 @@ def test_create_account_shows_the_password_once(web: WebDeployment) -> None:
 def test_change_units_and_role(web: WebDeployment) -> None:
     admin = web.client("admin")
     user_id = web.seeded.user_ids["extra"]
-    assert (
-        admin.post(f"/admin/users/{user_id}", {"role": "supervisor", "units": "02"}).status_code
-        == 302
-    )
     client = web.new_client("extra")
-    assert "02-2025-bbbbbb" in client.get("/cases").get_data(as_text=True)
-    assert (
-        admin.post(f"/admin/users/{user_id}", {"role": "viewer", "units": "01"}).status_code == 302
-    )
+
+    def change(units: str, role: str = "supervisor") -> int:
+        response = admin.post(f"/admin/users/{user_id}", {"role": role, "units": units})
+        return response.status_code
+
+    assert change("04") == 302
+    assert "01-2025-aaaaaa" not in client.get("/cases").get_data(as_text=True)
+    assert change("01") == 302
+    assert "01-2025-aaaaaa" in client.get("/cases").get_data(as_text=True)
+    # A province code from before the 2025 merger (02, Hà Giang) would scope the account to
+    # nothing, silently: refused, and the units stay as they were.
+    refused = admin.post(f"/admin/users/{user_id}", {"role": "supervisor", "units": "04 02"})
+    assert refused.status_code == 400
+    assert "không có trong danh mục đơn vị hành chính" in refused.get_data(as_text=True)
+    assert "01-2025-aaaaaa" in client.get("/cases").get_data(as_text=True)
+    assert change("01", "viewer") == 302
 
 
 def test_admin_cannot_disable_self(web: WebDeployment) -> None:
@@ -72,7 +80,7 @@ def test_reset_password(web: WebDeployment) -> None:
 
 def test_collector_created_with_qr_code_and_url(web: WebDeployment) -> None:
     admin = web.client("admin")
-    response = admin.post("/admin/collectors", {"name": "phone-b", "unit": "02", "assign_all": "y"})
+    response = admin.post("/admin/collectors", {"name": "phone-b", "unit": "04", "assign_all": "y"})
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "<svg" in page
@@ -164,12 +172,14 @@ def test_collector_name_taken(web: WebDeployment) -> None:
         ("", "Thiết bị thu thập phải có đơn vị"),
         ("1", "Mã đơn vị gồm 2 chữ số"),
         ("0100A", "Mã đơn vị gồm 2 chữ số"),
-        ("77777", "Mã xã này không có trong danh mục"),
+        ("77777", "không có trong danh mục đơn vị hành chính"),
+        ("02", "không có trong danh mục đơn vị hành chính"),  # Hà Giang, before July 2025
     ],
 )
 def test_a_collector_needs_a_known_unit(web: WebDeployment, unit: str, message: str) -> None:
     """A collector acts only inside its unit, which cannot change later: without one, or with
-    a commune the admin units list does not hold, it could never act, so it is not made."""
+    a commune or province the admin units list does not hold, it could never act, so it is
+    not made."""
     admin = web.client("admin")
     refused = admin.post("/admin/collectors", {"name": "phone-nowhere", "unit": unit})
     assert refused.status_code == 400
