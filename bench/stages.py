@@ -66,6 +66,7 @@ STAGES: list[Rule] = [
     ("SQL (other)", _SQL),
     ("logging, metrics", _has(r"logging/|server/(logs|metrics|access_log)\.py")),
     ("Flask/werkzeug request work", _has(r"flask/|werkzeug/")),
+    ("lean submission route (its own code)", _has(r"server/openrosa/fast\.py")),
     ("HTTP server (gunicorn, sockets)", _has(r"gunicorn/|server/wsgi_server\.py")),
 ]
 OTHER = "other (interpreter, threads)"
