@@ -65,6 +65,9 @@ STAGES: list[Rule] = [
     ("ingest: header parse, rest", _has(r"server/services/ingest\.py")),
     ("SQL (other)", _SQL),
     ("logging, metrics", _has(r"logging/|server/(logs|metrics|access_log)\.py")),
+    # Before Flask's row: gunicorn calls the app through Flask.__call__, so every stack of
+    # the lean route has a Flask frame at its root.
+    ("lean submission route (incl. werkzeug helpers it calls)", _has(r"server/openrosa/fast\.py")),
     ("Flask/werkzeug request work", _has(r"flask/|werkzeug/")),
     ("HTTP server (gunicorn, sockets)", _has(r"gunicorn/|server/wsgi_server\.py")),
 ]

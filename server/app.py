@@ -48,7 +48,8 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Flas
     app.extensions[SERVICES_KEY] = Services(config, app.extensions[STORE_KEY])
     register_converters(app)  # before any rule is added: ids in URLs are bounded
     # First of the request hooks, so a request another hook refuses (CSRF) is logged too.
-    access_log.register(app, (metrics.observe_request,) if config.metrics else ())
+    observers = (metrics.observe_request,) if config.metrics else ()
+    access_log.register(app, observers)
     # Under a collector's server URL (token) and at the root (HTTP Basic).
     app.register_blueprint(openrosa_bp, url_prefix="/c/<token>")
     app.register_blueprint(openrosa_bp, name="openrosa_basic")
@@ -57,8 +58,18 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Flas
     init_web(app)  # the web view, CSRF (OpenRosa and /v1 exempt), Babel
     register_error_handlers(app)
     register_security_headers(app)
+    # Submissions under a collector's URL answered without Flask's request machinery.
+    from server.openrosa.fast import SubmissionRoute
+
+    lean = SubmissionRoute(
+        app.wsgi_app,
+        app.extensions[SERVICES_KEY],
+        config.max_request_bytes,
+        observers,
+        testing=bool(config.testing),
+    )
     # The client address the sign-in back-off counts by: the proxy's report, when trusted.
-    app.wsgi_app = ClientAddress(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
+    app.wsgi_app = ClientAddress(lean, config.trusted_proxies)  # type: ignore[method-assign]
     passwords.configure_gate(config.threads)
     return app
 

@@ -16,7 +16,6 @@ from sqlalchemy.exc import (
     InterfaceError,
     OperationalError,
     PendingRollbackError,
-    SQLAlchemyError,
 )
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -29,13 +28,18 @@ log = logging.getLogger("server.edge")
 OPENROSA_NS = "http://openrosa.org/http/response"
 
 
-def openrosa_response(message: str, status: int, nature: str = "") -> Response:
+def openrosa_body(message: str, nature: str = "") -> str:
     """An OpenRosaResponse document, the body ODK Collect shows to the user."""
     nature_attr = f' nature="{escape(nature)}"' if nature else ""
-    body = (
+    return (
         f'<OpenRosaResponse xmlns="{OPENROSA_NS}">'
         f"<message{nature_attr}>{escape(message)}</message></OpenRosaResponse>"
     )
+
+
+def openrosa_response(message: str, status: int, nature: str = "") -> Response:
+    """An OpenRosaResponse document as a response."""
+    body = openrosa_body(message, nature)
     response = Response(body, status=status, content_type="text/xml; charset=utf-8")
     response.headers["X-OpenRosa-Version"] = "1.0"
     return response
@@ -73,60 +77,93 @@ def render_problem(problem: Problem) -> Response:
     return response
 
 
-def register_error_handlers(app: Flask) -> None:
-    """Route every error through `render_problem`."""
+DATABASE_DOWN = (OperationalError, InterfaceError, PendingRollbackError)
 
-    @app.errorhandler(Problem)
-    def _problem(problem: Problem) -> Response:
-        return render_problem(problem)
 
-    @app.errorhandler(RequestEntityTooLarge)
-    def _too_large(_exc: RequestEntityTooLarge) -> Response:
-        return render_problem(errors.too_large(app.config["MAX_CONTENT_LENGTH"] or 0))
+def problem_of(
+    exc: Exception, endpoint: str | None, max_content_length: int, testing: bool
+) -> Problem:
+    """The problem an exception is answered with (logged here when it is not one we raised).
 
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Response:
+    The one mapping of exceptions to answers: the app's error handlers below and the lean
+    submission route (server/openrosa/fast.py) both use it."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, RequestEntityTooLarge):
+        return errors.too_large(max_content_length)
+    if isinstance(exc, HTTPException):
         if exc.code == 404:
-            return render_problem(errors.not_found())
+            return errors.not_found()
         if exc.code == 405:
-            return render_problem(errors.method_not_allowed())
+            return errors.method_not_allowed()
         if exc.code == 400:
-            return render_problem(errors.bad_request("The request is malformed."))
+            return errors.bad_request("The request is malformed.")
         code = exc.code or 500
-        return render_problem(Problem(f"{code}.0", exc.name))
-
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
-    @app.errorhandler(PendingRollbackError)
-    def _database_down(exc: SQLAlchemyError) -> Response:
+        return Problem(f"{code}.0", exc.name)
+    if isinstance(exc, DATABASE_DOWN):
         # The database restarted or is unreachable: nothing was acknowledged, so the phone
         # keeps the submission and sends it again. The type only: SQL text may hold values.
         log.error(
             "database unavailable path=%s type=%s",
-            request.endpoint,
+            endpoint,
             type(getattr(exc, "orig", None) or exc).__name__,
         )
-        return render_problem(errors.storage_unavailable())
-
-    @app.errorhandler(XmlRefused)
-    def _xml_refused(exc: XmlRefused) -> Response:
+        return errors.storage_unavailable()
+    if isinstance(exc, XmlRefused):
         # A stored XForm read again (labels, export layout) is refused as submitted XML is.
-        return render_problem(errors.malformed_xml(exc.reason))
+        return errors.malformed_xml(exc.reason)
+    reference = uuid.uuid4().hex[:12]
+    # The type and place only: exception text may hold submitted values.
+    log.error(
+        "unexpected error ref=%s type=%s path=%s",
+        reference,
+        type(exc).__name__,
+        endpoint,
+        exc_info=testing,
+    )
+    problem = errors.internal_error()
+    problem.details = {"reference": reference}
+    return problem
 
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        reference = uuid.uuid4().hex[:12]
-        # The type and place only: exception text may hold submitted values.
-        log.error(
-            "unexpected error ref=%s type=%s path=%s",
-            reference,
-            type(exc).__name__,
-            request.endpoint,
-            exc_info=app.config.get("TESTING", False),
+
+def register_error_handlers(app: Flask) -> None:
+    """Route every error through `render_problem`."""
+
+    def _answer(exc: Exception) -> Response:
+        return render_problem(
+            problem_of(
+                exc,
+                request.endpoint,
+                app.config["MAX_CONTENT_LENGTH"] or 0,
+                bool(app.config.get("TESTING", False)),
+            )
         )
-        problem = errors.internal_error()
-        problem.details = {"reference": reference}
-        return render_problem(problem)
+
+    # Flask picks the handler of the most specific class; each one answers through
+    # `problem_of`, so the classes registered here are the ones it maps.
+    for kind in (
+        Problem,
+        RequestEntityTooLarge,
+        HTTPException,
+        *DATABASE_DOWN,
+        XmlRefused,
+        Exception,
+    ):
+        app.register_error_handler(kind, _answer)
+
+
+# Headers every response carries (unless it set its own).
+SECURITY_HEADERS = (
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cache-Control", "no-store"),
+)
 
 
 def register_security_headers(app: Flask) -> None:
@@ -135,13 +172,6 @@ def register_security_headers(app: Flask) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-        )
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("Cache-Control", "no-store")
+        for name, value in SECURITY_HEADERS:
+            headers.setdefault(name, value)
         return response

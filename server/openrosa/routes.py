@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import IO
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, g, request, send_file
@@ -10,11 +12,12 @@ from flask import Blueprint, Response, g, request, send_file
 from forms.instance import nfc
 from server import errors
 from server.access_log import app_version
-from server.app_context import services
+from server.app_context import Services, services
 from server.clock import utcnow
 from server.edge import openrosa_response
 from server.openrosa.upload import read_upload
 from server.services import collector_attachments
+from server.services.ingest import Sender
 
 log = logging.getLogger("server.openrosa")
 
@@ -29,22 +32,28 @@ def _pop_token(_endpoint: str | None, values: dict[str, object] | None) -> None:
     g.collector_token = values.pop("token", None) if values else None
 
 
-@bp.before_request
-def _before() -> None:
-    """Check the protocol header and authenticate the collector."""
-    version = request.headers.get("X-OpenRosa-Version")
+def check_version(version: str | None) -> None:
+    """Refuse a protocol version other than OpenRosa 1.0 (no header: 1.0 assumed)."""
     if version is not None and version.strip() != "1.0":
         raise errors.bad_request(
             "Only OpenRosa version 1.0 is supported.",
             vi="Máy chủ chỉ hỗ trợ OpenRosa phiên bản 1.0.",
         )
+
+
+def note_sync(found: Services, collector: Sender, user_agent: str | None) -> None:
+    """When each phone last synced, and its app version, for the collectors page."""
+    found.last_seen.record(collector.id, app_version(user_agent), utcnow())
+
+
+@bp.before_request
+def _before() -> None:
+    """Check the protocol header and authenticate the collector."""
+    check_version(request.headers.get("X-OpenRosa-Version"))
     g.collector = services().authenticate_collector(
         g.collector_token, request.authorization, request.remote_addr or "unknown"
     )
-    # When each phone last synced, and its app version, for the collectors page.
-    services().last_seen.record(
-        g.collector.id, app_version(request.headers.get("User-Agent")), utcnow()
-    )
+    note_sync(services(), g.collector, request.headers.get("User-Agent"))
 
 
 @bp.after_request
@@ -138,37 +147,51 @@ def form_attachment(form_id: str, name: str) -> Response:
     return response
 
 
+def accept_content_length(found: Services) -> str:
+    """What HEAD /submission tells Collect it may send in one POST."""
+    return str(found.config.max_request_bytes)
+
+
 @bp.route("/submission", methods=["HEAD", "GET"])
 def submission_head() -> Response:
     """Collect asks first (HEAD) to learn the size it may send and to be challenged."""
     response = Response(status=204)
-    response.headers["X-OpenRosa-Accept-Content-Length"] = str(services().config.max_request_bytes)
+    response.headers["X-OpenRosa-Accept-Content-Length"] = accept_content_length(services())
     return response
 
 
-@bp.post("/submission")
-def submission_post() -> Response:
-    """Receive one POST of a submission (a split submission comes in several)."""
-    if not request.mimetype.startswith("multipart/"):
+def receive(
+    found: Services,
+    collector: Sender,
+    mimetype: str,
+    boundary: str | None,
+    content_length: int | None,
+    stream: Callable[[], IO[bytes]],
+) -> tuple[int, str]:
+    """Receive one POST of a submission: its status and the message Collect shows.
+
+    `stream` is called only once the content type was checked (a body over the size limit
+    is refused there, 413, after a wrong content type, 415)."""
+    if not mimetype.startswith("multipart/"):
         raise errors.unsupported_media_type(
             "Submissions must be sent as multipart/form-data.",
             vi="Bản gửi phải được gửi dạng multipart/form-data.",
         )
-    config = services().config
+    config = found.config
     with read_upload(
-        request.stream,
-        request.mimetype_params.get("boundary"),
-        request.content_length,
+        stream(),
+        boundary,
+        content_length,
         config.max_part_bytes,
         config.max_request_bytes,
     ) as upload:
-        result = services().receive_submission(g.collector, upload.xml, upload.parts)
+        result = found.receive_submission(collector, upload.xml, upload.parts)
     # Ids and counts only: never a value of the submission.
     log.info(
         "submission received status=%d submission_id=%d collector_id=%d new_parts=%d",
         result.status,
         result.submission_id,
-        g.collector.id,
+        collector.id,
         result.new_parts,
     )
     message = (
@@ -176,4 +199,18 @@ def submission_post() -> Response:
         if result.status == 201
         else "Đã nhận trước đó, không mất gì. / Submission already received; nothing was lost."
     )
-    return openrosa_response(message, result.status)
+    return result.status, message
+
+
+@bp.post("/submission")
+def submission_post() -> Response:
+    """Receive one POST of a submission (a split submission comes in several)."""
+    status, message = receive(
+        services(),
+        g.collector,
+        request.mimetype,
+        request.mimetype_params.get("boundary"),
+        request.content_length,
+        lambda: request.stream,
+    )
+    return openrosa_response(message, status)

@@ -56,3 +56,24 @@ def test_shares_leave_waiting_samples_out() -> None:
     rendered = table(counts, per_submission_ms=4.0)
     assert "| collector auth (incl. its SQL, last_seen) | 75.0% | 3.00 |" in rendered
     assert "| HTTP server (gunicorn, sockets) | 25.0% | 1.00 |" in rendered
+
+
+def test_the_lean_submission_route_is_its_own_row_not_flask() -> None:
+    # gunicorn calls the app through Flask.__call__, so the lean route's stacks have a Flask
+    # frame at their root; its own work must not be counted as Flask's.
+    lean = [
+        *SERVE.split(";"),
+        "Flask.__call__ (flask/app.py:1536)",
+        "ClientAddress.__call__ (server/proxies.py:55)",
+        "SubmissionRoute._answer (server/openrosa/fast.py:90)",
+        "parse_options_header (werkzeug/http.py:400)",
+    ]
+    assert stage_of(lean).startswith("lean submission route")
+    # Flask's own request work still counts to Flask.
+    assert stage_of(
+        [
+            *SERVE.split(";"),
+            "Flask.__call__ (flask/app.py:1536)",
+            "Flask.wsgi_app (flask/app.py:1511)",
+        ]
+    ).startswith("Flask/werkzeug")
