@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -668,3 +669,14 @@ Index("ix_submissions_form_id_id", Submission.form_id, Submission.id)
 Index("ix_submissions_form_review_id", Submission.form_id, Submission.review_state, Submission.id)
 Index("ix_submissions_form_event_date", Submission.form_id, Submission.event_date)
 Index("ix_audit_log_actor", AuditEntry.actor)
+# Migration 0015: the feed's current submissions of a form in id order (the background's
+# look for rows without a stored body reads this index only, no submission row), and the
+# bodies by layout (a body of another layout found without reading the bodies themselves).
+Index(
+    "ix_submissions_feed_current",
+    Submission.form_id,
+    Submission.id,
+    sqlite_where=text("decrypt_state = 'decrypted' AND superseded_by_id IS NULL"),
+    postgresql_where=text("decrypt_state = 'decrypted' AND superseded_by_id IS NULL"),
+)
+Index("ix_feed_bodies_layout", FeedBody.layout, FeedBody.submission_id)

@@ -22,6 +22,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from server.store.models import (
@@ -636,13 +638,15 @@ def export_data_locked(
     session: Session, scope: UnitScope, form_id: int, filters: SubmissionFilter, ids: list[int]
 ) -> Sequence[Row[Any]]:
     """The data of those of `ids` that `export_batch` would still give, locked against a
-    change until the session ends (FOR UPDATE on PostgreSQL; a writer session holds SQLite's
-    write lock), so a body rendered from it cannot be stored after its data changed."""
+    change until the session ends (FOR SHARE on PostgreSQL: an update waits, another reader
+    rendering the same rows does not; a writer session holds SQLite's write lock), so a body
+    rendered from it cannot be stored after its data changed (the change's trigger deletes
+    the body only once it is stored)."""
     return session.execute(
         select(Submission.id, Submission.instance_id, Submission.data)
         .where(*_export_conditions(scope, form_id, filters), Submission.id.in_(ids))
         .order_by(Submission.id)
-        .with_for_update(of=Submission)
+        .with_for_update(read=True, of=Submission)
     ).all()
 
 
@@ -652,14 +656,18 @@ def feed_body(stored: bytes | str | None) -> bytes | None:
 
 
 def save_feed_bodies(session: Session, layout: str, bodies: dict[int, bytes]) -> None:
-    """Store rendered feed bodies (UTF-8 JSON) for `layout`, replacing any the submissions had."""
+    """Store rendered feed bodies (UTF-8 JSON) for `layout`, replacing in place any body the
+    submissions had (of an older layout: one body per submission, never two): one upsert."""
     if not bodies:
         return
-    as_text = session.get_bind().dialect.name != "sqlite"
-    ids = list(bodies)
-    session.execute(delete(FeedBody).where(FeedBody.submission_id.in_(ids)))
+    dialect = session.get_bind().dialect.name
+    as_text = dialect != "sqlite"
+    upsert = (postgresql_insert if as_text else sqlite_insert)(FeedBody)
     session.execute(
-        insert(FeedBody),
+        upsert.on_conflict_do_update(
+            index_elements=[FeedBody.submission_id],
+            set_={"layout": upsert.excluded.layout, "body": upsert.excluded.body},
+        ),
         [
             {
                 "submission_id": key,
@@ -669,6 +677,62 @@ def save_feed_bodies(session: Session, layout: str, bodies: dict[int, bytes]) ->
             for key, body in bodies.items()
         ],
     )
+
+
+def missing_body_ids(
+    session: Session,
+    form_id: int,
+    layout: str,
+    after_id: int,
+    limit: int,
+    among: list[int] | None = None,
+) -> list[int]:
+    """The next current submissions of the form after `after_id` (decrypted, not superseded:
+    any the feed could give, in any unit) that have no feed body of `layout`, in id order;
+    only those of `among` when given.
+
+    From two indexes only (ix_submissions_feed_current, ix_feed_bodies_layout, migration
+    0015): neither a submission's data nor a body is read to find them."""
+    return list(
+        session.scalars(
+            select(Submission.id)
+            .where(
+                Submission.form_id == form_id,
+                Submission.id > after_id,
+                Submission.decrypt_state == "decrypted",
+                Submission.superseded_by_id.is_(None),
+                ~select(FeedBody.submission_id)
+                .where(FeedBody.layout == layout, FeedBody.submission_id == Submission.id)
+                .exists(),
+                *([Submission.id.in_(among)] if among is not None else []),
+            )
+            .order_by(Submission.id)
+            .limit(limit)
+        )
+    )
+
+
+def delete_stale_bodies(session: Session, form_id: int, layout: str, limit: int | None) -> int:
+    """Delete (up to `limit`) the feed bodies of the form's submissions rendered for a layout other
+    than `layout` (its current one): never sent, they would only hold the space of a second
+    copy of the data until rendered again. Returns how many were deleted."""
+    stale = (
+        select(FeedBody.submission_id)
+        .join(Submission, Submission.id == FeedBody.submission_id)
+        .where(
+            or_(FeedBody.layout < layout, FeedBody.layout > layout),  # a range each: indexed
+            Submission.form_id == form_id,
+        )
+        .limit(limit)
+    )
+    ids = list(session.scalars(stale))
+    if not ids:
+        return 0
+    # Not one a reader has rendered again since (for the current layout) in the meantime.
+    session.execute(
+        delete(FeedBody).where(FeedBody.submission_id.in_(ids), FeedBody.layout != layout)
+    )
+    return len(ids)
 
 
 def _export_conditions(
