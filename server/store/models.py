@@ -676,6 +676,9 @@ Index(
     "ix_submissions_feed_current",
     Submission.form_id,
     Submission.id,
+    # In the index too, though its condition fixes them: else SQLite reads each row to check.
+    Submission.decrypt_state,
+    Submission.superseded_by_id,
     sqlite_where=text("decrypt_state = 'decrypted' AND superseded_by_id IS NULL"),
     postgresql_where=text("decrypt_state = 'decrypted' AND superseded_by_id IS NULL"),
 )

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
+    Select,
     and_,
     bindparam,
     delete,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -689,26 +691,44 @@ def missing_body_ids(
 ) -> list[int]:
     """The next current submissions of the form after `after_id` (decrypted, not superseded:
     any the feed could give, in any unit) that have no feed body of `layout`, in id order;
-    only those of `among` when given.
+    only those of `among` when given."""
+    query = missing_body_select(
+        form_id, layout, after_id, limit, among, session.get_bind().dialect.name
+    )
+    return list(session.scalars(query))
 
-    From two indexes only (ix_submissions_feed_current, ix_feed_bodies_layout, migration
-    0015): neither a submission's data nor a body is read to find them."""
-    return list(
-        session.scalars(
-            select(Submission.id)
-            .where(
-                Submission.form_id == form_id,
-                Submission.id > after_id,
-                Submission.decrypt_state == "decrypted",
-                Submission.superseded_by_id.is_(None),
-                ~select(FeedBody.submission_id)
-                .where(FeedBody.layout == layout, FeedBody.submission_id == Submission.id)
-                .exists(),
-                *([Submission.id.in_(among)] if among is not None else []),
-            )
-            .order_by(Submission.id)
-            .limit(limit)
+
+def missing_body_select(
+    form_id: int,
+    layout: str,
+    after_id: int,
+    limit: int,
+    among: list[int] | None = None,
+    dialect: str = "sqlite",
+) -> Select[tuple[int]]:
+    """The query of `missing_body_ids`: from two indexes only (ix_submissions_feed_current,
+    ix_feed_bodies_layout, migration 0015), so neither a submission's data nor a body is
+    read to find them."""
+    # SQLite would look each body up by its rowid (submission_id), a read of the body's own
+    # page (13 KB rows: two to five a page) where the layout index holds all it needs.
+    indexed = " INDEXED BY ix_feed_bodies_layout" if dialect == "sqlite" else ""
+    no_body = text(
+        f"NOT EXISTS (SELECT 1 FROM feed_bodies{indexed} "  # noqa: S608 (constant text)
+        "WHERE feed_bodies.layout = :body_layout "
+        "AND feed_bodies.submission_id = submissions.id)"
+    ).bindparams(body_layout=layout)
+    return (
+        select(Submission.id)
+        .where(
+            Submission.form_id == form_id,
+            Submission.id > after_id,
+            Submission.decrypt_state == "decrypted",
+            Submission.superseded_by_id.is_(None),
+            no_body,
+            *([Submission.id.in_(among)] if among is not None else []),
         )
+        .order_by(Submission.id)
+        .limit(limit)
     )
 
 

@@ -46,10 +46,13 @@ def test_cli_renders_the_missing_bodies_once(
             ],
         )
     assert bodies(store) == 0
+    with store.session() as session:  # a body of an older layout, of a row out of the feed
+        pending = session.scalar(select(Submission.id).where(Submission.instance_id == "uuid:cli3"))
+        session.execute(insert(FeedBody).values(submission_id=pending, layout="0" * 64, body=b"x"))
     result = runner.invoke(main, ["export", "feed-bodies", "--form", "wide"])
     assert result.exit_code == 0, result.output
     assert "wide: 3 rows have a stored body" in result.output  # not the undecrypted one
-    assert bodies(store) == 3
+    assert bodies(store) == 3  # and the stale body is deleted
     again = runner.invoke(main, ["export", "feed-bodies"])
     assert again.exit_code == 0, again.output
     assert "wide: 3 rows have a stored body" in again.output

@@ -22,7 +22,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_submissions_feed_current",
         "submissions",
-        ["form_id", "id"],
+        # decrypt_state and superseded_by_id too, though the condition fixes them: else
+        # SQLite reads each submission's row to check them.
+        ["form_id", "id", "decrypt_state", "superseded_by_id"],
         sqlite_where=sa.text(CURRENT),
         postgresql_where=sa.text(CURRENT),
     )
