@@ -63,7 +63,8 @@ class Services:
         self.last_seen = collector_service.LastSeen(store)
         self.token_lookups = collector_service.TokenLookups(store)
         self.processor = Processor(store, self.blobs, self.keyring, match_secret(config))
-        self.processor.feed_bodies = FeedBodies(store)
+        if config.feed_bodies:  # the OData rows rendered ahead of reads (docs/api.md)
+            self.processor.feed_bodies = FeedBodies(store)
         self.ingest.resends = self.processor
         self.background = (
             BackgroundProcessing(self.processor) if config.background_processing else None
