@@ -656,7 +656,7 @@ def _render_bodies(
             )
             rendered = {row.id: renderer.answers_body(row.instance_id, row.data) for row in found}
             del found  # the decoded answers: only one chunk of them is ever held
-            submission_store.save_feed_bodies(session, feed.layout, rendered)
+            submission_store.save_feed_bodies(session, feed.form_pk, feed.layout, rendered)
         bodies.update(rendered)
     return bodies
 

@@ -73,10 +73,14 @@ class FeedBodies:
                     feed = odata.load_feed(self.store, name)
                 except (LookupError, ValueError):
                     continue  # no version published, or no feed
-                if odata.delete_stale_bodies(self.store, feed, limit=step * 10):
-                    return True
                 checked = self._checked.get(name)
-                after = checked.last_id if checked and checked.layout == feed.layout else 0
+                if checked is None or checked.layout != feed.layout:
+                    # First seen here, or its layout changed: the older bodies first (their
+                    # space), a step at a time, then every row is looked at again.
+                    if odata.delete_stale_bodies(self.store, feed, limit=step * 10):
+                        return True
+                    checked = None
+                after = checked.last_id if checked is not None else 0
                 done = odata.render_missing(self.store, feed, after_id=after, limit=step)
                 self._checked[name] = _Checked(feed.layout, done.last_id)
                 if not done.finished:

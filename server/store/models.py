@@ -234,6 +234,9 @@ class FeedBody(Base):
     submission_id: Mapped[int] = mapped_column(
         ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
     )
+    # The submission's form (as its layout's digest names it): the bodies of a form's older
+    # layout are found by it (ix_feed_bodies_form_layout) without reading a submission.
+    form_id: Mapped[int | None] = mapped_column(Integer)
     layout: Mapped[str] = mapped_column(String(64))
     # UTF-8 JSON: text on PostgreSQL (it sends bytea hex-encoded: 13 KB rows read 25% slower),
     # a BLOB on SQLite (text is decoded to str and encoded back: 20% of a warm page's time).
@@ -671,7 +674,8 @@ Index("ix_submissions_form_event_date", Submission.form_id, Submission.event_dat
 Index("ix_audit_log_actor", AuditEntry.actor)
 # Migration 0015: the feed's current submissions of a form in id order (the background's
 # look for rows without a stored body reads this index only, no submission row), and the
-# bodies by layout (a body of another layout found without reading the bodies themselves).
+# bodies by form and layout (one without a body, or with one of an older layout, is found
+# without reading the bodies themselves).
 Index(
     "ix_submissions_feed_current",
     Submission.form_id,
@@ -682,4 +686,4 @@ Index(
     sqlite_where=text("decrypt_state = 'decrypted' AND superseded_by_id IS NULL"),
     postgresql_where=text("decrypt_state = 'decrypted' AND superseded_by_id IS NULL"),
 )
-Index("ix_feed_bodies_layout", FeedBody.layout, FeedBody.submission_id)
+Index("ix_feed_bodies_form_layout", FeedBody.form_id, FeedBody.layout, FeedBody.submission_id)

@@ -657,7 +657,7 @@ def feed_body(stored: bytes | str | None) -> bytes | None:
     return stored if stored is None or type(stored) is bytes else stored.encode("utf-8")
 
 
-def save_feed_bodies(session: Session, layout: str, bodies: dict[int, bytes]) -> None:
+def save_feed_bodies(session: Session, form_id: int, layout: str, bodies: dict[int, bytes]) -> None:
     """Store rendered feed bodies (UTF-8 JSON) for `layout`, replacing in place any body the
     submissions had (of an older layout: one body per submission, never two): one upsert."""
     if not bodies:
@@ -668,11 +668,16 @@ def save_feed_bodies(session: Session, layout: str, bodies: dict[int, bytes]) ->
     session.execute(
         upsert.on_conflict_do_update(
             index_elements=[FeedBody.submission_id],
-            set_={"layout": upsert.excluded.layout, "body": upsert.excluded.body},
+            set_={
+                "form_id": upsert.excluded.form_id,
+                "layout": upsert.excluded.layout,
+                "body": upsert.excluded.body,
+            },
         ),
         [
             {
                 "submission_id": key,
+                "form_id": form_id,
                 "layout": layout,
                 "body": body.decode("utf-8") if as_text else body,
             }
@@ -711,12 +716,12 @@ def missing_body_select(
     read to find them."""
     # SQLite would look each body up by its rowid (submission_id), a read of the body's own
     # page (13 KB rows: two to five a page) where the layout index holds all it needs.
-    indexed = " INDEXED BY ix_feed_bodies_layout" if dialect == "sqlite" else ""
+    indexed = " INDEXED BY ix_feed_bodies_form_layout" if dialect == "sqlite" else ""
     no_body = text(
         f"NOT EXISTS (SELECT 1 FROM feed_bodies{indexed} "  # noqa: S608 (constant text)
-        "WHERE feed_bodies.layout = :body_layout "
+        "WHERE feed_bodies.form_id = :body_form AND feed_bodies.layout = :body_layout "
         "AND feed_bodies.submission_id = submissions.id)"
-    ).bindparams(body_layout=layout)
+    ).bindparams(body_form=form_id, body_layout=layout)
     return (
         select(Submission.id)
         .where(
@@ -735,14 +740,11 @@ def missing_body_select(
 def delete_stale_bodies(session: Session, form_id: int, layout: str, limit: int | None) -> int:
     """Delete (up to `limit`) the feed bodies of the form's submissions rendered for a layout other
     than `layout` (its current one): never sent, they would only hold the space of a second
-    copy of the data until rendered again. Returns how many were deleted."""
+    copy of the data until rendered again (of any of its submissions: superseded and
+    undecrypted ones too). Returns how many were deleted."""
     stale = (
         select(FeedBody.submission_id)
-        .join(Submission, Submission.id == FeedBody.submission_id)
-        .where(
-            or_(FeedBody.layout < layout, FeedBody.layout > layout),  # a range each: indexed
-            Submission.form_id == form_id,
-        )
+        .where(FeedBody.form_id == form_id, FeedBody.layout != layout)  # the index only
         .limit(limit)
     )
     ids = list(session.scalars(stale))

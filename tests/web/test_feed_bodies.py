@@ -196,7 +196,7 @@ def test_the_missing_body_query_finds_only_rows_without_a_current_body(
             sql = str(query.compile(web.store.engine, compile_kwargs={"literal_binds": True}))
             plan = " ".join(str(r[-1]) for r in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
             assert "COVERING INDEX ix_submissions_feed_current" in plan, plan
-            assert "COVERING INDEX ix_feed_bodies_layout" in plan, plan
+            assert "COVERING INDEX ix_feed_bodies_form_layout" in plan, plan
     assert missing == [ids[0], ids[-1]]  # not the undecrypted, superseded or stored ones
     assert odata.render_missing(web.store, feed) == odata.Rendered(2, ids[-1], True)
     assert set(ids) <= set(stored(web))

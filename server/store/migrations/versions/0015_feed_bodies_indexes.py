@@ -1,6 +1,6 @@
 """feed_bodies indexes: the background processor finds the submissions without a body of the
 current layout (and the bodies of another layout) from two indexes, never reading the
-submissions' data or the bodies themselves
+submissions' data or the bodies themselves; each body's form_id, for the second
 
 Revision ID: 0015_feed_bodies_indexes
 Revises: 0014_projection_versions
@@ -28,9 +28,18 @@ def upgrade() -> None:
         sqlite_where=sa.text(CURRENT),
         postgresql_where=sa.text(CURRENT),
     )
-    op.create_index("ix_feed_bodies_layout", "feed_bodies", ["layout", "submission_id"])
+    # Each body's form, from its submission (a body is never moved to another form).
+    op.add_column("feed_bodies", sa.Column("form_id", sa.Integer(), nullable=True))
+    op.execute(
+        "UPDATE feed_bodies SET form_id = "
+        "(SELECT form_id FROM submissions WHERE submissions.id = feed_bodies.submission_id)"
+    )
+    op.create_index(
+        "ix_feed_bodies_form_layout", "feed_bodies", ["form_id", "layout", "submission_id"]
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_feed_bodies_layout", table_name="feed_bodies")
+    op.drop_index("ix_feed_bodies_form_layout", table_name="feed_bodies")
+    op.drop_column("feed_bodies", "form_id")
     op.drop_index("ix_submissions_feed_current", table_name="submissions")
