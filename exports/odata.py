@@ -589,30 +589,37 @@ class Rendered:
     finished: bool
 
 
+# Current submissions looked at per query of the rows without a body (ids only).
+SCAN = 2000
+
+
 def render_missing(
     store: Store, feed: FeedForm, *, after_id: int = 0, limit: int | None = None
 ) -> Rendered:
     """Render and store now the bodies of the form's submissions the feed could give
     (decrypted, current; in any unit, of any consent: a body is only ever sent to rows the
-    request's own query chose) that have none for the current layout, after `after_id`, at
-    most `limit` of them. Only the rows without a body are found and read (an index query:
-    `missing_body_ids`), never the whole form."""
+    request's own query chose) that have none for the current layout, after `after_id`.
+    Only the rows without a body are found and read (index queries: `missing_body_ids`),
+    never the data of the others. With `limit`, one step: at most `limit` rendered, of the
+    next `SCAN` submissions looked at."""
     every = UnitScope.all_units()
     renderer = RowRenderer(feed, feed.main, expand=False)
     done = 0
-    while limit is None or done < limit:
-        size = BATCH if limit is None else min(BATCH, limit - done)
+    while True:
         with store.reader() as session:
-            ids = submission_store.missing_body_ids(
-                session, feed.form_pk, feed.layout, after_id, size
+            missing, last = submission_store.missing_body_ids(
+                session, feed.form_pk, feed.layout, after_id, SCAN
             )
-        if not ids:
+        if last is None:
             return Rendered(done, after_id, True)
-        done += len(_render_bodies(store, every, feed, SubmissionFilter(), renderer, ids))
-        after_id = ids[-1]
-        if len(ids) < size:
-            return Rendered(done, after_id, True)
-    return Rendered(done, after_id, False)
+        if limit is not None and len(missing) > limit:
+            missing = missing[:limit]
+            last = missing[-1]
+        if missing:
+            done += len(_render_bodies(store, every, feed, SubmissionFilter(), renderer, missing))
+        after_id = last
+        if limit is not None:
+            return Rendered(done, after_id, False)
 
 
 def render_bodies_of(store: Store, feed: FeedForm, ids: list[int]) -> int:
@@ -620,7 +627,7 @@ def render_bodies_of(store: Store, feed: FeedForm, ids: list[int]) -> int:
     decrypted, say) that the feed could give and that have none for its layout; returns how
     many were stored."""
     with store.reader() as session:
-        ids = submission_store.missing_body_ids(
+        ids, _ = submission_store.missing_body_ids(
             session, feed.form_pk, feed.layout, 0, len(ids), among=ids
         )
     if not ids:
