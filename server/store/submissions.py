@@ -719,7 +719,7 @@ def missing_body_ids(
 
 def current_ids_select(
     form_id: int, after_id: int, limit: int, among: list[int] | None = None
-) -> Select[tuple[int]]:
+) -> Select[Any]:
     """The ids of the next current submissions of the form (ix_submissions_feed_current)."""
     return (
         select(Submission.id)
