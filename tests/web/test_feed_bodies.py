@@ -249,6 +249,28 @@ def test_the_idle_catch_up_deletes_bodies_of_an_older_layout_then_renders(
     assert stale_count(web) == 0
 
 
+def test_a_worker_that_saw_a_layout_deletes_its_bodies_when_it_changes(
+    web: WebDeployment,
+) -> None:
+    """A running worker's catch-up looks for older-layout bodies again when the layout it
+    last worked with is not the form's current one (a publish), not only at its start."""
+    from server.services.feed_bodies import FeedBodies, _Checked
+
+    bodies = FeedBodies(web.store)
+    while bodies.catch_up():
+        pass
+    make_stale(web)
+    assert bodies.catch_up() is False  # same layout as last seen: nothing looked for
+    assert stale_count(web) == len(current_ids(web))
+    bodies._checked[FORM] = _Checked("1" * 64, 10**9)  # it last worked with another layout
+    assert bodies.catch_up() is True
+    assert stale_count(web) == 0
+    while bodies.catch_up():
+        pass
+    ids = current_ids(web)
+    assert {sid: stored(web)[sid][1] for sid in ids} == rendered_from_data(web, ids)
+
+
 def test_the_background_thread_renders_missing_bodies_when_idle(web: WebDeployment) -> None:
     from server.services.background import BackgroundProcessing
 
