@@ -579,13 +579,69 @@ def row_bodies(
         del batch, rendered
 
 
-def render_missing(store: Store, feed: FeedForm) -> int:
-    """Render and store now the body of every submission of the form the feed could give
+@dataclass(frozen=True)
+class Rendered:
+    """What a `render_missing` pass did: the bodies it stored, the last submission it looked
+    at (the next pass may start after it), and whether it reached the form's last one."""
+
+    stored: int
+    last_id: int
+    finished: bool
+
+
+# Current submissions looked at per query of the rows without a body (ids only).
+SCAN = 2000
+
+
+def render_missing(
+    store: Store, feed: FeedForm, *, after_id: int = 0, limit: int | None = None
+) -> Rendered:
+    """Render and store now the bodies of the form's submissions the feed could give
     (decrypted, current; in any unit, of any consent: a body is only ever sent to rows the
-    request's own query chose) that has none for the current layout. Returns how many rows
-    the feed now has bodies for."""
+    request's own query chose) that have none for the current layout, after `after_id`.
+    Only the rows without a body are found and read (index queries: `missing_body_ids`),
+    never the data of the others. With `limit`, one step: at most `limit` rendered, of the
+    next `SCAN` submissions looked at."""
     every = UnitScope.all_units()
-    return sum(1 for _ in row_bodies(store, every, feed, SubmissionFilter()))
+    renderer = RowRenderer(feed, feed.main, expand=False)
+    done = 0
+    while True:
+        with store.reader() as session:
+            missing, last = submission_store.missing_body_ids(
+                session, feed.form_pk, feed.layout, after_id, SCAN
+            )
+        if last is None:
+            return Rendered(done, after_id, True)
+        if limit is not None and len(missing) > limit:
+            missing = missing[:limit]
+            last = missing[-1]
+        if missing:
+            done += len(_render_bodies(store, every, feed, SubmissionFilter(), renderer, missing))
+        after_id = last
+        if limit is not None:
+            return Rendered(done, after_id, False)
+
+
+def render_bodies_of(store: Store, feed: FeedForm, ids: list[int]) -> int:
+    """Render and store the bodies of those of these submissions of the form (just
+    decrypted, say) that the feed could give and that have none for its layout; returns how
+    many were stored."""
+    with store.reader() as session:
+        ids, _ = submission_store.missing_body_ids(
+            session, feed.form_pk, feed.layout, 0, len(ids), among=ids
+        )
+    if not ids:
+        return 0
+    renderer = RowRenderer(feed, feed.main, expand=False)
+    every = UnitScope.all_units()
+    return len(_render_bodies(store, every, feed, SubmissionFilter(), renderer, ids))
+
+
+def delete_stale_bodies(store: Store, feed: FeedForm, limit: int | None = 1000) -> int:
+    """Delete up to `limit` bodies of the form rendered for another layout than the feed's
+    (an older form version, renderer or identifying list); how many were deleted."""
+    with store.session() as session:
+        return submission_store.delete_stale_bodies(session, feed.form_pk, feed.layout, limit)
 
 
 def _render_bodies(
@@ -607,7 +663,7 @@ def _render_bodies(
             )
             rendered = {row.id: renderer.answers_body(row.instance_id, row.data) for row in found}
             del found  # the decoded answers: only one chunk of them is ever held
-            submission_store.save_feed_bodies(session, feed.layout, rendered)
+            submission_store.save_feed_bodies(session, feed.form_pk, feed.layout, rendered)
         bodies.update(rendered)
     return bodies
 

@@ -21,6 +21,7 @@ from server.datadir import secret_key
 from server.services import cases as case_service
 from server.services import collectors as collector_service
 from server.services.background import BackgroundProcessing
+from server.services.feed_bodies import FeedBodies
 from server.services.ingest import IncomingPart, Ingest, IngestResult, Sender
 from server.services.keyring import KeyRing
 from server.services.matching import match_secret
@@ -62,6 +63,8 @@ class Services:
         self.last_seen = collector_service.LastSeen(store)
         self.token_lookups = collector_service.TokenLookups(store)
         self.processor = Processor(store, self.blobs, self.keyring, match_secret(config))
+        if config.feed_bodies:  # the OData rows rendered ahead of reads (docs/api.md)
+            self.processor.feed_bodies = FeedBodies(store)
         self.ingest.resends = self.processor
         self.background = (
             BackgroundProcessing(self.processor) if config.background_processing else None

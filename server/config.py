@@ -189,6 +189,13 @@ SETTINGS: tuple[Setting, ...] = (
         "(Excel, Power BI), counted by the sign-in back-off and audited. false: bearer only.",
     ),
     Setting(
+        "FIELDCASE_FEED_BODIES",
+        "true",
+        "true (1): each submission's OData row is rendered and stored once it is processed, so "
+        "an analyst's first read of it costs what every read costs. false: rendered at the "
+        "first read (no extra CPU at ingest, no stored copy until then).",
+    ),
+    Setting(
         "FIELDCASE_FIRST_VISIT_DAYS",
         "30",
         "Days after reception the first follow-up visit of a case is due, when no visit has "
@@ -408,6 +415,7 @@ class Config:
     referral_overdue_days: int = 14
     match_key: str | None = field(default=None, repr=False)
     odata_basic: bool = False
+    feed_bodies: bool = True
     first_visit_days: int = 30
     next_visit_days: int = 90
     caselist_closed_grace_days: int = 14
@@ -475,6 +483,7 @@ class Config:
             referral_overdue_days=_int(env, "FIELDCASE_REFERRAL_OVERDUE_DAYS"),
             match_key=_match_key(_read(env, "FIELDCASE_MATCH_KEY")),
             odata_basic=_bool(env, "FIELDCASE_ODATA_BASIC"),
+            feed_bodies=_bool(env, "FIELDCASE_FEED_BODIES"),
             first_visit_days=_int(env, "FIELDCASE_FIRST_VISIT_DAYS"),
             next_visit_days=_int(env, "FIELDCASE_NEXT_VISIT_DAYS"),
             caselist_closed_grace_days=_int(env, "FIELDCASE_CASELIST_CLOSED_GRACE_DAYS", minimum=0),

@@ -35,6 +35,7 @@ from server.store import audit
 from server.store import forms as form_store
 from server.store import users as user_store
 from server.store.db import Store
+from server.store.scope import UnitScope
 from server.store.submissions import MetaCondition, MetaLogic, MetaTest, SubmissionFilter
 
 __all__ = [
@@ -260,7 +261,10 @@ def render_feed_bodies(store: Store, form_id: str | None = None) -> dict[str, in
             if form_id is not None:
                 raise LookupError(f"form {form_id!r} has no feed") from None
             continue  # no version published, or no feed (a form without a primary instance)
-        done[name] = odata.render_missing(store, feed)
+        odata.delete_stale_bodies(store, feed, limit=None)
+        odata.render_missing(store, feed)
+        # Every row the feed could give has its body now.
+        done[name] = odata.count(store, UnitScope.all_units(), feed, feed.main, SubmissionFilter())
     return done
 
 

@@ -44,6 +44,7 @@ class BackgroundProcessing:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._next_sweep = time.monotonic()  # a worker's first act: take over what was left
+        self._bodies_left = False  # rows may lack a feed body (set by each sweep)
 
     def start(self) -> None:
         """Start the thread now (a serving worker does, to take over what was left behind)."""
@@ -87,21 +88,35 @@ class BackgroundProcessing:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._queue and not self._stopping and not self._sweep_due():
+                while (
+                    not self._queue
+                    and not self._stopping
+                    and not self._sweep_due()
+                    and not self._bodies_left
+                ):
                     self._wake.wait(max(0.0, self._next_sweep - time.monotonic()))
                 if self._stopping:
                     return
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
                 self._busy = True
             try:
-                if not batch:
+                if not batch and self._sweep_due():
                     batch = self._left_behind()
+                    self._bodies_left = True  # and then, when idle, rows without a feed body
                 if batch:
                     self._process(batch)
+                elif self._bodies_left:
+                    self._bodies_left = self._catch_up_bodies()
             finally:
                 with self._wake:
                     self._busy = False
                     self._wake.notify_all()
+
+    def _catch_up_bodies(self) -> bool:
+        """One step of rendering feed bodies that are missing (idle only: the queue is looked
+        at again between steps); True while more are left."""
+        feed_bodies = self.processor.feed_bodies
+        return feed_bodies.catch_up() if feed_bodies is not None else False
 
     def _sweep_due(self) -> bool:
         return time.monotonic() >= self._next_sweep

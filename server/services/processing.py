@@ -29,6 +29,7 @@ from server.blobs import BlobStore
 from server.services import cases as case_service
 from server.services.decrypting import decrypt_stored
 from server.services.edits import link_edit
+from server.services.feed_bodies import FeedBodies
 from server.services.ingest import MANIFEST_PART, Received, StoredSubmission
 from server.services.keyring import KeyRing
 from server.store import submissions as submission_store
@@ -65,6 +66,8 @@ class Processor:
         # Keys the person match keys of projected cases (server/services/matching.py).
         self.match_secret = match_secret
         self._repeat_paths: dict[int, list[str]] = {}
+        # Renders the OData feed's row bodies of what was just decrypted (None: not here).
+        self.feed_bodies: FeedBodies | None = None
 
     def process(
         self,
@@ -117,6 +120,18 @@ class Processor:
                 outcome.reason or "-",
             )
         metrics.observe_processing(time.perf_counter() - started, [o.state for o in outcomes])
+        if self.feed_bodies is not None:
+            # After the transaction that wrote them (committed: nothing below can undo it),
+            # so an analyst's first read of them sends stored bodies. Also those decrypted
+            # as they were recorded (ingest's `prepare`): only rows without a body are
+            # rendered (server/services/feed_bodies.py; it never raises).
+            decrypted: dict[str, list[int]] = {}
+            for outcome in outcomes:
+                stored = known.get(outcome.submission_id)
+                if outcome.state == "decrypted" and stored is not None:
+                    decrypted.setdefault(stored.form_id, []).append(outcome.submission_id)
+            if decrypted:
+                self.feed_bodies.render_new(decrypted)
         return outcomes
 
     def _decrypt(

@@ -29,6 +29,7 @@ def test_cli_renders_the_missing_bodies_once(
         publish_xform(session, FileBlobStore(config.blob_dir), wide_xform(50), {}, "test")
         form = form_store.by_xml_form_id(session, "wide")
         version = form_store.current_version(session, form.id)
+        form_pk = form.id
         session.execute(
             insert(Submission),
             [
@@ -46,10 +47,18 @@ def test_cli_renders_the_missing_bodies_once(
             ],
         )
     assert bodies(store) == 0
+    planted: str | bytes = "x" if store.engine.dialect.name == "postgresql" else b"x"
+    with store.session() as session:  # a body of an older layout, of a row out of the feed
+        pending = session.scalar(select(Submission.id).where(Submission.instance_id == "uuid:cli3"))
+        session.execute(
+            insert(FeedBody).values(
+                submission_id=pending, form_id=form_pk, layout="0" * 64, body=planted
+            )
+        )
     result = runner.invoke(main, ["export", "feed-bodies", "--form", "wide"])
     assert result.exit_code == 0, result.output
     assert "wide: 3 rows have a stored body" in result.output  # not the undecrypted one
-    assert bodies(store) == 3
+    assert bodies(store) == 3  # and the stale body is deleted
     again = runner.invoke(main, ["export", "feed-bodies"])
     assert again.exit_code == 0, again.output
     assert "wide: 3 rows have a stored body" in again.output

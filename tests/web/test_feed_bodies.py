@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from exports import odata
 from forms.identifying import identifying_fields
+from server.clock import utcnow
 from server.services import consent
 from server.services.auth import current_user_of
 from server.store import submissions as submission_store
@@ -80,6 +82,211 @@ def set_data_use(web: WebDeployment, case_code: str, decision: str) -> None:
             given_by="self",
             reason="Đơn giấy / paper form",
         )
+
+
+def current_ids(web: WebDeployment, form_id: str = FORM) -> set[int]:
+    """The submissions of the form the feed could give, in any unit and of any consent."""
+    with web.store.reader() as session:
+        return set(
+            session.scalars(
+                select(Submission.id).where(
+                    Submission.form_id == odata.load_feed(web.store, form_id).form_pk,
+                    Submission.decrypt_state == "decrypted",
+                    Submission.superseded_by_id.is_(None),
+                )
+            )
+        )
+
+
+def rendered_from_data(web: WebDeployment, ids: set[int], form_id: str = FORM) -> dict[int, bytes]:
+    feed = odata.load_feed(web.store, form_id)
+    renderer = odata.RowRenderer(feed, feed.main, expand=False)
+    with web.store.reader() as session:
+        found = session.execute(
+            select(Submission.id, Submission.instance_id, Submission.data).where(
+                Submission.id.in_(ids)
+            )
+        ).all()
+    return {row.id: renderer.answers_body(row.instance_id, row.data) for row in found}
+
+
+def test_processed_submissions_have_their_bodies_before_any_read(web: WebDeployment) -> None:
+    """First in the module, before any read: every seeded submission (decrypted as it was
+    received) has its body of the current layout, the row rendered from its data, in every
+    unit and of every consent (what is sent is chosen per request)."""
+    ids = current_ids(web)
+    assert len(ids) >= 3
+    feed = odata.load_feed(web.store, FORM)
+    bodies = stored(web)
+    assert ids <= set(bodies)
+    assert {layout for sid, (layout, _) in bodies.items() if sid in ids} == {feed.layout}
+    expected = rendered_from_data(web, ids)
+    assert {sid: bodies[sid][1] for sid in ids} == expected
+
+
+def test_a_new_submission_has_its_body_without_a_read(web: WebDeployment, tokens) -> None:
+    from tests.web.builders import outreach_instance
+
+    phone = phone_of(web, "01")
+    result = web.services.receive_submission(
+        phone, outreach_instance("01", utcnow().date(), 3, 4), []
+    )
+    assert result.status == 201
+    assert result.submission_id in stored(web)  # no read, no `fieldcase export feed-bodies`
+    assert stored(web)[result.submission_id] == (
+        odata.load_feed(web.store, "vt06_outreach").layout,
+        rendered_from_data(web, {result.submission_id}, "vt06_outreach")[result.submission_id],
+    )
+
+
+def phone_of(web: WebDeployment, unit: str) -> Any:
+    from server.services import collectors as collector_service
+
+    with web.store.session() as session:
+        return collector_service.authenticate(session, web.seeded.phone_tokens[unit])
+
+
+def test_a_failing_render_neither_blocks_nor_loses_a_submission(
+    web: WebDeployment, tokens, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The body is rendered after the submission's processing is committed: a failure there
+    (its message here naming a victim, as an exception's text may) leaves the submission
+    decrypted and in the feed, is logged without the message, and the row is rendered when
+    read."""
+    from tests.web.builders import outreach_instance
+
+    def broken(*args: Any, **kwargs: Any) -> bytes:
+        raise RuntimeError("cannot render Nguyễn Thị Lan 0912 345 678")
+
+    monkeypatch.setattr(odata.RowRenderer, "answers_body", broken)
+    xml = outreach_instance("01", utcnow().date(), 5, 6)
+    with caplog.at_level("INFO"):
+        result = web.services.receive_submission(phone_of(web, "01"), xml, [])
+    assert result.status == 201
+    with web.store.reader() as session:
+        submission = session.get(Submission, result.submission_id)
+        assert submission is not None
+        assert submission.decrypt_state == "decrypted"
+        assert submission.data
+    assert result.submission_id not in stored(web)
+    failures = [r.getMessage() for r in caplog.records if r.name == "server.feed_bodies"]
+    assert failures == ["rendering the feed bodies of 1 submissions failed: RuntimeError"]
+    assert not any("Nguyễn" in r.getMessage() or "0912" in r.getMessage() for r in caplog.records)
+    monkeypatch.undo()
+    rows = all_rows(web, tokens["admin"], "/v1/projects/1/forms/vt06_outreach.svc/Submissions")
+    instance = xml.decode().split("<instanceID>")[1].split("<")[0]
+    assert instance in {row["__id"] for row in rows}
+    assert result.submission_id in stored(web)  # rendered by the read
+
+
+def test_the_missing_body_query_finds_only_rows_without_a_current_body(
+    web: WebDeployment,
+) -> None:
+    feed = odata.load_feed(web.store, FORM)
+    ids = sorted(current_ids(web))
+    with web.store.session() as session:
+        session.execute(delete(FeedBody).where(FeedBody.submission_id == ids[0]))
+        session.execute(
+            update(FeedBody).where(FeedBody.submission_id == ids[-1]).values(layout="0" * 64)
+        )
+    with web.store.reader() as session:
+        missing, last = submission_store.missing_body_ids(
+            session, feed.form_pk, feed.layout, 0, 100
+        )
+        if web.store.engine.dialect.name == "sqlite":  # index only: no data, no body read
+            query = submission_store.current_ids_select(feed.form_pk, 0, 100)
+            sql = str(query.compile(web.store.engine, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(str(r[-1]) for r in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "COVERING INDEX ix_submissions_feed_current" in plan, plan
+            probe = submission_store.body_probe("sqlite")
+            plan = " ".join(
+                str(r[-1])
+                for r in session.execute(
+                    text(f"EXPLAIN QUERY PLAN {probe.text}".replace(":ids", "(1, 2)")),
+                    {"form_id": feed.form_pk, "layout": feed.layout},
+                )
+            )
+            assert "COVERING INDEX ix_feed_bodies_form_layout" in plan, plan
+    assert last == ids[-1]
+    assert missing == [ids[0], ids[-1]]  # not the undecrypted, superseded or stored ones
+    assert odata.render_missing(web.store, feed) == odata.Rendered(2, ids[-1], True)
+    assert set(ids) <= set(stored(web))
+
+
+def make_stale(web: WebDeployment) -> None:
+    """Every body of the form as if rendered for an older layout (a form version before)."""
+    feed = odata.load_feed(web.store, FORM)
+    with web.store.session() as session:
+        session.execute(
+            update(FeedBody)
+            .where(FeedBody.submission_id.in_(current_ids(web)))
+            .values(layout="0" * 64, body=planted(web, '"planted":"stale layout"'))
+        )
+    assert not any(layout == feed.layout for layout, _ in stored(web).values() if layout)
+
+
+def stale_count(web: WebDeployment) -> int:
+    return sum(1 for layout, _ in stored(web).values() if layout == "0" * 64)
+
+
+def test_the_idle_catch_up_deletes_bodies_of_an_older_layout_then_renders(
+    web: WebDeployment,
+) -> None:
+    from server.services.feed_bodies import FeedBodies
+
+    make_stale(web)
+    assert stale_count(web) == len(current_ids(web))
+    bodies = FeedBodies(web.store)
+    assert bodies.catch_up() is True  # the first step deletes them (a second copy's space)
+    assert stale_count(web) == 0
+    assert not current_ids(web) & set(stored(web))
+    steps = 0
+    while bodies.catch_up():
+        steps += 1
+        assert steps < 50
+    ids = current_ids(web)
+    assert {sid: stored(web)[sid][1] for sid in ids} == rendered_from_data(web, ids)
+    assert stale_count(web) == 0
+
+
+def test_a_worker_that_saw_a_layout_deletes_its_bodies_when_it_changes(
+    web: WebDeployment,
+) -> None:
+    """A running worker's catch-up looks for older-layout bodies again when the layout it
+    last worked with is not the form's current one (a publish), not only at its start."""
+    from server.services.feed_bodies import FeedBodies, _Checked
+
+    bodies = FeedBodies(web.store)
+    while bodies.catch_up():
+        pass
+    make_stale(web)
+    assert bodies.catch_up() is False  # same layout as last seen: nothing looked for
+    assert stale_count(web) == len(current_ids(web))
+    bodies._checked[FORM] = _Checked("1" * 64, 10**9)  # it last worked with another layout
+    assert bodies.catch_up() is True
+    assert stale_count(web) == 0
+    while bodies.catch_up():
+        pass
+    ids = current_ids(web)
+    assert {sid: stored(web)[sid][1] for sid in ids} == rendered_from_data(web, ids)
+
+
+def test_the_background_thread_renders_missing_bodies_when_idle(web: WebDeployment) -> None:
+    from server.services.background import BackgroundProcessing
+
+    forget_bodies(web)
+    background = BackgroundProcessing(web.services.processor)
+    background.start()
+    try:
+        ids = current_ids(web)
+        for _ in range(200):
+            if ids <= set(stored(web)):
+                break
+            time.sleep(0.05)
+    finally:
+        background.stop()
+    assert ids <= set(stored(web))
+    assert {sid: stored(web)[sid][1] for sid in ids} == rendered_from_data(web, ids)
 
 
 def test_stored_bodies_are_the_rendered_rows_byte_for_byte(web: WebDeployment, tokens) -> None:
