@@ -56,9 +56,7 @@ def test_phone_of_another_unit_against_a_running_server(
     with store.session() as session:
         publish_xform(session, blobs, intake_xform(), {}, "test")
         publish_xform(session, blobs, followup_xform(), {}, "test")
-        tokens = {
-            unit: make_collector(session, f"phone-{unit}", unit)[0] for unit in ("01", "02")
-        }
+        tokens = {unit: make_collector(session, f"phone-{unit}", unit)[0] for unit in ("01", "02")}
     server = ServerProcess(env_for(config), log_path=tmp_path / "server.log")
     server.start()
     try:
