@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crypto.manifest import parse_manifest
 from exports.submissions import export_form
@@ -19,7 +19,7 @@ from server.cli import main
 from server.config import Config, sqlite_url
 from server.services.decrypting import decrypt_stored
 from server.store.db import Store
-from server.store.models import Submission, SubmissionPart
+from server.store.models import FeedBody, Submission, SubmissionPart
 from server.store.scope import UnitScope
 from tests.conftest import env_for, postgres_schema
 from tests.factories import (
@@ -67,6 +67,9 @@ def test_backup_then_restore_into_a_new_deployment(
             == 201
         )
     before = _csvs(store)
+    with store.reader() as session:
+        bodies = session.scalar(select(func.count()).select_from(FeedBody))
+    assert bodies == 3  # the OData rows rendered as the submissions were processed
     archive = tmp_path / "backup.tar.gz"
     made = CliRunner(env=env_for(config)).invoke(main, ["backup", "--out", str(archive)])
     assert made.exit_code == 0, made.output
@@ -84,6 +87,13 @@ def test_backup_then_restore_into_a_new_deployment(
 
         restored = Store(url)
         assert _csvs(restored) == before
+        # The feed's row bodies are a cache: not in the archive, rendered again after it.
+        with tarfile.open(archive) as packed:
+            assert "db/feed_bodies.jsonl" not in packed.getnames()
+        rendered = runner.invoke(main, ["export", "feed-bodies"])
+        assert rendered.exit_code == 0, rendered.output
+        with restored.reader() as session:
+            assert session.scalar(select(func.count()).select_from(FeedBody)) == bodies
         services = Services(restored_config, restored)
         decryptors = [services.keyring.decryptor(k) for k in services.keyring.all_key_ids()]
         with restored.reader() as session:
