@@ -50,9 +50,10 @@ class FeedBodies:
         for form_id, ids in ids_by_form.items():
             try:
                 feed = odata.load_feed(self.store, form_id)
-                stored += odata.render_bodies_of(self.store, feed, ids)
             except (LookupError, ValueError):
                 continue  # no current version any more, or no feed: nothing to render for
+            try:
+                stored += odata.render_bodies_of(self.store, feed, ids)
             except Exception as exc:  # the type only: its text may hold a victim's answers
                 log.error(
                     "rendering the feed bodies of %d submissions failed: %s",
