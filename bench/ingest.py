@@ -11,6 +11,12 @@ rate measured in the same run; the target is at least 25% of (RSA rate / 2).
 Also prints the CPU the server's processes themselves used per submission (from /proc, so it
 holds on a machine shared with other work), and with --profile, py-spy's samples of the server
 during the sending phase sorted into stages (bench/stages.py).
+
+With --apart the two halves are measured one after the other instead of together: the server
+runs without its key passphrase, so it only receives (its background thread marks each
+submission pending, "the server key is locked", a small write per batch that is counted in
+the receiving figure), and then this process decrypts and projects the same submissions in
+the background thread's batches, read back from the store, timing its own CPU.
 """
 
 from __future__ import annotations
@@ -242,6 +248,74 @@ def wait_processed(store: Store, acknowledged: set[str], began: float, timeout: 
     return time.monotonic() - began
 
 
+def wait_marked(store: Store, wanted: int, timeout: float) -> None:
+    """Wait until the server's background thread has looked at every submission received (with
+    its key locked it marks each one pending, "the server key is locked")."""
+    stop = time.monotonic() + timeout
+    while time.monotonic() < stop:
+        with store.session() as session:
+            left = session.scalar(
+                select(func.count())
+                .select_from(Submission)
+                .where(Submission.decrypt_reason == "received")
+            )
+        if not left and wanted:
+            return
+        time.sleep(0.05)
+
+
+def print_apart(
+    args: argparse.Namespace,
+    store: Store,
+    config: Config,
+    acknowledged: list[str],
+    errors: list[int],
+    latencies: list[float],
+    sending: float,
+    receiving: float,
+) -> None:
+    """--apart: what receiving cost the server, then what processing the same submissions
+    costs on its own (this process, one thread, batches as the background thread takes them)."""
+    from server.services.background import MAX_BATCH
+    from server.services.processing import Job
+
+    count = len(acknowledged)
+    latencies.sort()
+    p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)] if latencies else 0.0
+    print(
+        f"receiving alone: {count} acknowledged in {sending:.1f} s = {count / sending:.1f}/s, "
+        f"{len(errors)} errors, p95 {p95 * 1000:.0f} ms; the server's processes used "
+        f"{receiving:.1f} s of CPU: {receiving / max(count, 1) * 1000:.2f} ms per submission "
+        "(stored durably and recorded; each also marked pending, the key being locked)"
+    )
+    services = Services(config, store)
+    with store.read() as connection:
+        ids = list(
+            connection.scalars(
+                select(Submission.id)
+                .where(Submission.decrypt_state == "pending")
+                .order_by(Submission.id)
+            )
+        )
+    cpu_before, began = time.process_time(), time.perf_counter()
+    outcomes = []
+    for start in range(0, len(ids), MAX_BATCH):
+        batch = ids[start : start + MAX_BATCH]
+        outcomes += services.processor.process_batch([Job(one) for one in batch])
+    cpu = time.process_time() - cpu_before
+    wall = time.perf_counter() - began
+    done = sum(1 for outcome in outcomes if outcome.state == "decrypted")
+    rsa = rsa_rate(2.0)
+    print(
+        f"processing alone: {done} of {len(ids)} decrypted and projected in {wall:.1f} s "
+        f"({done / max(wall, 1e-9):.0f}/s, one thread, read back from the store): "
+        f"{cpu / max(done, 1) * 1000:.2f} ms of CPU per submission, of which RSA (two "
+        f"private-key operations at {rsa:.0f}/s) {2000 / rsa:.2f} ms"
+    )
+    total = (receiving / max(count, 1) + cpu / max(done, 1)) * 1000
+    print(f"together: {total:.2f} ms per submission")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
@@ -276,6 +350,11 @@ def main() -> None:
         type=float,
         default=25.0,
         help="submissions prepared per client and second of the run (an upper bound)",
+    )
+    parser.add_argument(
+        "--apart",
+        action="store_true",
+        help="measure receiving (server without its key passphrase) and processing apart",
     )
     args = parser.parse_args()
 
@@ -318,7 +397,9 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
     env = {
         "FIELDCASE_DATA_DIR": str(data_dir),
         "FIELDCASE_DATABASE_URL": url,
-        "FIELDCASE_KEY_PASSPHRASE": "bench passphrase",
+        # --apart: the server cannot unlock its key, so it only receives (each submission is
+        # then marked "key locked" by its background thread) and processing is timed after.
+        **({} if args.apart else {"FIELDCASE_KEY_PASSPHRASE": "bench passphrase"}),
         "FIELDCASE_SECRET_KEY": "bench",
         "FIELDCASE_WORKERS": str(args.workers),
     }
@@ -376,6 +457,13 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
         thread.join()
     sending = time.monotonic() - began
     client_cpu = time.process_time() - cpu_before
+    if args.apart:
+        wait_marked(store, len(acknowledged), timeout=120.0)
+        receiving = process_tree_cpu(server_pid) - server_before
+        server.stop()
+        print_apart(args, store, config, acknowledged, errors, latencies, sending, receiving)
+        store.dispose()
+        return
     wall = wait_processed(store, set(acknowledged), began, timeout=120.0)
     machine_after = machine_cpu()
     server_cpu = process_tree_cpu(server_pid) - server_before
