@@ -78,15 +78,18 @@ def machine_cpu() -> tuple[float, float, float] | None:
 
 
 def process_tree_cpu(pid: int) -> float:
-    """Seconds of CPU (user + system) used so far by process `pid` and its children (the
-    gunicorn master and its workers), from /proc; 0.0 where /proc is missing."""
+    """Seconds of CPU (user + system) used so far by process `pid` and every process under it
+    (the gunicorn master, its workers, the dirty arbiter and the processing process under
+    it), from /proc; 0.0 where /proc is missing."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(child) for child in children]
-    for one in pids:
+    pending = [pid]
+    while pending:
+        one = pending.pop()
+        with contextlib.suppress(OSError, ValueError):
+            for task in Path(f"/proc/{one}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pending += [int(child) for child in children]
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = Path(f"/proc/{one}/stat").read_text().rpartition(")")[2].split()
             total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime

@@ -67,7 +67,9 @@ class Services:
             self.processor.feed_bodies = FeedBodies(store)
         self.ingest.resends = self.processor
         self.background = (
-            BackgroundProcessing(self.processor) if config.background_processing else None
+            BackgroundProcessing(self.processor)
+            if config.background_processing and not config.processing_elsewhere
+            else None
         )
         # The one guard of every password sign-in (web login, HTTP Basic, later the API).
         self.sign_in = PasswordSignIn(store, SignInGuard(secret_key(config).encode("utf-8")))
@@ -152,8 +154,11 @@ class Services:
     def receive_submission(
         self, collector: Sender, xml: bytes, parts: Sequence[IncomingPart]
     ) -> IngestResult:
-        """Store a POST durably, then decrypt and project what is now complete: right away, or
-        on the background thread (after the answer) under `fieldcase serve`."""
+        """Store a POST durably, then decrypt and project what is now complete: right away, on
+        the background thread (after the answer), or, under `fieldcase serve`, in the
+        processing process, which finds it in the store."""
+        if self.config.processing_elsewhere:
+            return self.ingest.receive(collector, xml, parts)
         if self.background is not None:
             result = self.ingest.receive(collector, xml, parts)
             if result.status == 201 or result.new_parts:
@@ -173,6 +178,12 @@ class Services:
                     result.submission_id, f"processing failed ({type(exc).__name__})"
                 )
         return result
+
+
+def services_for(config: Config) -> Services:
+    """The Services of a process that serves no requests (the processing process), on a
+    store of its own."""
+    return Services(config, Store(config.database_url))
 
 
 def submission_media(services: Services, submission_id: int) -> list[tuple[str, bytes]]:

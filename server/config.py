@@ -423,6 +423,9 @@ class Config:
     testing: bool = False
     # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
     background_processing: bool = False
+    # Set by `fieldcase serve` for its HTTP workers: answer once stored and do nothing more;
+    # the processing process (server/processing_worker.py) finds the submission in the store.
+    processing_elsewhere: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:

@@ -25,6 +25,7 @@ event loop), hence the version range in pyproject.toml.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -37,7 +38,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
-from server import logs, metrics
+from server import logs, metrics, processing_worker
 from server.config import Config
 from server.datadir import PRIVATE_UMASK
 from server.redaction import redact_tokens
@@ -71,7 +72,15 @@ class FieldcaseServer(BaseApplication):  # type: ignore[misc]
             "logger_class": RedactingLogger,
             "loglevel": config.log_level.lower(),
             "limit_request_line": 8190,
-            "proc_name": "fieldcase",
+            # Unique per data directory: gunicorn names the dirty arbiter's PID file after it
+            # (in the shared temporary directory) and stops whatever process an existing
+            # file names, so two deployments on one machine must not share it.
+            "proc_name": "fieldcase-"
+            + hashlib.sha256(str(config.data_dir).encode("utf-8")).hexdigest()[:12],
+            # The processing process (server/processing_worker.py): one, beside the workers.
+            "dirty_apps": ["server.processing_worker:ProcessingApp"],
+            "dirty_workers": 1,
+            "dirty_post_fork": _private_files,
             "forwarded_allow_ips": "127.0.0.1",
             # Files gunicorn makes itself (worker heartbeat files) are private too.
             "umask": PRIVATE_UMASK,
@@ -79,22 +88,23 @@ class FieldcaseServer(BaseApplication):  # type: ignore[misc]
             # gunicorn 27 opens a control socket in the home directory (~/.gunicorn): nothing
             # here uses it, and two servers of one user would share its path.
             "control_socket_disable": True,
-            "worker_exit": _finish_processing,
+            "worker_exit": _worker_exited,
         }
         for key, value in settings.items():
             self.cfg.set(key, value)
 
     def load(self) -> Any:
         from server.app import create_app
-        from server.app_context import SERVICES_KEY
 
         # The app's own log lines (server.*) go to the handler of server/logs.py, set up by
         # `fieldcase serve` before the fork (`serve` below sets it up when called alone).
-        # Phones get their answer once a submission is stored; decryption follows on a thread.
-        app = create_app(self.fieldcase_config.with_changes(background_processing=True))
-        background = app.extensions[SERVICES_KEY].background
-        background.start()
-        return app
+        # Phones get their answer once a submission is stored; decryption follows in the
+        # processing process (server/processing_worker.py).
+        return create_app(
+            self.fieldcase_config.with_changes(
+                background_processing=True, processing_elsewhere=True
+            )
+        )
 
 
 class ClientSocket:
@@ -346,14 +356,8 @@ def _private_files(_server: Any, _worker: Any) -> None:
     os.umask(PRIVATE_UMASK)
 
 
-def _finish_processing(_server: Any, worker: Any) -> None:
-    """On a worker's way out, process what it has queued (what it cannot is swept later)."""
-    from server.app_context import SERVICES_KEY
-
-    app = getattr(worker, "wsgi", None)
-    background = app.extensions[SERVICES_KEY].background if app is not None else None
-    if background is not None:
-        background.stop(timeout=10.0)
+def _worker_exited(_server: Any, worker: Any) -> None:
+    """On a worker's way out: its live gauges stop counting."""
     metrics.process_exited(worker.pid)
 
 
@@ -362,4 +366,5 @@ def serve(config: Config) -> None:
     logs.configure(config.log_level, config.log_format)
     if config.metrics:  # before any worker imports prometheus-client
         metrics.prepare_multiprocess(config.data_dir / "metrics")
+    processing_worker.use_config(config)
     FieldcaseServer(config).run()

@@ -1,12 +1,20 @@
-"""Decryption and case projection on a thread of the worker process, after the phone's answer.
+"""Decryption and case projection after the phone's answer, on a thread of its own.
 
 Under `fieldcase serve` a submission is acknowledged (201) as soon as it is stored durably, which
 is all the phone needs before it may delete its copy; decrypting it and projecting its case
-follow here moments later. Submissions that arrive together are processed together: one
+follow moments later. Submissions that arrive together are processed together: one
 transaction writes a whole batch, so the work per submission falls as the load rises.
 
-Nothing depends on this thread for safety: a submission it has not reached when the worker
-stops (or is killed) stays "received" in the store, and a sweep (here, in any worker, or
+The thread runs in one of two places:
+- in the process that received the submissions, which queues each one as it is recorded
+  (`submit`), with the bytes its request still holds;
+- in a process of its own (`poll`: server/processing_worker.py, what `fieldcase serve` runs),
+  which finds them in the store, from the index of received submissions, as soon as it is
+  idle and every `poll` seconds; the request threads then never wait for it to let go of
+  their process's interpreter lock.
+
+Nothing depends on this thread for safety: a submission it has not reached when its process
+stops (or is killed) stays "received" in the store, and a sweep (here, in any process, or
 `fieldcase decrypt-pending`) picks it up.
 """
 
@@ -36,8 +44,14 @@ SWEEP_AGE = timedelta(seconds=30)  # a submission this long "received" was left 
 class BackgroundProcessing:
     """A queue of recorded submissions and the thread that decrypts and projects them."""
 
-    def __init__(self, processor: Processor) -> None:
+    def __init__(self, processor: Processor, poll: float | None = None) -> None:
+        """With `poll` (seconds), the thread also finds received submissions in the store
+        itself, whenever it is idle and at least every `poll` seconds (a process of its own
+        does: nobody submits to it)."""
         self.processor = processor
+        self.poll = poll
+        self._next_poll = time.monotonic()
+        self._failures = 0  # batches in a row that could not be processed (poll: backs off)
         self._queue: deque[Job] = deque()
         self._wake = threading.Condition()
         self._busy = False
@@ -92,9 +106,11 @@ class BackgroundProcessing:
                     not self._queue
                     and not self._stopping
                     and not self._sweep_due()
+                    and not self._poll_due()
                     and not self._bodies_left
                 ):
-                    self._wake.wait(max(0.0, self._next_sweep - time.monotonic()))
+                    wake_at = min(self._next_sweep, self._next_poll_at())
+                    self._wake.wait(max(0.0, wake_at - time.monotonic()))
                 if self._stopping:
                     return
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
@@ -103,6 +119,8 @@ class BackgroundProcessing:
                 if not batch and self._sweep_due():
                     batch = self._left_behind()
                     self._bodies_left = True  # and then, when idle, rows without a feed body
+                if not batch and self._poll_due():
+                    batch = self._received()
                 if batch:
                     self._process(batch)
                 elif self._bodies_left:
@@ -121,6 +139,28 @@ class BackgroundProcessing:
     def _sweep_due(self) -> bool:
         return time.monotonic() >= self._next_sweep
 
+    def _next_poll_at(self) -> float:
+        return self._next_poll if self.poll is not None else float("inf")
+
+    def _poll_due(self) -> bool:
+        return time.monotonic() >= self._next_poll_at()
+
+    def _received(self) -> list[Job]:
+        """Poll: submissions received and not looked at yet, oldest first. Looked for again at
+        once after a full batch or one processed; after `poll` seconds when there were none;
+        backing off up to the sweep's period while batches keep failing."""
+        assert self.poll is not None
+        try:
+            with self.processor.store.read() as connection:
+                ids = submission_store.received_before(connection, None, MAX_BATCH)
+        except Exception as exc:  # the database may be down: looked for again later
+            log.error("looking for received submissions failed: %s", type(exc).__name__)
+            ids = []
+            self._failures += 1
+        wait = min(SWEEP_EVERY, self.poll * 2**self._failures) if self._failures else 0.0
+        self._next_poll = time.monotonic() + (wait if ids else max(wait, self.poll))
+        return [Job(submission_id) for submission_id in ids]
+
     def _left_behind(self) -> list[Job]:
         self._next_sweep = time.monotonic() + SWEEP_EVERY
         try:
@@ -136,7 +176,30 @@ class BackgroundProcessing:
     def _process(self, batch: list[Job]) -> None:
         try:
             self.processor.process_batch(batch)
+            self._failures = 0
+            return
         except Exception as exc:
             # The type only: exception text (SQL parameters) may hold a victim's data. The
             # submissions stay "received"; the sweep or decrypt-pending takes them again.
             log.error("processing %d submissions failed: %s", len(batch), type(exc).__name__)
+        if self.poll is not None:
+            self._one_by_one(batch)
+
+    def _one_by_one(self, batch: list[Job]) -> None:
+        """Poll: a batch that failed is tried one submission at a time, and one that still
+        fails is marked failed with the reason (as decrypt-pending does), so that it is not
+        found again at every poll ahead of the others. While the database itself fails,
+        nothing can be marked: the poll backs off instead."""
+        for job in batch:
+            try:
+                self.processor.process(job.submission_id)
+                continue
+            except Exception as exc:
+                reason = f"processing failed ({type(exc).__name__})"
+            try:
+                self.processor.mark_failed(job.submission_id, reason)
+            except Exception as exc:
+                log.error("marking a submission failed did not work: %s", type(exc).__name__)
+                self._failures += 1
+                return
+        self._failures = 0

@@ -503,6 +503,10 @@ class Ingest:
             _add_parts(session, existing.id, new, parts)
             if new:
                 existing.updated_at = utcnow()
+                if existing.decrypt_state != "decrypted":
+                    # To be looked at again, like a submission just received (the processing
+                    # process finds those in the store).
+                    existing.decrypt_state, existing.decrypt_reason = "pending", "received"
             return IngestResult(
                 202,
                 existing.id,

@@ -686,4 +686,15 @@ Index(
     sqlite_where=text("decrypt_state = 'decrypted' AND superseded_by_id IS NULL"),
     postgresql_where=text("decrypt_state = 'decrypted' AND superseded_by_id IS NULL"),
 )
+# Submissions no processing has looked at yet (the processing process polls for them); the
+# state columns are in it too, so SQLite need not read the rows to check the condition.
+Index(
+    "ix_submissions_received",
+    Submission.id,
+    Submission.received_at,
+    Submission.decrypt_state,
+    Submission.decrypt_reason,
+    sqlite_where=text("decrypt_state = 'pending' AND decrypt_reason = 'received'"),
+    postgresql_where=text("decrypt_state = 'pending' AND decrypt_reason = 'received'"),
+)
 Index("ix_feed_bodies_form_layout", FeedBody.form_id, FeedBody.layout, FeedBody.submission_id)

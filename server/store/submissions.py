@@ -250,19 +250,20 @@ def edited(connection: Connection, form_id: int, instance_id: str) -> Row[Any] |
     return connection.execute(_EDITED, {"b_form": form_id, "b_instance": instance_id}).first()
 
 
-def received_before(connection: Connection, before: datetime, limit: int) -> list[int]:
-    """Submissions recorded before `before` and not processed since (none tried them)."""
+def received_before(
+    connection: Connection, before: datetime | None, limit: int, after_id: int = 0
+) -> list[int]:
+    """Submissions recorded before `before` (None: whenever) and not processed since (none
+    tried them), after `after_id`, oldest first; from the index of received submissions."""
+    conditions = [
+        _S.c.decrypt_state == "pending",
+        _S.c.decrypt_reason == "received",
+        _S.c.id > after_id,
+    ]
+    if before is not None:
+        conditions.append(_S.c.received_at < before)
     return list(
-        connection.scalars(
-            select(_S.c.id)
-            .where(
-                _S.c.decrypt_state == "pending",
-                _S.c.decrypt_reason == "received",
-                _S.c.received_at < before,
-            )
-            .order_by(_S.c.id)
-            .limit(limit)
-        )
+        connection.scalars(select(_S.c.id).where(*conditions).order_by(_S.c.id).limit(limit))
     )
 
 

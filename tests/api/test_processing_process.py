@@ -1,0 +1,154 @@
+"""Processing in a process of its own, as `fieldcase serve` runs it: the HTTP workers only
+record; a thread polling the store (server/processing_worker.py) decrypts and projects."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from server.app import create_app
+from server.app_context import Services, services_for
+from server.config import Config
+from server.services.background import BackgroundProcessing
+from server.services.processing import Processor
+from server.services.setup import initialise
+from server.store.db import Store
+from server.store.models import Case, Submission
+from tests.factories import (
+    add_collector,
+    post_submission,
+    publish,
+    server_public_key,
+    services_of,
+    simple_xform,
+)
+from tests.submissions import encrypted_instance
+
+
+@pytest.fixture
+def recording_app(config: Config, store: Store) -> Flask:
+    """An app as a serving HTTP worker builds it: it records, and processes nothing."""
+    initialise(config, store)
+    app = create_app(
+        config.with_changes(background_processing=True, processing_elsewhere=True), store
+    )
+    publish(app, simple_xform(form_id="vt01_intake", public_key=server_public_key(app)))
+    return app
+
+
+@pytest.fixture
+def processing(config: Config) -> Iterator[Callable[[], BackgroundProcessing]]:
+    """Start the processing process's thread, on a store of its own, as it runs under serve."""
+    started: list[tuple[Services, BackgroundProcessing]] = []
+
+    def start() -> BackgroundProcessing:
+        services = services_for(config)
+        background = BackgroundProcessing(services.processor, poll=0.01)
+        background.start()
+        started.append((services, background))
+        return background
+
+    yield start
+    for services, background in started:
+        background.stop()
+        services.store.dispose()
+
+
+def _rows(app: Flask) -> dict[str, tuple[str, str | None]]:
+    with services_of(app).store.session() as session:
+        return {
+            row.instance_id: (row.decrypt_state, row.decrypt_reason)
+            for row in session.execute(
+                select(Submission.instance_id, Submission.decrypt_state, Submission.decrypt_reason)
+            )
+        }
+
+
+def _wait_for(check: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def test_workers_only_record_and_the_processing_process_finds_them(
+    recording_app: Flask, processing: Callable[[], BackgroundProcessing]
+) -> None:
+    assert services_of(recording_app).background is None  # no processing thread in a worker
+    token, _ = add_collector(recording_app, "phone-elsewhere")
+    public_key = server_public_key(recording_app)
+    client = recording_app.test_client()
+    for n in range(6):
+        xml, files = encrypted_instance(
+            public_key, "vt01_intake", instance_id=f"uuid:pp-{n}", case_code=f"01-2025-pp{n:04d}"
+        )
+        assert post_submission(client, f"/c/{token}", xml, dict(files)).status_code == 201
+    # Answered once stored, and nothing more: not decrypted in the request, nor queued.
+    assert set(_rows(recording_app).values()) == {("pending", "received")}
+
+    processing()
+    assert _wait_for(lambda: {state for state, _ in _rows(recording_app).values()} == {"decrypted"})
+    with services_of(recording_app).store.session() as session:
+        codes = set(session.scalars(select(Case.case_code)))
+    assert codes == {f"01-2025-pp{n:04d}" for n in range(6)}
+
+
+def test_a_part_sent_later_has_the_submission_looked_at_again(
+    recording_app: Flask, processing: Callable[[], BackgroundProcessing]
+) -> None:
+    """A split upload: the first POST lacks the photo, so processing waits for it; the POST
+    that brings it makes the submission 'received' again, and the poll finds it."""
+    token, _ = add_collector(recording_app, "phone-split")
+    xml, files = encrypted_instance(
+        server_public_key(recording_app), "vt01_intake", instance_id="uuid:split"
+    )
+    by_name = dict(files)
+    photo = next(name for name in by_name if not name.endswith("xml.enc"))
+    client = recording_app.test_client()
+    first = {name: content for name, content in by_name.items() if name != photo}
+    assert post_submission(client, f"/c/{token}", xml, first).status_code == 201
+    processing()
+    assert _wait_for(lambda: _rows(recording_app)["uuid:split"][1] != "received")
+    assert _rows(recording_app)["uuid:split"] == ("pending", f"waiting for part {photo}")
+
+    assert post_submission(client, f"/c/{token}", xml, by_name).status_code == 202
+    assert _wait_for(lambda: _rows(recording_app)["uuid:split"][0] == "decrypted")
+
+
+def test_a_batch_that_fails_is_tried_one_by_one(
+    recording_app: Flask,
+    processing: Callable[[], BackgroundProcessing],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch whose transaction fails is not found again and again at every poll: each of
+    its submissions is processed alone, and the one that still fails is marked failed."""
+    token, _ = add_collector(recording_app, "phone-faults")
+    public_key = server_public_key(recording_app)
+    client = recording_app.test_client()
+    for n in range(4):
+        xml, files = encrypted_instance(
+            public_key, "vt01_intake", instance_id=f"uuid:fault-{n}", case_code=f"01-2025-f{n:05d}"
+        )
+        assert post_submission(client, f"/c/{token}", xml, dict(files)).status_code == 201
+    with services_of(recording_app).store.session() as session:
+        bad = session.scalar(select(Submission.id).where(Submission.instance_id == "uuid:fault-2"))
+    original = Processor.process_batch
+
+    def failing(self: Processor, jobs):  # type: ignore[no-untyped-def]
+        # Fault injection: a batch of several fails, and so does the bad one alone.
+        if len(jobs) > 1 or jobs[0].submission_id == bad:
+            raise RuntimeError("injected")
+        return original(self, jobs)
+
+    monkeypatch.setattr(Processor, "process_batch", failing)
+    processing()
+    assert _wait_for(lambda: all(state != "pending" for state, _ in _rows(recording_app).values()))
+    rows = _rows(recording_app)
+    assert rows.pop("uuid:fault-2") == ("failed", "processing failed (RuntimeError)")
+    assert set(rows.values()) == {("decrypted", None)}
