@@ -4,6 +4,10 @@ A single Python process is held to one core by the GIL; ingest (TLS-free HTTP pa
 RSA) is CPU work, so several worker processes are what let a small server use its cores.
 Each worker builds its own app (own database pool, own unlocked keys) after the fork.
 
+Beside the workers runs one processing process (server/processing_worker.py), which gunicorn
+starts, restarts and stops as its "dirty worker": the workers answer phones and record, it
+decrypts and projects.
+
 Two things gunicorn does not do on its own are added here:
 - Slow clients. gunicorn's threaded worker gives a connection a thread once its first byte
   arrives and then reads the request line, headers and body with no time limit, so a few

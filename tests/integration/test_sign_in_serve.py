@@ -36,9 +36,12 @@ STORM_SECONDS = 6.0
 STORM_THREADS = 24
 
 
-def _workers(master_pid: int) -> list[int]:
+def _workers(master_pid: int, log_path: Path) -> list[int]:
+    """The HTTP workers: the master's children less the dirty arbiter, which gunicorn spawns
+    (and logs) before them, and under which the processing process runs."""
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    return [int(pid) for pid in children]
+    arbiters = re.findall(r"Spawned dirty arbiter \(pid: (\d+)\)", log_path.read_text())
+    return [int(pid) for pid in children if pid not in arbiters]
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -80,7 +83,7 @@ def test_a_storm_of_basic_guesses_is_no_oracle_and_keeps_the_server_up(server) -
     # Let every worker load its app, then take each one's peak memory so far.
     for _ in range(10):
         requests.get(f"{server.url}/healthz", timeout=5)
-    workers = _workers(server.process.pid)
+    workers = _workers(server.process.pid, server.log_path)
     assert len(workers) == 2
     before = {pid: _peak_rss_mb(pid) for pid in workers}
 
