@@ -6,8 +6,9 @@ with it (`Config.processing_elsewhere`). This process finds the submissions rece
 store (an index holds exactly those) and processes them in batches on its thread
 (server/services/background.py, `poll`), so decryption and projection never hold the
 interpreter lock of a process whose threads are answering phones. Measured on 2 cores
-(docs/performance.md): 12% less server CPU per submission and 20% more acknowledged and
-decrypted per second than the same thread inside each HTTP worker.
+against the same thread inside each HTTP worker (docs/performance.md, fourth pass): 13-14%
+less server CPU per submission and 24% more decrypted per second on SQLite, 6-9% less CPU on
+PostgreSQL.
 
 gunicorn runs it as its one "dirty worker" (`dirty_apps`, gunicorn 25+): its own arbiter
 starts it after the fork, starts it again if it dies, and stops it gracefully with the
