@@ -165,7 +165,8 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
     initialise(config, store)
     services = Services(config, store)
     with store.session() as session:
-        public_key = key_store.active(session).public_key_b64
+        active = key_store.active(session)
+        public_key, key_id = active.public_key_b64, active.id
         publish_xform(
             session, services.blobs, simple_xform(form_id=FORM_ID, public_key=public_key), {}, "b"
         )
@@ -186,6 +187,8 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
     else:
         jobs = [Job(r.submission_id) for r in results]
     del results
+    # The server key is unlocked once per process (a key derivation): not per submission.
+    assert services.keyring.decryptor(key_id) is not None
     rsa = rsa_rate(3.0)
     database = url.rsplit("/", 1)[-1].split("?", 1)[0]
     backends_before = backend_cpu(database) if args.database == "postgresql" else None
