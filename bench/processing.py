@@ -9,14 +9,16 @@ its threads), next to the RSA floor (two private-key operations per submission, 
 the same run), and on PostgreSQL the CPU of the database's own backends too.
 
     .venv/bin/python bench/processing.py [--database sqlite|postgresql] [--count 5000]
-        [--jobs background|sweep] [--profile out.prof]
+        [--jobs background|sweep] [--batch 200] [--profile out.prof]
 
 `--jobs background` (the default) gives each job what ingest returned, as the request hands it
 to the background thread (the manifest parsed, the small parts in memory); `--jobs sweep` gives
 ids only, as a sweep or `fieldcase decrypt-pending` does (everything read back from the store
-and the blob store). `--profile FILE` writes a cProfile of the timed part (which slows it: the
-figures printed then are not comparable). Run it on a quiet machine, under
-`flock -x /work/bench.lock`; never part of the test suite.
+and the blob store). `--batch N` times batches of N instead: the background thread's batches
+are whatever queued meanwhile (1 at low load), and much of the cost of a batch is fixed, so
+small batches cost far more per submission. `--profile FILE` writes a cProfile of the timed
+part (which slows it: the figures printed then are not comparable). Run it on a quiet machine,
+under `flock -x /work/bench.lock`; never part of the test suite.
 """
 
 from __future__ import annotations
