@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -131,14 +131,15 @@ def load_feed(store: Store, form_id: str) -> FeedForm:
     version, XML, title, version names and identifying list, so a page only reads the form.
     The feed given is shared between requests: never change it.
     """
-    with store.reader() as session:
-        form = form_store.by_xml_form_id(session, form_id)
-        version = form_store.current_version(session, form.id) if form is not None else None
-        if form is None or version is None:
-            raise LookupError(f"no form {form_id!r} is published")
-        version_names = tuple((v.id, v.version) for v in form_store.versions(session, form.id))
-        identifying = identifying_fields(version.fields)
-        form_pk, title, xml, version_id = form.id, form.title, version.xml, version.id
+    with store.read() as connection:
+        versions = form_store.feed_versions(connection, form_id)
+        current = versions[-1] if versions else None
+        source = form_store.version_source(connection, current.version_id) if current else None
+    if current is None or source is None:
+        raise LookupError(f"no form {form_id!r} is published")
+    version_names = tuple((v.version_id, v.version) for v in versions)
+    identifying = identifying_fields(source.fields)
+    form_pk, title, xml, version_id = current.id, current.title, source.xml, current.version_id
     return _built_feed(form_pk, form_id, title, version_names, xml, version_id, identifying)
 
 
@@ -622,14 +623,26 @@ def render_missing(
             return Rendered(done, after_id, False)
 
 
-def render_bodies_of(store: Store, feed: FeedForm, ids: list[int]) -> int:
+def render_bodies_of(
+    store: Store, feed: FeedForm, ids: list[int], without_body: Collection[int] = ()
+) -> int:
     """Render and store the bodies of those of these submissions of the form (just
     decrypted, say) that the feed could give and that have none for its layout; returns how
-    many were stored."""
-    with store.reader() as session:
-        ids, _ = submission_store.missing_body_ids(
-            session, feed.form_pk, feed.layout, 0, len(ids), among=ids
-        )
+    many were stored.
+
+    `without_body`: those of `ids` the caller knows had no body when it called (the
+    processor's own batch, decrypted by the transaction it just committed: a body only
+    exists of a decrypted row): they are not looked up. Each is still re-read locked and only
+    rendered if the feed could give it (`_render_bodies`); one that a reader rendered
+    meanwhile gets the same bytes again (an upsert)."""
+    known = set(without_body)
+    probed = [key for key in ids if key not in known]
+    if probed:
+        with store.reader() as session:
+            probed, _ = submission_store.missing_body_ids(
+                session, feed.form_pk, feed.layout, 0, len(probed), among=probed
+            )
+    ids = sorted({*probed, *(key for key in ids if key in known)})
     if not ids:
         return 0
     renderer = RowRenderer(feed, feed.main, expand=False)

@@ -132,7 +132,7 @@ def _summary(kind: str, data: dict[str, Any]) -> dict[str, Any]:
             "case_status",
         ),
     }.get(kind, ())
-    summary = {key: get_path(data, key) for key in keys if get_path(data, key) not in (None, "")}
+    summary = {key: value for key in keys if (value := get_path(data, key)) not in (None, "")}
     if kind == "support":
         items = get_path(data, "support_item") or []
         summary["supports"] = [
@@ -460,7 +460,7 @@ def _persons(case_id: int, data: dict[str, Any]) -> list[dict[str, Any]]:
             "sex": _text(get_path(data, "sex")),
             "age_years": _int(get_path(data, "age_years")),
             "facts": {
-                key: get_path(data, key)
+                key: value
                 for key in (
                     "age_band_vn",
                     "nationality",
@@ -476,7 +476,7 @@ def _persons(case_id: int, data: dict[str, Any]) -> list[dict[str, Any]]:
                     "disability",
                     "ethnicity",
                 )
-                if get_path(data, key) not in (None, "")
+                if (value := get_path(data, key)) not in (None, "")
             },
         }
     ]

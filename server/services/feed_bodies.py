@@ -17,7 +17,7 @@ to a submission: its processing is committed before, and nothing here raises.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from exports import odata
@@ -43,9 +43,14 @@ class FeedBodies:
         self.store = store
         self._checked: dict[str, _Checked] = {}
 
-    def render_new(self, ids_by_form: Mapping[str, list[int]]) -> int:
+    def render_new(
+        self, ids_by_form: Mapping[str, list[int]], without_body: Collection[int] = ()
+    ) -> int:
         """Render the bodies of submissions just decrypted (their XML form ids as keys);
-        how many were stored. Never raises: a row left without its body is rendered later."""
+        how many were stored. Never raises: a row left without its body is rendered later.
+
+        `without_body`: those the caller decrypted itself in the transaction it just
+        committed, so had no body then: not looked up (`odata.render_bodies_of`)."""
         stored = 0
         for form_id, ids in ids_by_form.items():
             try:
@@ -53,7 +58,7 @@ class FeedBodies:
             except (LookupError, ValueError):
                 continue  # no current version any more, or no feed: nothing to render for
             try:
-                stored += odata.render_bodies_of(self.store, feed, ids)
+                stored += odata.render_bodies_of(self.store, feed, ids, without_body)
             except Exception as exc:  # the type only: its text may hold a victim's answers
                 log.error(
                     "rendering the feed bodies of %d submissions failed: %s",

@@ -102,12 +102,13 @@ class Processor:
                 results[job.submission_id] = Outcome(job.submission_id, "decrypted")
             else:
                 results[job.submission_id] = self._decrypt(job.submission_id, stored, job.received)
+        written: set[int] = set()  # decrypted by the transaction below
         if any(
             not isinstance(result, Outcome) or result.state != "decrypted"
             for result in results.values()
         ):
             with self.store.transaction() as connection:
-                self._write(connection, results)
+                written = self._write(connection, results)
         outcomes = [
             result for job in jobs if isinstance(result := results[job.submission_id], Outcome)
         ]
@@ -124,14 +125,15 @@ class Processor:
             # After the transaction that wrote them (committed: nothing below can undo it),
             # so an analyst's first read of them sends stored bodies. Also those decrypted
             # as they were recorded (ingest's `prepare`): only rows without a body are
-            # rendered (server/services/feed_bodies.py; it never raises).
+            # rendered (server/services/feed_bodies.py; it never raises). Those this batch
+            # decrypted had none (its write of their data deleted any): not looked up.
             decrypted: dict[str, list[int]] = {}
             for outcome in outcomes:
                 stored = known.get(outcome.submission_id)
                 if outcome.state == "decrypted" and stored is not None:
                     decrypted.setdefault(stored.form_id, []).append(outcome.submission_id)
             if decrypted:
-                self.feed_bodies.render_new(decrypted)
+                self.feed_bodies.render_new(decrypted, written)
         return outcomes
 
     def _decrypt(
@@ -155,8 +157,9 @@ class Processor:
             return Outcome(submission_id, "failed", f"the decrypted XML cannot be read ({name})")
         return Prepared(stored.form_id, hashlib.sha256(xml).hexdigest(), data, signature)
 
-    def _write(self, connection: Connection, results: dict[int, Outcome | Prepared]) -> None:
-        """Write every result into its submission (replacing each Prepared by its outcome)."""
+    def _write(self, connection: Connection, results: dict[int, Outcome | Prepared]) -> set[int]:
+        """Write every result into its submission (replacing each Prepared by its outcome);
+        the ids of those it wrote decrypted (their data: no feed body is left of them)."""
         rows = submission_store.processing_rows(connection, list(results))
         to_project: list[ToProject] = []
         updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -179,8 +182,12 @@ class Processor:
             updates.setdefault(tuple(values), []).append({"b_id": submission_id, **values})
         for same_columns in updates.values():
             submission_store.set_columns_many(connection, same_columns)
+        written = set()
         for outcome in self.project_batch(connection, to_project) if to_project else []:
             results[outcome.submission_id] = outcome
+            if outcome.state == "decrypted":
+                written.add(outcome.submission_id)
+        return written
 
     def _read_back(self, ids: list[int]) -> dict[int, StoredSubmission]:
         """What processing needs of submissions recorded earlier (a sweep, decrypt-pending)."""

@@ -17,6 +17,13 @@ _PK_BY_XML_ID = select(_F.c.id).where(_F.c.xml_form_id == bindparam("b_xml_id"))
 _VERSION_KEY = select(_V.c.id, _V.c.key_id).where(
     _V.c.form_id == bindparam("b_form"), _V.c.version == bindparam("b_version")
 )
+_FEED_VERSIONS = (
+    select(_F.c.id, _F.c.title, _V.c.id.label("version_id"), _V.c.version)
+    .join(_V, _V.c.form_id == _F.c.id)
+    .where(_F.c.xml_form_id == bindparam("b_xml_id"))
+    .order_by(_V.c.id)
+)
+_VERSION_SOURCE = select(_V.c.xml, _V.c.fields).where(_V.c.id == bindparam("b_version"))
 _ASSIGNED = select(_A.c.form_id).where(
     _A.c.collector_id == bindparam("b_collector"), _A.c.form_id == bindparam("b_form")
 )
@@ -31,6 +38,18 @@ def pk_by_xml_form_id(connection: Connection, xml_form_id: str) -> int | None:
 def version_key(connection: Connection, form_id: int, version: str) -> Row[Any] | None:
     """(id, key_id) of a given version of a form (ingest hot path)."""
     return connection.execute(_VERSION_KEY, {"b_form": form_id, "b_version": version}).first()
+
+
+def feed_versions(connection: Connection, xml_form_id: str) -> Sequence[Row[Any]]:
+    """(id, title, version_id, version) of every version of a form, oldest first, with the
+    form's columns on each; none when the form has no version. Columns only: no version's
+    XML is read (the OData feed's hot path, `exports/odata.py` `load_feed`)."""
+    return connection.execute(_FEED_VERSIONS, {"b_xml_id": xml_form_id}).all()
+
+
+def version_source(connection: Connection, version_id: int) -> Row[Any] | None:
+    """(xml, fields) of one form version."""
+    return connection.execute(_VERSION_SOURCE, {"b_version": version_id}).first()
 
 
 def assigned(connection: Connection, collector_id: int, form_id: int) -> bool:

@@ -659,6 +659,27 @@ def feed_body(stored: bytes | str | None) -> bytes | None:
     return stored if stored is None or type(stored) is bytes else stored.encode("utf-8")
 
 
+def _feed_body_upsert(dialect: str) -> Any:
+    """The upsert of feed bodies on `dialect`, built once (a plain Core statement: no ORM
+    bulk insert, no statement built per call)."""
+    found = _FEED_BODY_UPSERTS.get(dialect)
+    if found is None:
+        table = table_of(FeedBody)
+        upsert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(table)
+        found = _FEED_BODY_UPSERTS[dialect] = upsert.on_conflict_do_update(
+            index_elements=[table.c.submission_id],
+            set_={
+                "form_id": upsert.excluded.form_id,
+                "layout": upsert.excluded.layout,
+                "body": upsert.excluded.body,
+            },
+        )
+    return found
+
+
+_FEED_BODY_UPSERTS: dict[str, Any] = {}
+
+
 def save_feed_bodies(session: Session, form_id: int, layout: str, bodies: dict[int, bytes]) -> None:
     """Store rendered feed bodies (UTF-8 JSON) for `layout`, replacing in place any body the
     submissions had (of an older layout: one body per submission, never two): one upsert."""
@@ -666,16 +687,8 @@ def save_feed_bodies(session: Session, form_id: int, layout: str, bodies: dict[i
         return
     dialect = session.get_bind().dialect.name
     as_text = dialect != "sqlite"
-    upsert = (postgresql_insert if as_text else sqlite_insert)(FeedBody)
     session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[FeedBody.submission_id],
-            set_={
-                "form_id": upsert.excluded.form_id,
-                "layout": upsert.excluded.layout,
-                "body": upsert.excluded.body,
-            },
-        ),
+        _feed_body_upsert(dialect),
         [
             {
                 "submission_id": key,
