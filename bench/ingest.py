@@ -44,18 +44,17 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.decrypt import rsa_rate  # noqa: E402
+from bench.deployment import PASSPHRASE, database_url, deployment  # noqa: E402
 from bench.stages import breakdown, table  # noqa: E402
 from crypto.encrypt import encrypt_submission  # noqa: E402
 from crypto.keys import load_public_key  # noqa: E402
 from server.app_context import Services  # noqa: E402
-from server.config import Config, sqlite_url  # noqa: E402
+from server.config import Config  # noqa: E402
 from server.services import collectors as collector_service  # noqa: E402
 from server.services.forms import publish_xform  # noqa: E402
-from server.services.setup import initialise  # noqa: E402
 from server.store import keys as key_store  # noqa: E402
 from server.store.db import Store  # noqa: E402
 from server.store.models import Submission  # noqa: E402
-from tests.conftest import postgres_schema  # noqa: E402
 from tests.factories import plain_instance, simple_xform  # noqa: E402
 from tests.serving import ServerProcess  # noqa: E402
 
@@ -363,26 +362,13 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
     with contextlib.ExitStack() as stack:
-        url = (
-            sqlite_url(data_dir)
-            if args.database == "sqlite"
-            else stack.enter_context(postgres_schema("bench", POSTGRES))
-        )
+        url = database_url(stack, args.database, data_dir, POSTGRES, "bench")
         run(args, data_dir, url)
 
 
 def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
     """One benchmark run against a fresh data directory and database."""
-    config = Config(
-        data_dir=data_dir,
-        database_url=url,
-        key_passphrase="bench passphrase",
-        admin_password="bench-head-office-passphrase",
-        secret_key="bench",
-    )
-    store = Store(url)
-    initialise(config, store)
-    services = Services(config, store)
+    config, store, services = deployment(data_dir, url)
     with store.session() as session:
         public_key = key_store.active(session).public_key_b64
         publish_xform(
@@ -402,7 +388,7 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
         "FIELDCASE_DATABASE_URL": url,
         # --apart: the server cannot unlock its key, so it only receives (each submission is
         # then marked "key locked" by its background thread) and processing is timed after.
-        **({} if args.apart else {"FIELDCASE_KEY_PASSPHRASE": "bench passphrase"}),
+        **({} if args.apart else {"FIELDCASE_KEY_PASSPHRASE": PASSPHRASE}),
         "FIELDCASE_SECRET_KEY": "bench",
         "FIELDCASE_WORKERS": str(args.workers),
     }

@@ -42,20 +42,17 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.decrypt import rsa_rate  # noqa: E402
+from bench.deployment import database_url, deployment  # noqa: E402
 from crypto.encrypt import encrypt_submission  # noqa: E402
 from crypto.keys import load_public_key  # noqa: E402
 from server.app_context import Services  # noqa: E402
-from server.config import Config, sqlite_url  # noqa: E402
 from server.services import collectors as collector_service  # noqa: E402
 from server.services.background import MAX_BATCH  # noqa: E402
 from server.services.forms import publish_xform  # noqa: E402
 from server.services.ingest import IncomingPart, IngestResult  # noqa: E402
 from server.services.processing import Job  # noqa: E402
-from server.services.setup import initialise  # noqa: E402
 from server.store import keys as key_store  # noqa: E402
-from server.store.db import Store  # noqa: E402
 from server.store.models import Case, FeedBody, Submission  # noqa: E402
-from tests.conftest import postgres_schema  # noqa: E402
 from tests.factories import plain_instance, simple_xform  # noqa: E402
 
 POSTGRES = os.environ.get(
@@ -130,11 +127,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="fieldcase-processing-bench-"))
     data_dir.chmod(0o700)
     with contextlib.ExitStack() as stack:
-        url = (
-            sqlite_url(data_dir)
-            if args.database == "sqlite"
-            else stack.enter_context(postgres_schema("bench_processing", POSTGRES))
-        )
+        url = database_url(stack, args.database, data_dir, POSTGRES, "bench_processing")
         run(args, data_dir, url)
 
 
@@ -156,16 +149,7 @@ def record_all(services: Services, collector: _Sender, sealed: list[Sealed]) -> 
 def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
     """One run against a fresh data directory and database."""
     print(f"load average at start: {Path('/proc/loadavg').read_text().split()[0]}")
-    config = Config(
-        data_dir=data_dir,
-        database_url=url,
-        key_passphrase="bench passphrase",
-        admin_password="bench-head-office-passphrase",
-        secret_key="bench",
-    )
-    store = Store(url)
-    initialise(config, store)
-    services = Services(config, store)
+    _config, store, services = deployment(data_dir, url)
     with store.session() as session:
         active = key_store.active(session)
         public_key, key_id = active.public_key_b64, active.id
