@@ -157,7 +157,9 @@ class BackgroundProcessing:
             log.error("looking for received submissions failed: %s", type(exc).__name__)
             ids = []
             self._failures += 1
-        wait = min(SWEEP_EVERY, self.poll * 2**self._failures) if self._failures else 0.0
+        # Doubling per failure, capped (the exponent too: a long outage must not overflow).
+        backoff = self.poll * 2 ** min(self._failures, 16)
+        wait = min(SWEEP_EVERY, backoff) if self._failures else 0.0
         self._next_poll = time.monotonic() + (wait if ids else max(wait, self.poll))
         return [Job(submission_id) for submission_id in ids]
 

@@ -152,3 +152,27 @@ def test_a_batch_that_fails_is_tried_one_by_one(
     rows = _rows(recording_app)
     assert rows.pop("uuid:fault-2") == ("failed", "processing failed (RuntimeError)")
     assert set(rows.values()) == {("decrypted", None)}
+
+
+def test_the_poll_backs_off_while_the_database_fails_and_never_overflows(
+    recording_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hours of a database outage: the poll waits longer and longer, up to the sweep's period,
+    and goes on polling (a wait computed as 2**failures would overflow a float)."""
+    from server.services import background as background_module
+    from server.store import submissions as submission_store
+
+    def down(*_args: object, **_kwargs: object) -> list[int]:
+        raise ConnectionError("injected")  # fault injection: the database does not answer
+
+    monkeypatch.setattr(submission_store, "received_before", down)
+    poller = BackgroundProcessing(services_of(recording_app).processor, poll=0.05)
+    waits = []
+    for _ in range(2000):
+        before = time.monotonic()
+        assert poller._received() == []
+        waits.append(poller._next_poll - before)
+    assert waits[0] >= 0.05 * 2 * 0.99
+    assert waits[1] > waits[0]
+    assert max(waits) <= background_module.SWEEP_EVERY + 1
+    assert waits[-1] >= background_module.SWEEP_EVERY - 1
