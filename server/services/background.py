@@ -125,6 +125,9 @@ class BackgroundProcessing:
                     self._process(batch)
                 elif self._bodies_left:
                     self._bodies_left = self._catch_up_bodies()
+            except Exception as exc:  # never the end of the thread: nobody restarts a poller
+                log.error("processing thread: %s", type(exc).__name__)
+                self._next_sweep = self._next_poll = time.monotonic() + 1.0
             finally:
                 with self._wake:
                     self._busy = False

@@ -176,3 +176,31 @@ def test_the_poll_backs_off_while_the_database_fails_and_never_overflows(
     assert waits[1] > waits[0]
     assert max(waits) <= background_module.SWEEP_EVERY + 1
     assert waits[-1] >= background_module.SWEEP_EVERY - 1
+
+
+def test_an_unexpected_error_does_not_end_the_polling_thread(
+    recording_app: Flask,
+    processing: Callable[[], BackgroundProcessing],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nobody submits to the processing process, so nobody would start its thread again: an
+    error the thread did not expect is logged and the thread goes on."""
+    token, _ = add_collector(recording_app, "phone-survives")
+    xml, files = encrypted_instance(
+        server_public_key(recording_app), "vt01_intake", instance_id="uuid:survives"
+    )
+    client = recording_app.test_client()
+    assert post_submission(client, f"/c/{token}", xml, dict(files)).status_code == 201
+    calls = []
+    original = BackgroundProcessing._received
+
+    def once_broken(self: BackgroundProcessing):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("injected")  # fault injection: a bug, not a database error
+        return original(self)
+
+    monkeypatch.setattr(BackgroundProcessing, "_received", once_broken)
+    background = processing()
+    assert _wait_for(lambda: _rows(recording_app)["uuid:survives"][0] == "decrypted")
+    assert background._thread is not None and background._thread.is_alive()
