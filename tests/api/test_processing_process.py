@@ -203,4 +203,5 @@ def test_an_unexpected_error_does_not_end_the_polling_thread(
     monkeypatch.setattr(BackgroundProcessing, "_received", once_broken)
     background = processing()
     assert _wait_for(lambda: _rows(recording_app)["uuid:survives"][0] == "decrypted")
-    assert background._thread is not None and background._thread.is_alive()
+    assert background._thread is not None
+    assert background._thread.is_alive()
