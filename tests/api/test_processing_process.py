@@ -68,6 +68,22 @@ def _rows(app: Flask) -> dict[str, tuple[str, str | None]]:
         }
 
 
+def _send(app: Flask, phone: str, prefix: str, count: int) -> None:
+    """`count` encrypted intakes from a new phone, each answered 201 (instance uuid:PREFIX-N,
+    case code 01-2025-PREFIXNNNN)."""
+    token, _ = add_collector(app, phone)
+    public_key = server_public_key(app)
+    client = app.test_client()
+    for n in range(count):
+        xml, files = encrypted_instance(
+            public_key,
+            "vt01_intake",
+            instance_id=f"uuid:{prefix}-{n}",
+            case_code=f"01-2025-{prefix}{n:04d}",
+        )
+        assert post_submission(client, f"/c/{token}", xml, dict(files)).status_code == 201
+
+
 def _wait_for(check: Callable[[], bool], seconds: float = 30.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -81,14 +97,7 @@ def test_workers_only_record_and_the_processing_process_finds_them(
     recording_app: Flask, processing: Callable[[], BackgroundProcessing]
 ) -> None:
     assert services_of(recording_app).background is None  # no processing thread in a worker
-    token, _ = add_collector(recording_app, "phone-elsewhere")
-    public_key = server_public_key(recording_app)
-    client = recording_app.test_client()
-    for n in range(6):
-        xml, files = encrypted_instance(
-            public_key, "vt01_intake", instance_id=f"uuid:pp-{n}", case_code=f"01-2025-pp{n:04d}"
-        )
-        assert post_submission(client, f"/c/{token}", xml, dict(files)).status_code == 201
+    _send(recording_app, "phone-elsewhere", "pp", 6)
     # Answered once stored, and nothing more: not decrypted in the request, nor queued.
     assert set(_rows(recording_app).values()) == {("pending", "received")}
 
@@ -128,14 +137,7 @@ def test_a_batch_that_fails_is_tried_one_by_one(
 ) -> None:
     """A batch whose transaction fails is not found again and again at every poll: each of
     its submissions is processed alone, and the one that still fails is marked failed."""
-    token, _ = add_collector(recording_app, "phone-faults")
-    public_key = server_public_key(recording_app)
-    client = recording_app.test_client()
-    for n in range(4):
-        xml, files = encrypted_instance(
-            public_key, "vt01_intake", instance_id=f"uuid:fault-{n}", case_code=f"01-2025-f{n:05d}"
-        )
-        assert post_submission(client, f"/c/{token}", xml, dict(files)).status_code == 201
+    _send(recording_app, "phone-faults", "fault", 4)
     with services_of(recording_app).store.session() as session:
         bad = session.scalar(select(Submission.id).where(Submission.instance_id == "uuid:fault-2"))
     original = Processor.process_batch
