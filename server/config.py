@@ -421,7 +421,7 @@ class Config:
     caselist_closed_grace_days: int = 14
     caselist_initials: bool = False
     testing: bool = False
-    # Set by `fieldcase serve`: answer once stored, decrypt and project on a background thread.
+    # Answer once stored, then decrypt and project on a background thread of this process.
     background_processing: bool = False
     # Set by `fieldcase serve` for its HTTP workers: answer once stored and do nothing more;
     # the processing process (server/processing_worker.py) finds the submission in the store.

@@ -104,11 +104,7 @@ class FieldcaseServer(BaseApplication):  # type: ignore[misc]
         # `fieldcase serve` before the fork (`serve` below sets it up when called alone).
         # Phones get their answer once a submission is stored; decryption follows in the
         # processing process (server/processing_worker.py).
-        return create_app(
-            self.fieldcase_config.with_changes(
-                background_processing=True, processing_elsewhere=True
-            )
-        )
+        return create_app(self.fieldcase_config.with_changes(processing_elsewhere=True))
 
 
 class ClientSocket:

@@ -33,9 +33,7 @@ from tests.submissions import encrypted_instance
 def recording_app(config: Config, store: Store) -> Flask:
     """An app as a serving HTTP worker builds it: it records, and processes nothing."""
     initialise(config, store)
-    app = create_app(
-        config.with_changes(background_processing=True, processing_elsewhere=True), store
-    )
+    app = create_app(config.with_changes(processing_elsewhere=True), store)
     publish(app, simple_xform(form_id="vt01_intake", public_key=server_public_key(app)))
     return app
 
