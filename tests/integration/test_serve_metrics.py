@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -35,6 +36,19 @@ def test_two_workers_count_as_one_server(config: Config, store: Store, tmp_path:
                 timeout=30,
             )
             assert sent.status_code == 201
+        # The processing process counts what it processed into the same metrics.
+        processed = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and processed != 6.0:
+            page = requests.get(f"{server.url}/metrics", timeout=10).text
+            match = re.search(
+                r'^fieldcase_submissions_processed_total\{state="decrypted"\} ([0-9.]+)$',
+                page,
+                re.M,
+            )
+            processed = float(match[1]) if match else None
+            time.sleep(0.1)
+        assert processed == 6.0
         scrapes = [
             requests.get(f"{server.url}/metrics", headers={"Connection": "close"}, timeout=10)
             for _ in range(4)
