@@ -86,11 +86,17 @@ class BackgroundProcessing:
         return True
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish what is queued (up to `timeout`), then end the thread."""
+        """Finish what is queued (up to `timeout`), then end the thread and wait for it: a
+        step of idle work (a sweep, feed bodies) it was taking ends before this returns,
+        rather than after the store it works on is closed."""
+        deadline = time.monotonic() + timeout
         self.wait_idle(timeout)
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -3,6 +3,7 @@ record; a thread polling the store (server/processing_worker.py) decrypts and pr
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -205,3 +206,30 @@ def test_an_unexpected_error_does_not_end_the_polling_thread(
     assert _wait_for(lambda: _rows(recording_app)["uuid:survives"][0] == "decrypted")
     assert background._thread is not None
     assert background._thread.is_alive()
+
+
+def test_stop_returns_only_once_the_thread_has_ended(
+    recording_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step of idle work under way when `stop` is called ends before `stop` returns: else it
+    runs on against a store its owner has closed (and logs its failure into whatever runs
+    next)."""
+    processor = services_of(recording_app).processor
+    assert processor.feed_bodies is not None
+    in_step = threading.Event()
+
+    def slow_step(*_args: object, **_kwargs: object) -> bool:
+        in_step.set()
+        time.sleep(0.2)
+        in_step.clear()
+        return True  # always more left: the thread keeps taking steps while idle
+
+    monkeypatch.setattr(processor.feed_bodies, "catch_up", slow_step)
+    for _ in range(3):
+        background = BackgroundProcessing(processor)
+        background.start()
+        assert _wait_for(in_step.is_set, 10)
+        background.stop(timeout=0.3)  # idle work never ends here: wait_idle times out
+        assert not in_step.is_set()
+        assert background._thread is not None
+        assert not background._thread.is_alive()
