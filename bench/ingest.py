@@ -95,6 +95,25 @@ def process_tree_cpu(pid: int) -> float:
     return total
 
 
+def postgres_cpu() -> float | None:
+    """Seconds of CPU used so far by every PostgreSQL process on this machine (backends, WAL
+    writer, checkpointer...), from /proc; None when none is found. Counts those alive at
+    both reads: the server's pooled connections and the database's own processes are."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, found = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            name, _, rest = (entry / "stat").read_text().partition(") ")
+            if not name.endswith("(postgres"):
+                continue
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            found = True
+    return total if found else None
+
+
 def start_profiler(
     pid: int, seconds: float, out: Path, gil_only: bool = False
 ) -> subprocess.Popen[bytes]:
@@ -438,6 +457,7 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
     )
     cpu_before = time.process_time()
     machine_before = machine_cpu()
+    database_before = postgres_cpu() if args.database == "postgresql" else None
     began = time.monotonic()
     threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(args.clients)]
     for thread in threads:
@@ -449,13 +469,21 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
     if args.apart:
         wait_marked(store, len(acknowledged), timeout=120.0)
         receiving = process_tree_cpu(server_pid) - server_before
+        database = postgres_cpu() if database_before is not None else None
         server.stop()
         print_apart(args, store, config, acknowledged, errors, latencies, sending, receiving)
+        if database_before is not None and database is not None:
+            spent = database - database_before
+            print(
+                f"PostgreSQL's processes used {spent:.1f} s of CPU while receiving: "
+                f"{spent / max(len(acknowledged), 1) * 1000:.2f} ms per submission"
+            )
         store.dispose()
         return
     wall = wait_processed(store, set(acknowledged), began, timeout=120.0)
     machine_after = machine_cpu()
     server_cpu = process_tree_cpu(server_pid) - server_before
+    database_cpu = postgres_cpu() if database_before is not None else None
     if profiler is not None:
         profiler.wait(timeout=args.seconds + 30)
     server.stop()
@@ -518,6 +546,12 @@ def run(args: argparse.Namespace, data_dir: Path, url: str) -> None:
             f"the server's processes used {server_cpu:.1f} s of CPU: {server_ms:.2f} ms per "
             "submission (received, decrypted and projected)"
         )
+        if database_before is not None and database_cpu is not None:
+            spent = database_cpu - database_before
+            print(
+                f"PostgreSQL's processes used {spent:.1f} s of CPU: "
+                f"{spent / decrypted * 1000:.2f} ms per submission"
+            )
     print(f"ratio to RSA rate / 2: {rate / ceiling:.0%} (target >= 25%)")
     if args.profile is not None and args.profile.exists():
         with args.profile.open() as profile:

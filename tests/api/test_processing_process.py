@@ -14,7 +14,7 @@ from sqlalchemy import select
 from server.app import create_app
 from server.app_context import Services, services_for
 from server.config import Config
-from server.services.background import BackgroundProcessing
+from server.services.background import GATHER, BackgroundProcessing
 from server.services.processing import Processor
 from server.services.setup import initialise
 from server.store.db import Store
@@ -233,3 +233,63 @@ def test_stop_returns_only_once_the_thread_has_ended(
         assert not in_step.is_set()
         assert background._thread is not None
         assert not background._thread.is_alive()
+
+
+def test_the_poll_gathers_a_stream_of_arrivals_into_batches(
+    recording_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the poll waits `GATHER` seconds after finding a few, so a batch holds what
+    arrived meanwhile rather than the one or two that arrive while a batch is written (each
+    batch has a fixed cost several times a submission's). Found none: `poll`; a full batch:
+    at once."""
+    from server.services import background as background_module
+    from server.store import submissions as submission_store
+
+    found: list[list[int]] = [[1, 2, 3], [], list(range(background_module.MAX_BATCH))]
+    monkeypatch.setattr(submission_store, "received_before", lambda *_a, **_k: found.pop(0))
+    poller = BackgroundProcessing(services_of(recording_app).processor, poll=0.01)
+    waits = []
+    for _ in range(3):
+        before = time.monotonic()
+        poller._received()
+        waits.append(poller._next_poll - before)
+    some, none, full = waits
+    assert background_module.GATHER * 0.99 <= some <= background_module.GATHER + 0.05
+    assert 0.01 * 0.99 <= none < 0.05
+    assert full < 0.01
+
+
+def test_submissions_arriving_one_by_one_are_processed_in_batches(
+    recording_app: Flask,
+    processing: Callable[[], BackgroundProcessing],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The effect of gathering: a phone sending a submission every 20 ms while the
+    processing process runs gets them decrypted in a few batches, not one batch each."""
+    sizes: list[int] = []
+    original = Processor.process_batch
+
+    def counting(self: Processor, jobs):  # type: ignore[no-untyped-def]
+        sizes.append(len(jobs))
+        return original(self, jobs)
+
+    monkeypatch.setattr(Processor, "process_batch", counting)
+    processing()
+    token, _ = add_collector(recording_app, "phone-stream")
+    public_key = server_public_key(recording_app)
+    client = recording_app.test_client()
+    sent = [
+        encrypted_instance(
+            public_key, "vt01_intake", instance_id=f"uuid:stream-{n}", case_code=f"01-2025-s{n:04d}"
+        )
+        for n in range(30)
+    ]
+    began = time.monotonic()
+    for xml, files in sent:
+        assert post_submission(client, f"/c/{token}", xml, dict(files)).status_code == 201
+        time.sleep(0.02)
+    streamed = time.monotonic() - began
+    assert _wait_for(lambda: {state for state, _ in _rows(recording_app).values()} == {"decrypted"})
+    assert sum(sizes) == 30
+    # About one batch per GATHER seconds of the stream (and one for the last few).
+    assert len(sizes) <= streamed / GATHER + 3 < 30, (sizes, streamed)
