@@ -25,13 +25,19 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from werkzeug.http import HTTP_STATUS_CODES, parse_options_header
-from werkzeug.wsgi import get_content_length, get_input_stream
+from werkzeug.wsgi import get_content_length, get_host, get_input_stream
 
 from server import logs
 from server.access_log import Observer, access, app_version
 from server.app_context import Services
 from server.edge import SECURITY_HEADERS, openrosa_body, problem_of
-from server.openrosa.routes import accept_content_length, check_version, note_sync, receive
+from server.openrosa.routes import (
+    accept_content_length,
+    check_version,
+    note_sync,
+    receive,
+    submission_location,
+)
 from server.redaction import redact_tokens
 
 if TYPE_CHECKING:
@@ -136,7 +142,16 @@ class SubmissionRoute:
         )
         note_sync(found, collector, environ.get("HTTP_USER_AGENT"))
         if method == "HEAD":
-            return 204, None, {"X-OpenRosa-Accept-Content-Length": accept_content_length(found)}
+            headers = {"X-OpenRosa-Accept-Content-Length": accept_content_length(found)}
+            location = submission_location(
+                found,
+                environ.get("wsgi.url_scheme", "http"),
+                get_host(environ),
+                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            )
+            if location is not None:
+                headers["Location"] = location
+            return 204, None, headers
         mimetype, params = parse_options_header(environ.get("CONTENT_TYPE", ""))
         stream: Callable[[], object] = lambda: get_input_stream(  # noqa: E731
             environ, max_content_length=self.max_content_length

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import IO
+from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, g, request, send_file
@@ -152,11 +153,57 @@ def accept_content_length(found: Services) -> str:
     return str(found.config.max_request_bytes)
 
 
+# The POST size Collect splits a submission at when it did not ask the server: after a HEAD
+# answered with a Location, the rest of that upload goes there unasked (ODK Collect's
+# InstanceServerUploader starts from this contentLength and reads the header only from a HEAD).
+COLLECT_UNASKED_BYTES = 10_000_000
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _origin(scheme: str, netloc: str) -> str:
+    """scheme://host[:port] in lower case, without the scheme's default port."""
+    scheme, netloc = scheme.lower(), netloc.lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    if default and netloc.endswith(f":{default}"):
+        netloc = netloc[: -len(default) - 1]
+    return f"{scheme}://{netloc}"
+
+
+def submission_location(found: Services, scheme: str, host: str, path: str) -> str | None:
+    """The Location HEAD /submission answers with, or None.
+
+    Collect sends a HEAD before each submission of an upload unless an earlier HEAD of that
+    upload answered 204 with a Location on the same host: it then posts the rest there without
+    asking again, one round trip fewer per submission on a phone's slow network. The Location
+    is the URL the phone asked, and is sent only when that is certain: FIELDCASE_PUBLIC_URL is
+    set, has no path, and names the very scheme and host (port included) the request came to
+    (a proxy that rewrote Host, or a phone that uses another name for the server, gets none:
+    Collect refuses a Location on another host, and would fail the upload). Nor is it sent
+    when this server takes less in one POST than Collect sends unasked.
+    """
+    config = found.config
+    if not config.public_url_configured or config.max_request_bytes < COLLECT_UNASKED_BYTES:
+        return None
+    public = urlsplit(config.public_url)
+    if public.path.strip("/") or public.query:
+        return None
+    origin = _origin(public.scheme, public.netloc)
+    if _origin(scheme, host) != origin:
+        return None
+    return origin + quote(path, safe="/")
+
+
 @bp.route("/submission", methods=["HEAD", "GET"])
 def submission_head() -> Response:
     """Collect asks first (HEAD) to learn the size it may send and to be challenged."""
     response = Response(status=204)
-    response.headers["X-OpenRosa-Accept-Content-Length"] = accept_content_length(services())
+    found = services()
+    response.headers["X-OpenRosa-Accept-Content-Length"] = accept_content_length(found)
+    location = submission_location(
+        found, request.scheme, request.host, request.script_root + request.path
+    )
+    if location is not None:
+        response.headers["Location"] = location
     return response
 
 

@@ -139,6 +139,16 @@ def test_head_is_answered_as_flask_does(both: _Both, deployment: Deployment) -> 
     assert lean.status_code == 204
     assert lean.headers["X-OpenRosa-Accept-Content-Length"]
     assert lean.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert "Location" not in lean.headers  # the test client is not at the public URL
+
+
+def test_head_at_the_public_url_gives_the_same_location_as_flask(
+    both: _Both, deployment: Deployment
+) -> None:
+    public_url = services_of(deployment.app).config.public_url
+    path = f"{deployment.url_prefix}/submission"
+    lean, _ = both.send("HEAD", path, headers=OR, base_url=public_url)
+    assert lean.headers["Location"] == f"{public_url}{path}"
 
 
 def test_new_repeat_and_conflict_are_answered_as_flask_does(
