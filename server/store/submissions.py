@@ -119,8 +119,11 @@ _S = table_of(Submission)
 _P = table_of(SubmissionPart)
 _F = table_of(Form)
 _INSERT_MANY = insert(_S)
+# Both columns, so that the unique (form_id, instance_id) index finds them: by instanceID
+# alone every group commit read the whole table.
 _IDS_BY_INSTANCE = select(_S.c.id, _S.c.form_id, _S.c.instance_id).where(
-    _S.c.instance_id.in_(bindparam("b_instances", expanding=True))
+    _S.c.form_id.in_(bindparam("b_forms", expanding=True)),
+    _S.c.instance_id.in_(bindparam("b_instances", expanding=True)),
 )
 _INSERT_PARTS = insert(_P)
 _SET = update(_S).where(_S.c.id == bindparam("b_id"))
@@ -204,7 +207,13 @@ def ids_by_instance(
     """The ids of the stored submissions among these (form id, instanceID) pairs."""
     if not wanted:
         return {}
-    rows = connection.execute(_IDS_BY_INSTANCE, {"b_instances": sorted({i for _f, i in wanted})})
+    rows = connection.execute(
+        _IDS_BY_INSTANCE,
+        {
+            "b_forms": sorted({form for form, _i in wanted}),
+            "b_instances": sorted({instance for _f, instance in wanted}),
+        },
+    )
     pairs = set(wanted)
     return {
         (row.form_id, row.instance_id): row.id
