@@ -402,6 +402,8 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
     with contextlib.ExitStack() as stack:
+        # A run stores a few hundred MB of blobs: removed after it, whatever happens.
+        stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
         url = database_url(stack, args.database, data_dir, POSTGRES, "bench")
         run(args, data_dir, url)
 

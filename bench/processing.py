@@ -28,6 +28,7 @@ import contextlib
 import cProfile
 import io
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -127,6 +128,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="fieldcase-processing-bench-"))
     data_dir.chmod(0o700)
     with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, data_dir, ignore_errors=True)  # its blobs, after the run
         url = database_url(stack, args.database, data_dir, POSTGRES, "bench_processing")
         run(args, data_dir, url)
 
