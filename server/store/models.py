@@ -198,7 +198,8 @@ class Submission(Base):
     manifest_sha256: Mapped[str] = mapped_column(String(64))
     encrypted: Mapped[bool] = mapped_column(Boolean)
     # pending (waiting for a part or the key), decrypted, failed (kept, retried on demand)
-    decrypt_state: Mapped[str] = mapped_column(String(20), index=True)
+    # No index of its own (migration 0017): nearly every row is "decrypted".
+    decrypt_state: Mapped[str] = mapped_column(String(20))
     decrypt_reason: Mapped[str | None] = mapped_column(Text)
     signature: Mapped[str | None] = mapped_column(String(20))
     xml_sha256: Mapped[str | None] = mapped_column(String(64))
