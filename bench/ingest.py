@@ -402,7 +402,10 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
     with contextlib.ExitStack() as stack:
-        # A run stores a few hundred MB of blobs: removed after it, whatever happens.
+        # A run stores a few hundred MB of blobs: removed after it, whatever happens. ext4 then
+        # makes new files slow to create for about a minute (its inode allocator steps over
+        # the inodes deleted in the last 60 s: system time doubled), so a series of runs
+        # waits that long between them (docs/performance.md).
         stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
         url = database_url(stack, args.database, data_dir, POSTGRES, "bench")
         run(args, data_dir, url)
