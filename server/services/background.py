@@ -13,6 +13,9 @@ The thread runs in one of two places:
   idle and every `poll` seconds; the request threads then never wait for it to let go of
   their process's interpreter lock.
 
+The processing process's thread also keeps a SQLite store's planner statistics current (at
+start and hourly, between batches: `Store.refresh_statistics`).
+
 Nothing depends on this thread for safety: a submission it has not reached when its process
 stops (or is killed) stays "received" in the store, and a sweep (here, in any process, or
 `fieldcase decrypt-pending`) picks it up.
@@ -46,6 +49,9 @@ SWEEP_AGE = timedelta(seconds=30)  # a submission this long "received" was left 
 # that of a submission, which tiny batches pay again and again. An idle server still finds a
 # lone submission within `poll`; phones are answered before any of this.
 GATHER = 0.25
+# Poll: the planner statistics of a SQLite store are refreshed when the process starts and this
+# often after (Store.refresh_statistics), between batches.
+STATISTICS_EVERY = 3600.0
 
 
 class BackgroundProcessing:
@@ -66,6 +72,8 @@ class BackgroundProcessing:
         self._thread: threading.Thread | None = None
         self._next_sweep = time.monotonic()  # a worker's first act: take over what was left
         self._bodies_left = False  # rows may lack a feed body (set by each sweep)
+        # The processing process (poll) keeps the store's planner statistics current.
+        self._next_statistics = time.monotonic() if poll is not None else float("inf")
 
     def start(self) -> None:
         """Start the thread now (a serving worker does, to take over what was left behind)."""
@@ -121,8 +129,9 @@ class BackgroundProcessing:
                     and not self._sweep_due()
                     and not self._poll_due()
                     and not self._bodies_left
+                    and not self._statistics_due()
                 ):
-                    wake_at = min(self._next_sweep, self._next_poll_at())
+                    wake_at = min(self._next_sweep, self._next_poll_at(), self._next_statistics)
                     self._wake.wait(max(0.0, wake_at - time.monotonic()))
                 if self._stopping:
                     return
@@ -136,6 +145,8 @@ class BackgroundProcessing:
                     batch = self._received()
                 if batch:
                     self._process(batch)
+                elif self._statistics_due():
+                    self._refresh_statistics()
                 elif self._bodies_left:
                     self._bodies_left = self._catch_up_bodies()
             except Exception as exc:  # never the end of the thread: nobody restarts a poller
@@ -151,6 +162,16 @@ class BackgroundProcessing:
         at again between steps); True while more are left."""
         feed_bodies = self.processor.feed_bodies
         return feed_bodies.catch_up() if feed_bodies is not None else False
+
+    def _statistics_due(self) -> bool:
+        return time.monotonic() >= self._next_statistics
+
+    def _refresh_statistics(self) -> None:
+        self._next_statistics = time.monotonic() + STATISTICS_EVERY
+        try:
+            self.processor.store.refresh_statistics()
+        except Exception as exc:  # a busy or absent database: the next period tries again
+            log.error("refreshing the planner statistics failed: %s", type(exc).__name__)
 
     def _sweep_due(self) -> bool:
         return time.monotonic() >= self._next_sweep

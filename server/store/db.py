@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A SQLite connection reads the planner statistics when it opens (or when the schema changes):
+# pooled connections are replaced this often, so that every process plans from the statistics
+# the processing process refreshes (Store.refresh_statistics, hourly).
+SQLITE_RECYCLE_SECONDS = 3600
 PING_AFTER_IDLE_SECONDS = 1.0
 # Execution option of SQLite connections whose statements each run on their own (no BEGIN).
 _SINGLE_STATEMENTS = "fieldcase_single_statements"
@@ -71,6 +75,7 @@ def make_engine(url: str, *, for_writing: bool = True, threads: int = DEFAULT_TH
             # Enough for every thread of a worker (FIELDCASE_THREADS) to read at once.
             pool_size=20,
             max_overflow=40,
+            pool_recycle=SQLITE_RECYCLE_SECONDS,
             json_deserializer=json_loads,
             hide_parameters=True,  # errors never carry the answers bound to a statement
         )
@@ -186,6 +191,11 @@ class WriterQueue:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+# Rows of each index SQLite's ANALYZE samples in `refresh_statistics` (PRAGMA analysis_limit):
+# enough to tell a narrow index from a wide one, in milliseconds whatever the table's size.
+SQLITE_ANALYSIS_LIMIT = 1000
+
+
 class Store:
     """The database of one deployment: an engine, a session factory and the migrations."""
 
@@ -282,6 +292,25 @@ class Store:
             if revision != "head" or schema_only:
                 return []
             return projections.bring_up_to_date(connection)
+
+    def refresh_statistics(self) -> bool:
+        """Give SQLite's query planner statistics of the tables as they are now (a bounded
+        ANALYZE); True when it ran.
+
+        Without any, SQLite takes an equality on an index for a narrow one: it read a case's
+        submissions through the index on unit_check (`= 'accepted'`: nearly every row) rather
+        than the one on case_code, so the query grew with the table. PostgreSQL keeps its own
+        (autovacuum): nothing is done there."""
+        if self.engine.dialect.name != "sqlite":
+            return False
+        with self.transaction() as connection:
+            connection.exec_driver_sql(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
+            connection.exec_driver_sql("ANALYZE")
+        # Connections already open keep the statistics they read (SQLITE_RECYCLE_SECONDS);
+        # this process's own are replaced at once.
+        self.engine.dispose()
+        self._read_engine.dispose()
+        return True
 
     def projections_current(self) -> bool:
         """True when every derived table was built with the code's rules (call it on a schema

@@ -7,7 +7,9 @@ server has ever stored, which no short benchmark on a fresh database shows.
   Asked by instanceID alone it could use no index (the unique one leads with the form).
 - The projection reads the rows of a batch's cases (`rows_of_cases`). SQLite, which has no
   statistics unless asked, took the index on decrypt_state for a narrow one and read every
-  decrypted submission (migration 0017 dropped it).
+  decrypted submission (migration 0017 dropped it). The same trap lies under any index on a
+  column most rows share (unit_check = 'accepted'): the processing process refreshes SQLite's
+  statistics (`Store.refresh_statistics`), from which it plans them right.
 
 Checked on a table of a few thousand rows, with PostgreSQL's statistics, as a server that has
 run for a while has them.
@@ -15,12 +17,14 @@ run for a while has them.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 
+from server.config import Config
 from server.store import submissions as submission_store
 from server.store.db import Store
 from server.store.models import Form, FormVersion, Submission
@@ -58,7 +62,8 @@ def _fill(store: Store) -> tuple[int, list[str]]:
                 for n, instance in enumerate(instances)
             ],
         )
-        connection.execute(text("ANALYZE"))
+        if connection.dialect.name == "postgresql":  # as autovacuum would have by then
+            connection.execute(text("ANALYZE"))
     return form, instances
 
 
@@ -100,3 +105,45 @@ def test_rows_of_cases_search_by_case_code_on_sqlite(store: Store) -> None:
         assert len(submission_store.rows_of_cases(connection, codes)) == 200
         plan = _sqlite_plan(connection, submission_store._OF_CASES, {"b_codes": codes})
     assert "ix_submissions_case_code (case_code=?)" in plan, plan
+
+
+def test_sqlite_plans_from_statistics_the_processing_process_refreshes(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case page's statement (`for_case`: a case code and unit_check = 'accepted', which
+    nearly every row has) reads the case's rows by case code once SQLite has statistics;
+    without, it took the unit_check index for a narrow one and read every accepted row. A
+    connection reads the statistics when it opens: pooled ones are replaced, so another
+    process's connections plan from them too (within SQLITE_RECYCLE_SECONDS)."""
+    from server.store import db
+
+    monkeypatch.setattr(db, "SQLITE_RECYCLE_SECONDS", 1)
+    store, other_process = Store(config.database_url), Store(config.database_url)
+    try:
+        store.migrate()
+        if store.engine.dialect.name != "sqlite":
+            assert store.refresh_statistics() is False  # PostgreSQL: autovacuum's
+            return
+        _fill(store)
+        with store.transaction() as connection:
+            connection.execute(text("UPDATE submissions SET unit_check = 'accepted'"))
+        case_page = select(Submission.id).where(
+            Submission.case_code == "01-2025-000042",
+            Submission.decrypt_state == "decrypted",
+            Submission.superseded_by_id.is_(None),
+            Submission.review_state != "rejected",
+            Submission.unit_check == submission_store.ACCEPTED,
+        )
+        with other_process.read() as connection:  # opened before: pooled, no statistics
+            assert "ix_submissions_unit_check" in _sqlite_plan(connection, case_page, {})
+        assert store.refresh_statistics() is True
+        with store.read() as connection:
+            plan = _sqlite_plan(connection, case_page, {})
+        assert "ix_submissions_case_code (case_code=?)" in plan, plan
+        time.sleep(1.2)
+        with other_process.read() as connection:  # replaced: it read them on opening
+            plan = _sqlite_plan(connection, case_page, {})
+        assert "ix_submissions_case_code (case_code=?)" in plan, plan
+    finally:
+        store.dispose()
+        other_process.dispose()

@@ -293,3 +293,21 @@ def test_submissions_arriving_one_by_one_are_processed_in_batches(
     assert sum(sizes) == 30
     # About one batch per GATHER seconds of the stream (and one for the last few).
     assert len(sizes) <= streamed / GATHER + 3 < 30, (sizes, streamed)
+
+
+def test_the_processing_process_refreshes_the_planner_statistics_at_start_then_hourly(
+    recording_app: Flask,
+    processing: Callable[[], BackgroundProcessing],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from server.services import background as background_module
+
+    refreshed: list[float] = []
+    monkeypatch.setattr(Store, "refresh_statistics", lambda self: refreshed.append(1.0) or True)
+    _send(recording_app, "phone-stats", "st", 2)
+    background = processing()
+    assert _wait_for(lambda: len(refreshed) == 1, 10)
+    assert _wait_for(lambda: {state for state, _ in _rows(recording_app).values()} == {"decrypted"})
+    time.sleep(0.3)
+    assert len(refreshed) == 1  # not again before STATISTICS_EVERY
+    assert background._next_statistics - time.monotonic() > background_module.STATISTICS_EVERY - 60
