@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 
 from server.config import Config
 from server.store import submissions as submission_store
@@ -147,3 +147,30 @@ def test_sqlite_plans_from_statistics_the_processing_process_refreshes(
     finally:
         store.dispose()
         other_process.dispose()
+
+
+def test_counts_by_state_read_only_the_undecrypted_index(store: Store) -> None:
+    """The metrics count submissions by decryption state at every scrape: from the index of
+    the few undecrypted ones and the total, not by reading every row."""
+    _fill(store)
+    with store.transaction() as connection:
+        connection.execute(
+            text("UPDATE submissions SET decrypt_state = 'pending' WHERE id IN (1, 2, 3)")
+        )
+        connection.execute(text("UPDATE submissions SET decrypt_state = 'failed' WHERE id = 4"))
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("ANALYZE submissions"))
+    undecrypted = (
+        select(Submission.decrypt_state, func.count())
+        .where(submission_store._UNDECRYPTED)
+        .group_by(Submission.decrypt_state)
+    )
+    with store.read() as connection:
+        counts = submission_store.counts_by_decrypt_state(connection)
+        if connection.dialect.name == "sqlite":
+            plan = _sqlite_plan(connection, undecrypted, {})
+        else:
+            sql = str(undecrypted.compile(connection))
+            plan = " ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}"))
+    assert counts == {"pending": 3, "failed": 1, "decrypted": ROWS - 4}
+    assert "ix_submissions_undecrypted" in plan, plan
