@@ -198,7 +198,8 @@ class Submission(Base):
     manifest_sha256: Mapped[str] = mapped_column(String(64))
     encrypted: Mapped[bool] = mapped_column(Boolean)
     # pending (waiting for a part or the key), decrypted, failed (kept, retried on demand)
-    # No index of its own (migration 0017): nearly every row is "decrypted".
+    # Indexed only where not "decrypted" (ix_submissions_undecrypted, migration 0017): nearly
+    # every row is, and an index of them all narrows nothing.
     decrypt_state: Mapped[str] = mapped_column(String(20))
     decrypt_reason: Mapped[str | None] = mapped_column(Text)
     signature: Mapped[str | None] = mapped_column(String(20))
