@@ -904,7 +904,8 @@ def data_of(session: Session, submission_id: int) -> dict[str, Any] | None:
 def counts_by_decrypt_state(connection: Connection) -> dict[str, int]:
     """How many stored submissions are in each decryption state: the undecrypted counted from
     their index, the decrypted as the rest of the total (counted from the smallest index), so
-    no row is read."""
+    no row is read. Two statements: a submission stored or removed between them moves the
+    decrypted count by one for that scrape, never below zero."""
     counts = {
         str(state): int(count)
         for state, count in connection.execute(
@@ -914,7 +915,7 @@ def counts_by_decrypt_state(connection: Connection) -> dict[str, int]:
         )
     }
     total = int(connection.scalar(select(func.count()).select_from(_S)) or 0)
-    decrypted = total - sum(counts.values())
+    decrypted = max(0, total - sum(counts.values()))
     return {**counts, "decrypted": decrypted} if decrypted else counts
 
 

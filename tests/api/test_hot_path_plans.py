@@ -7,9 +7,10 @@ server has ever stored, which no short benchmark on a fresh database shows.
   Asked by instanceID alone it could use no index (the unique one leads with the form).
 - The projection reads the rows of a batch's cases (`rows_of_cases`). SQLite, which has no
   statistics unless asked, took the index on decrypt_state for a narrow one and read every
-  decrypted submission (migration 0017 dropped it). The same trap lies under any index on a
-  column most rows share (unit_check = 'accepted'): the processing process refreshes SQLite's
-  statistics (`Store.refresh_statistics`), from which it plans them right.
+  decrypted submission (migration 0017 replaced it by an index of the undecrypted). The same
+  trap lies under any index on a column most rows share (unit_check = 'accepted'): the
+  processing process refreshes SQLite's statistics (`Store.refresh_statistics`), from which it
+  plans them right.
 
 Checked on a table of a few thousand rows, with PostgreSQL's statistics, as a server that has
 run for a while has them.
@@ -67,6 +68,15 @@ def _fill(store: Store) -> tuple[int, list[str]]:
     return form, instances
 
 
+def _plan(connection: Any, statement: Any, params: dict[str, Any]) -> str:
+    """The database's plan of `statement` with `params` written in, as one line."""
+    sql = str(statement.params(params).compile(connection, compile_kwargs={"literal_binds": True}))
+    if connection.dialect.name == "sqlite":
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
+        return " ".join(str(row[-1]) for row in rows)
+    return " ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}"))
+
+
 def test_ids_by_instance_searches_the_unique_index(store: Store) -> None:
     form, instances = _fill(store)
     wanted = [(form, instances[7]), (form, instances[1234]), (form, "uuid:not-stored")]
@@ -74,26 +84,13 @@ def test_ids_by_instance_searches_the_unique_index(store: Store) -> None:
         found = submission_store.ids_by_instance(connection, wanted)
         assert set(found) == {(form, instances[7]), (form, instances[1234])}
         params = {"b_forms": [form], "b_instances": sorted(i for _form, i in wanted)}
-        sql = str(
-            submission_store._IDS_BY_INSTANCE.params(params).compile(
-                connection, compile_kwargs={"literal_binds": True}
-            )
-        )
-        if connection.dialect.name == "sqlite":
-            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
-            plan = " ".join(str(row[-1]) for row in rows)
-            assert "SEARCH submissions USING COVERING INDEX" in plan, plan
-            assert "instance_id=?" in plan, plan
-        else:
-            plan = " ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}"))
-            assert "Seq Scan" not in plan, plan
-            assert "uq_submissions_form_instance" in plan, plan
-
-
-def _sqlite_plan(connection: Any, statement: Any, params: dict[str, Any]) -> str:
-    sql = str(statement.params(params).compile(connection, compile_kwargs={"literal_binds": True}))
-    rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
-    return " ".join(str(row[-1]) for row in rows)
+        plan = _plan(connection, submission_store._IDS_BY_INSTANCE, params)
+    if store.engine.dialect.name == "sqlite":
+        assert "SEARCH submissions USING COVERING INDEX" in plan, plan
+        assert "instance_id=?" in plan, plan
+    else:
+        assert "Seq Scan" not in plan, plan
+        assert "uq_submissions_form_instance" in plan, plan
 
 
 def test_rows_of_cases_search_by_case_code_on_sqlite(store: Store) -> None:
@@ -103,7 +100,7 @@ def test_rows_of_cases_search_by_case_code_on_sqlite(store: Store) -> None:
     codes = [f"01-2025-{n:06d}" for n in range(ROWS - 200, ROWS)]
     with store.read() as connection:
         assert len(submission_store.rows_of_cases(connection, codes)) == 200
-        plan = _sqlite_plan(connection, submission_store._OF_CASES, {"b_codes": codes})
+        plan = _plan(connection, submission_store._OF_CASES, {"b_codes": codes})
     assert "ix_submissions_case_code (case_code=?)" in plan, plan
 
 
@@ -135,14 +132,14 @@ def test_sqlite_plans_from_statistics_the_processing_process_refreshes(
             Submission.unit_check == submission_store.ACCEPTED,
         )
         with other_process.read() as connection:  # opened before: pooled, no statistics
-            assert "ix_submissions_unit_check" in _sqlite_plan(connection, case_page, {})
+            assert "ix_submissions_unit_check" in _plan(connection, case_page, {})
         assert store.refresh_statistics() is True
         with store.read() as connection:
-            plan = _sqlite_plan(connection, case_page, {})
+            plan = _plan(connection, case_page, {})
         assert "ix_submissions_case_code (case_code=?)" in plan, plan
         time.sleep(1.2)
         with other_process.read() as connection:  # replaced: it read them on opening
-            plan = _sqlite_plan(connection, case_page, {})
+            plan = _plan(connection, case_page, {})
         assert "ix_submissions_case_code (case_code=?)" in plan, plan
     finally:
         store.dispose()
@@ -167,10 +164,6 @@ def test_counts_by_state_read_only_the_undecrypted_index(store: Store) -> None:
     )
     with store.read() as connection:
         counts = submission_store.counts_by_decrypt_state(connection)
-        if connection.dialect.name == "sqlite":
-            plan = _sqlite_plan(connection, undecrypted, {})
-        else:
-            sql = str(undecrypted.compile(connection))
-            plan = " ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}"))
+        plan = _plan(connection, undecrypted, {})
     assert counts == {"pending": 3, "failed": 1, "decrypted": ROWS - 4}
     assert "ix_submissions_undecrypted" in plan, plan
