@@ -187,6 +187,7 @@ def replay(directory: Path, count: int) -> None:
             secret_key="bench",
         )
         store = Store(config.database_url)
+        store.migrate()  # prepared by an older version, perhaps
         app = create_app(config.with_changes(processing_elsewhere=True), store)
         send_all(app, posts[:20], token, 1)  # warm: the first requests compile and import
         profiler = cProfile.Profile() if os.environ.get("REPLAY_PROFILE") else None

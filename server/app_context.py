@@ -59,9 +59,9 @@ class Services:
             case_service.VisitRule(config.first_visit_days, config.next_visit_days)
         )
         self.keyring = KeyRing(store, config.key_passphrase)
-        self.ingest = Ingest(store, self.blobs, config.max_part_bytes)
-        self.last_seen = collector_service.LastSeen(store)
         self.token_lookups = collector_service.TokenLookups(store)
+        self.ingest = Ingest(store, self.blobs, config.max_part_bytes, self.token_lookups)
+        self.last_seen = collector_service.LastSeen(store)
         self.processor = Processor(store, self.blobs, self.keyring, match_secret(config))
         if config.feed_bodies:  # the OData rows rendered ahead of reads (docs/api.md)
             self.processor.feed_bodies = FeedBodies(store)
@@ -77,23 +77,25 @@ class Services:
     # Collectors ---------------------------------------------------------------------------
 
     def authenticate_collector(
-        self, token: str | None, authorization: Authorization | None, client: str
+        self,
+        token: str | None,
+        authorization: Authorization | None,
+        client: str,
+        for_submission: bool = False,
     ) -> Sender:
         """The collector making this request, from its URL token or HTTP Basic credentials.
 
         HTTP Basic authenticates collector accounts only: any other account, a wrong password,
         an unknown name, a disabled account and a revoked collector all get the same 401, after
         the same one password verification, and count toward the sign-in back-off of `client`.
+        `for_submission`: a POST of a submission, whose token may be answered from an earlier
+        lookup because its recording checks it again (TokenLookups.find_for_submission).
         """
         if token is not None:
-            found = self.token_lookups.find(token)
+            lookups = self.token_lookups
+            found = lookups.find_for_submission(token) if for_submission else lookups.find(token)
             if found is None:
-                raise errors.forbidden(
-                    "This server URL is not valid or has been revoked. Ask your supervisor "
-                    "for a new one.",
-                    vi="Địa chỉ máy chủ này không hợp lệ hoặc đã bị thu hồi. Hãy xin người giám "
-                    "sát một địa chỉ máy chủ mới.",
-                )
+                raise errors.token_refused()
             return found
         if authorization is None or authorization.type != "basic":
             raise errors.unauthenticated()  # the challenge Collect waits for

@@ -138,7 +138,7 @@ class SubmissionRoute:
         check_version(environ.get("HTTP_X_OPENROSA_VERSION"))
         # The token authenticates (HTTP Basic is only looked at without one).
         collector = found.authenticate_collector(
-            token, None, environ.get("REMOTE_ADDR") or "unknown"
+            token, None, environ.get("REMOTE_ADDR") or "unknown", for_submission=method == "POST"
         )
         note_sync(found, collector, environ.get("HTTP_USER_AGENT"))
         if method == "HEAD":

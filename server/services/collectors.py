@@ -23,7 +23,7 @@ import logging
 import secrets
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -197,17 +197,42 @@ def authenticate(session: Session, token: str) -> Collector | None:
 
 
 @dataclass(frozen=True)
+class Credential:
+    """The token a collector was authenticated by (its digest) and the credential generation
+    (server/store/models.py CredentialGeneration) the answer was read under."""
+
+    digest: str
+    generation: int
+
+
+@dataclass(frozen=True)
 class CollectorRef:
     """The collector behind a request: enough to check what it may send."""
 
     id: int
     name: str
     form_ids: frozenset[int]  # the forms assigned to it when the request began
+    # How a token lookup found it (None: HTTP Basic), for the check at recording.
+    credential: Credential | None = None
 
 
 def _ref(row: Any) -> CollectorRef:
     assigned = frozenset(int(form_id) for form_id in (row.form_ids or "").split(",") if form_id)
-    return CollectorRef(row.id, row.name, assigned)
+    digest, generation = getattr(row, "token_sha256", None), getattr(row, "generation", None)
+    credential = Credential(digest, int(generation)) if digest and generation is not None else None
+    return CollectorRef(row.id, row.name, assigned, credential)
+
+
+def recheck_credentials(
+    connection: Connection, credentials: Iterable[Credential]
+) -> tuple[int, dict[str, CollectorRef]]:
+    """In the transaction that records their submissions: the credential generation now, and,
+    for the credentials read under another generation, their token's collector as it is now,
+    by token digest (missing: revoked, removed or given another token)."""
+    generation = collector_store.credential_generation(connection)
+    stale = {credential.digest for credential in credentials if credential.generation != generation}
+    rows = collector_store.active_by_token_sha256s(connection, sorted(stale)) if stale else {}
+    return generation, {digest: _ref(row) for digest, row in rows.items()}
 
 
 def authenticate_token(connection: Connection, token: str) -> CollectorRef | None:
@@ -234,21 +259,69 @@ class TokenLookups:
     """Collector tokens of concurrent OpenRosa requests looked up together, one statement for
     all the requests of this process that are waiting, instead of one each.
 
-    Nothing is cached: a request is answered only by a statement that began after it arrived
-    (its digest is queued first; a statement takes the queue when it begins), so a collector
-    revoked before a request arrives is refused on that very request, in every worker. A
-    request arriving while a statement is running waits for the next one. The statement runs
-    under a lock held by whichever waiting request gets it first (as GroupCommit does for
-    writes), so the more requests arrive together, the fewer statements there are.
+    `find` answers only from a statement that began after the request arrived (its digest is
+    queued first; a statement takes the queue when it begins), so a collector revoked before a
+    request arrives is refused on that very request, in every worker. A request arriving while
+    a statement is running waits for the next one. The statement runs under a lock held by
+    whichever waiting request gets it first (as GroupCommit does for writes), so the more
+    requests arrive together, the fewer statements there are.
+
+    `find_for_submission` may answer a POST of a submission from what an earlier lookup of
+    the same token found, while nothing has changed the credential generation since, as far
+    as this process knows. That answer only lets the request be read and its parts stored:
+    the submission is recorded only by a transaction that has read the generation and found
+    it unchanged, or has looked the token up again and refuses what it no longer allows
+    (server/services/recording.py). Every transaction that reads it tells this process
+    (`saw_generation`), so after a revocation at most the requests already under way are
+    read before being refused; the next ones are looked up.
     """
 
     MAX_BATCH = 500
+    MAX_REMEMBERED = 10_000  # collectors a process remembers (all of a province's phones)
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._queue: list[_Lookup] = []
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
+        self._remembered: dict[str, CollectorRef] = {}
+        self._generation: int | None = None  # the newest this process has read
+
+    def find_for_submission(self, token: str) -> CollectorRef | None:
+        """`find`, or the collector an earlier lookup found for this token if the credential
+        generation it was read under is still the newest this process has seen."""
+        if not token or len(token) > 200:
+            return None
+        remembered = self._remembered.get(token_digest(token))
+        if (
+            remembered is not None
+            and remembered.credential is not None
+            and remembered.credential.generation == self._generation
+        ):
+            return remembered
+        return self.find(token)
+
+    def saw_generation(self, generation: int, refused: Iterable[str] = ()) -> None:
+        """A transaction read the credential generation (and found the tokens of `refused`
+        no longer valid): what was read under another one is not answered from again."""
+        with self._queue_lock:
+            if generation != self._generation:
+                self._generation = generation
+                self._remembered.clear()
+            for digest in refused:
+                self._remembered.pop(digest, None)
+
+    def _remember(self, found: list[CollectorRef]) -> None:
+        with self._queue_lock:
+            for ref in found:
+                if ref.credential is None:
+                    continue
+                if ref.credential.generation != self._generation:
+                    self._generation = ref.credential.generation
+                    self._remembered.clear()
+                if len(self._remembered) >= self.MAX_REMEMBERED:
+                    self._remembered.clear()
+                self._remembered[ref.credential.digest] = ref
 
     def find(self, token: str) -> CollectorRef | None:
         """The active collector whose token this is, or None (unknown, revoked, malformed).
@@ -285,9 +358,10 @@ class TokenLookups:
             for lookup in batch:
                 lookup.error, lookup.done = exc, True
             return
+        found = {digest: _ref(row) for digest, row in rows.items()}
+        self._remember(list(found.values()))
         for lookup in batch:
-            row = rows.get(lookup.digest)
-            lookup.found = _ref(row) if row is not None else None
+            lookup.found = found.get(lookup.digest)
             lookup.done = True
 
 

@@ -49,7 +49,12 @@ from forms.instance import XmlRefused, nfc, parse_xml, plain_header
 from server import errors
 from server.blobs import BlobStore, BlobStoreUnavailable, BlobTooLarge, Staged
 from server.clock import utcnow
-from server.services.recording import BatchProjection, GroupCommit, NewSubmission
+from server.services.recording import (
+    BatchProjection,
+    CredentialWatch,
+    GroupCommit,
+    NewSubmission,
+)
 from server.store import forms as form_store
 from server.store import submissions as submission_store
 from server.store.db import Store
@@ -237,14 +242,22 @@ class _Earlier:
 class Ingest:
     """Receives submissions into one store and blob store."""
 
-    def __init__(self, store: Store, blobs: BlobStore, max_part_bytes: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        max_part_bytes: int,
+        credentials: CredentialWatch | None = None,
+    ) -> None:
+        """`credentials` learns the credential generation each recording reads (the app's
+        TokenLookups, which may then answer a submission's token from memory)."""
         self.store = store
         self.blobs = blobs
         self.max_part_bytes = max_part_bytes
         # Decrypts a colliding POST to tell a resend (set by the app's Services).
         self.resends: Processing | None = None
         self._versions: dict[tuple[str, str], tuple[int, int, int | None]] = {}
-        self._group = GroupCommit(store, before_commit=self._settle)
+        self._group = GroupCommit(store, before_commit=self._settle, watch=credentials)
 
     def _settle(self, jobs: list[NewSubmission]) -> None:
         self.blobs.settle([job.staged for job in jobs if job.staged is not None])
@@ -313,7 +326,7 @@ class Ingest:
         for attempt in (1, 2):
             try:
                 result = self._record(
-                    collector.id,
+                    collector,
                     form_pk,
                     version_pk,
                     header,
@@ -437,7 +450,7 @@ class Ingest:
 
     def _record(
         self,
-        collector_id: int,
+        collector: Sender,
         form_pk: int,
         version_pk: int,
         header: _Header,
@@ -451,7 +464,7 @@ class Ingest:
         with _blob_errors():
             recorded = self._group.record(
                 NewSubmission(
-                    collector_id,
+                    collector.id,
                     form_pk,
                     version_pk,
                     header.instance_id,
@@ -461,6 +474,8 @@ class Ingest:
                     ready[1] if ready else None,
                     ready[0] if ready else None,
                     staged,
+                    getattr(collector, "credential", None),
+                    header.form_id,
                 )
             )
         if recorded is None:  # known: the group commit settled its parts all the same

@@ -14,15 +14,17 @@ the others down with it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
 from forms.admin_units import shipped as shipped_units
+from server import errors
 from server.blobs import Staged
 from server.services import units
+from server.services.collectors import Credential, recheck_credentials
 from server.services.edits import link_edit
 from server.store import collectors as collector_store
 from server.store import submissions as submission_store
@@ -36,6 +38,14 @@ class BatchProjection(Protocol):
 
     def project_batch(self, connection: Connection, items: Sequence[Any]) -> Sequence[Any]:
         """One outcome (with `.state`) per (submission id, form id, deprecatedID, prepared)."""
+        ...
+
+
+class CredentialWatch(Protocol):
+    """Who remembers tokens' collectors (TokenLookups): told what recording read."""
+
+    def saw_generation(self, generation: int, refused: Iterable[str] = ()) -> None:
+        """The credential generation a transaction read, and the token digests it refused."""
         ...
 
 
@@ -53,6 +63,10 @@ class NewSubmission:
     prepared: Any | None = None  # decrypted by processing before recording, when it could be
     processing: BatchProjection | None = None
     staged: Staged | None = None  # its parts not yet durable, settled before the commit
+    # The token its collector was authenticated by (None: HTTP Basic), checked again here,
+    # and its form's id, for the refusal that check may give.
+    credential: Credential | None = None
+    xml_form_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,35 @@ class Recorded:
 
     submission_id: int
     decrypted: bool
+
+
+def check_credentials(
+    connection: Connection, jobs: Sequence[NewSubmission], watch: CredentialWatch | None = None
+) -> None:
+    """In the transaction that will record `jobs`: raise the refusal their collectors' tokens
+    would get now (403) if the credential generation changed since one of them was read and
+    its token's collector is revoked, gone, or no longer assigned its form. `watch` learns the
+    generation read and the tokens refused."""
+    credentials = [job.credential for job in jobs if job.credential is not None]
+    if not credentials:
+        return
+    generation, now = recheck_credentials(connection, credentials)
+    refused: list[str] = []
+    problem: errors.Problem | None = None
+    for job in jobs:
+        credential = job.credential
+        if credential is None or credential.generation == generation:
+            continue
+        collector = now.get(credential.digest)
+        if collector is None or collector.id != job.collector_id:
+            refused.append(credential.digest)
+            problem = problem or errors.token_refused()
+        elif job.form_pk not in collector.form_ids:
+            problem = problem or errors.form_not_assigned(job.xml_form_id)
+    if watch is not None:
+        watch.saw_generation(generation, refused)
+    if problem is not None:
+        raise problem
 
 
 def record_new(connection: Connection, jobs: Sequence[NewSubmission]) -> list[Recorded | None]:
@@ -184,12 +227,16 @@ class GroupCommit:
         store: Store,
         max_batch: int = MAX_BATCH,
         before_commit: Callable[[list[NewSubmission]], None] | None = None,
+        watch: CredentialWatch | None = None,
     ) -> None:
         """`before_commit(jobs)` runs before each transaction, with the jobs it will write
-        (ingest makes their parts durable there: no row may name a blob a crash could lose)."""
+        (ingest makes their parts durable there: no row may name a blob a crash could lose).
+        Each transaction checks the jobs' credentials first (`check_credentials`, telling
+        `watch`)."""
         self.store = store
         self.max_batch = max_batch
         self.before_commit = before_commit
+        self.watch = watch
         self._queue: list[_Waiting] = []
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
@@ -230,6 +277,7 @@ class GroupCommit:
             if self.before_commit is not None:
                 self.before_commit(jobs)
             with self.store.transaction() as connection:
+                check_credentials(connection, jobs, self.watch)
                 results = record_new(connection, jobs)
         except Exception as exc:
             if len(batch) == 1:

@@ -20,10 +20,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from server.store.models import Collector, CollectorForm, table_of
+from server.store.models import Collector, CollectorForm, CredentialGeneration, table_of
 
 _C = table_of(Collector)
 _A = table_of(CollectorForm)
+_G = table_of(CredentialGeneration)
+_GENERATION = select(_G.c.value).where(_G.c.id == 1)
 _ACTIVE = select(
     _C.c.id,
     _C.c.name,
@@ -34,9 +36,10 @@ _ACTIVE = select(
 ).where(_C.c.revoked_at.is_(None))
 _ACTIVE_BY_TOKEN = _ACTIVE.where(_C.c.token_sha256 == bindparam("b_sha"))
 _ACTIVE_BY_ID = _ACTIVE.where(_C.c.id == bindparam("b_id"))
-_ACTIVE_BY_TOKENS = _ACTIVE.add_columns(_C.c.token_sha256).where(
-    _C.c.token_sha256.in_(bindparam("b_shas", expanding=True))
-)
+# With the credential generation read by the same statement, so in the same snapshot.
+_ACTIVE_BY_TOKENS = _ACTIVE.add_columns(
+    _C.c.token_sha256, _GENERATION.scalar_subquery().label("generation")
+).where(_C.c.token_sha256.in_(bindparam("b_shas", expanding=True)))
 
 
 _UNIT_CODES = select(_C.c.id, _C.c.unit_code).where(_C.c.id.in_(bindparam("b_ids", expanding=True)))
@@ -60,11 +63,18 @@ def active_by_token_sha256s(
     connection: Connection, token_sha256s: Sequence[str]
 ) -> dict[str, Row[Any]]:
     """`active_by_token_sha256` for several digests in one statement, by digest (a digest of
-    no active collector is missing)."""
+    no active collector is missing); each row also carries the credential generation it was
+    read under (`generation`)."""
     if not token_sha256s:
         return {}
     rows = connection.execute(_ACTIVE_BY_TOKENS, {"b_shas": sorted(set(token_sha256s))})
     return {row.token_sha256: row for row in rows}
+
+
+def credential_generation(connection: Connection) -> int:
+    """The count of changes to what collectors' tokens stand for (migration 0018's triggers
+    keep it)."""
+    return int(connection.execute(_GENERATION).scalar_one())
 
 
 def active_by_id(connection: Connection, collector_id: int) -> Row[Any] | None:

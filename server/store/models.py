@@ -136,6 +136,18 @@ class Collector(Base):
     app_version: Mapped[str | None] = mapped_column(String(40))
 
 
+class CredentialGeneration(Base):
+    """One row: a count of the changes to what collectors' tokens stand for (a collector
+    revoked, removed, renamed, moved to another unit, given a new token or account, a form
+    assigned or withdrawn). Triggers keep it (migration 0018), not the application; a worker
+    that remembers a token's collector records its submissions only while it is unchanged."""
+
+    __tablename__ = "credential_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class CollectorForm(Base):
     """A form assigned to a collector: the only forms it lists, downloads and submits."""
 
