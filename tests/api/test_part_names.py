@@ -8,6 +8,7 @@ Sent as raw multipart bodies, so each byte of the name reaches the server as wri
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,15 @@ def test_names_collect_makes_pass_plain_and_encrypted(encrypted: Deployment) -> 
         names = set(session.scalars(select(SubmissionPart.name)))
     assert set(COLLECT_NAMES) <= names
     assert {f"{name}.enc" for name in COLLECT_NAMES[:-1]} <= names
+
+
+@pytest.mark.parametrize("code", range(128))
+def test_every_ascii_character_is_judged_as_its_unicode_category_says(code: int) -> None:
+    """The ASCII shortcut of is_plain_name refuses exactly the characters the category rule
+    refuses."""
+    char = chr(code)
+    refused = unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp", "Cs"} or char in "/\\"
+    assert is_plain_name(f"photo{char}.jpg") is not refused
 
 
 def test_lone_surrogates_are_not_a_name() -> None:
