@@ -95,7 +95,7 @@ class Services:
             lookups = self.token_lookups
             found = lookups.find_for_submission(token) if for_submission else lookups.find(token)
             if found is None:
-                raise errors.token_refused()
+                raise collector_service.token_refused()
             return found
         if authorization is None or authorization.type != "basic":
             raise errors.unauthenticated()  # the challenge Collect waits for

@@ -176,15 +176,6 @@ def forbidden(
     return Problem("403.1", message, vi=vi)
 
 
-def token_refused() -> Problem:
-    """403.1: a collector's server URL whose token is unknown or revoked."""
-    return forbidden(
-        "This server URL is not valid or has been revoked. Ask your supervisor for a new one.",
-        vi="Địa chỉ máy chủ này không hợp lệ hoặc đã bị thu hồi. Hãy xin người giám sát một "
-        "địa chỉ máy chủ mới.",
-    )
-
-
 def form_not_assigned(form_id: str) -> Problem:
     """403.2: a collector sent or asked for a form not assigned to it."""
     return Problem(

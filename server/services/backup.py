@@ -71,8 +71,10 @@ def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     archive.addfile(info, io.BytesIO(data))
 
 
-# Tables a backup leaves out: caches rendered again from what the backup holds.
-NOT_BACKED_UP = frozenset({"feed_bodies"})
+# Tables a backup leaves out: caches rendered again from what the backup holds, and the
+# credential generation, a counter only the running workers compare with (the restored
+# deployment has its own, which restoring the collectors moves on).
+NOT_BACKED_UP = frozenset({"feed_bodies", "credential_generation"})
 
 
 def _backed_up() -> list[Any]:

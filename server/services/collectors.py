@@ -196,6 +196,16 @@ def authenticate(session: Session, token: str) -> Collector | None:
     return collector
 
 
+def token_refused() -> errors.Problem:
+    """The 403 of a server URL whose token is unknown or revoked (or was, by the time its
+    submission is recorded)."""
+    return errors.forbidden(
+        "This server URL is not valid or has been revoked. Ask your supervisor for a new one.",
+        vi="Địa chỉ máy chủ này không hợp lệ hoặc đã bị thu hồi. Hãy xin người giám sát một "
+        "địa chỉ máy chủ mới.",
+    )
+
+
 @dataclass(frozen=True)
 class Credential:
     """The token a collector was authenticated by (its digest) and the credential generation

@@ -399,7 +399,10 @@ class Ingest:
         cached = self._versions.get(wanted)
         assigned_ids: frozenset[int] | None = getattr(collector, "form_ids", None)
         if cached is not None and assigned_ids is not None:
-            if cached[0] not in assigned_ids:
+            # A refusal is read from the store: the collector may have been answered from
+            # memory (TokenLookups.find_for_submission), from before the form was assigned. An
+            # acceptance is checked again where the submission is recorded.
+            if cached[0] not in assigned_ids and not self._assigned_now(collector, cached[0]):
                 raise errors.form_not_assigned(header.form_id)
             return cached
         with self.store.read() as connection:
@@ -407,9 +410,8 @@ class Ingest:
             if form_pk is None:
                 raise errors.form_not_found(header.form_id)
             if not (
-                form_pk in assigned_ids
-                if assigned_ids is not None
-                else form_store.assigned(connection, collector.id, form_pk)
+                (assigned_ids is not None and form_pk in assigned_ids)
+                or form_store.assigned(connection, collector.id, form_pk)
             ):
                 raise errors.form_not_assigned(header.form_id)
             if cached is None:
@@ -418,6 +420,10 @@ class Ingest:
                     raise errors.form_version_unknown(header.form_id, header.version)
                 cached = self._versions[wanted] = (form_pk, version.id, version.key_id)
         return cached
+
+    def _assigned_now(self, collector: Sender, form_pk: int) -> bool:
+        with self.store.read() as connection:
+            return form_store.assigned(connection, collector.id, form_pk)
 
     def _store_blobs(
         self, xml: bytes, parts: Sequence[IncomingPart], staged: Staged

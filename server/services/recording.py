@@ -24,7 +24,7 @@ from forms.admin_units import shipped as shipped_units
 from server import errors
 from server.blobs import Staged
 from server.services import units
-from server.services.collectors import Credential, recheck_credentials
+from server.services.collectors import Credential, recheck_credentials, token_refused
 from server.services.edits import link_edit
 from server.store import collectors as collector_store
 from server.store import submissions as submission_store
@@ -97,7 +97,7 @@ def check_credentials(
         collector = now.get(credential.digest)
         if collector is None or collector.id != job.collector_id:
             refused.append(credential.digest)
-            problem = problem or errors.token_refused()
+            problem = problem or token_refused()
         elif job.form_pk not in collector.form_ids:
             problem = problem or errors.form_not_assigned(job.xml_form_id)
     if watch is not None:

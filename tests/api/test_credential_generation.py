@@ -25,7 +25,14 @@ from server.store import collectors as collector_store
 from server.store import forms as form_store
 from server.store.db import Store
 from server.store.models import Collector, CollectorForm, Submission
-from tests.factories import Deployment, plain_instance, post_submission, services_of
+from tests.factories import (
+    Deployment,
+    plain_instance,
+    post_submission,
+    publish,
+    services_of,
+    simple_xform,
+)
 
 
 @contextmanager
@@ -159,6 +166,24 @@ def test_a_withdrawn_form_refuses_the_next_post_even_from_memory(deployment: Dep
     assert response.status_code == 403
     assert b"not assigned" in response.data
     assert _stored(deployment) == 1
+
+
+def test_a_newly_assigned_form_is_accepted_at_once_from_memory(deployment: Deployment) -> None:
+    """What memory refuses is read again from the store: a form assigned after the token was
+    remembered is accepted on its first POST (and every one after)."""
+    services = services_of(deployment.app)
+    assert post_submission(deployment.client, deployment.url_prefix, plain_instance()).status_code
+    publish(deployment.app, simple_xform(form_id="vt_second"))
+    with services.store.session() as session:
+        form = form_store.by_xml_form_id(session, "vt_second")
+        assert form is not None
+        form_store.assign(session, deployment.collector_id, form.id)
+    for _ in range(2):
+        second = post_submission(
+            deployment.client, deployment.url_prefix, plain_instance(form_id="vt_second")
+        )
+        assert second.status_code == 201, second.get_data(as_text=True)
+    assert _stored(deployment) == 3
 
 
 def test_a_new_token_refuses_the_old_one_even_from_memory(deployment: Deployment) -> None:
