@@ -30,6 +30,8 @@ K` sends the first K of them from one thread to a fresh copy of it. Under `valgr
 --tool=callgrind` (with PYTHONHASHSEED=0), the instructions of a replay of K = 0 subtracted
 from one of K = N, divided by N, are the instructions a submission costs in this process
 (user space only: the kernel's work is not counted), the same from one run to the next.
+With REPLAY_PROFILE=FILE in the environment, a replay also writes a cProfile of its timed
+part (after the 20 POSTs it sends first to warm up) to FILE.
 """
 
 from __future__ import annotations

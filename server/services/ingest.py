@@ -393,7 +393,10 @@ class Ingest:
 
         Published versions never change, so they are cached for the life of the process; the
         assignment is read for every request (a supervisor may withdraw it at any moment),
-        with the collector's credentials when they were checked (`form_ids`).
+        with the collector's credentials (`form_ids`). Those may be remembered from an
+        earlier request (TokenLookups.find_for_submission): a form missing from them is read
+        from the store before refusing, and one present is checked again when the submission
+        is recorded (recording.check_credentials).
         """
         wanted = (header.form_id, header.version or "")
         cached = self._versions.get(wanted)
